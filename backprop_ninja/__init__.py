@@ -1,0 +1,20 @@
+"""backprop_ninja: check hand-written backpropagation against PyTorch autograd.
+
+In a notebook: `from backprop_ninja import cmp` (the lecture's cmp, shape-aware) and
+`exercise_namespace("ex1")` (the lecture's forward tensors). On the command line: `ninja check ex1`.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["cmp", "exercise_namespace", "__version__"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that `ninja --help` does not pay for importing torch.
+    if name == "cmp":
+        from .cmp import cmp
+        return cmp
+    if name == "exercise_namespace":
+        from .exercises import exercise_namespace
+        return exercise_namespace
+    raise AttributeError(f"module 'backprop_ninja' has no attribute {name!r}")

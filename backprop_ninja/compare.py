@@ -1,0 +1,63 @@
+"""Comparing one hand-written gradient with autograd's, the way the lecture's `cmp` does, without
+its blind spots: shapes are checked before values, so broadcasting cannot make a wrong answer pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+PASS, FAIL, MISSING, ERROR = "pass", "fail", "missing", "error"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict on one gradient on one instance."""
+
+    status: str
+    expected_shape: tuple[int, ...]
+    shape: tuple[int, ...] | None = None
+    exact: bool | None = None
+    approximate: bool | None = None
+    maxdiff: float | None = None
+    note: str = ""
+
+
+def _shape(shape) -> str:
+    return str(tuple(shape))
+
+
+def compare(value: object, truth: torch.Tensor, rtol: float, atol: float) -> Comparison:
+    """Grade `value` against the true gradient `truth`: missing, not a tensor, shape, then values."""
+    expected = tuple(truth.shape)
+    if value is None:
+        return Comparison(MISSING, expected, note="not computed yet")
+    if not isinstance(value, torch.Tensor):
+        return Comparison(ERROR, expected, note=f"is a {type(value).__name__}, not a tensor")
+    shape = tuple(value.shape)
+    if value.is_complex() or value.dtype == torch.bool:
+        return Comparison(ERROR, expected, shape, note=f"has dtype {value.dtype}, not a real number type")
+    note = ""
+    if shape != expected:
+        if strip_leading_ones(shape) != strip_leading_ones(expected):
+            return Comparison(FAIL, expected, shape,
+                              note=f"wrong shape: expected {_shape(expected)}, got {_shape(shape)}")
+        note = f"shape {_shape(shape)} where the tensor is {_shape(expected)}: fine, it differs only by leading 1s"
+        value = value.reshape(expected)
+    value = value.detach().to(truth.dtype)
+    exact = torch.equal(value, truth)
+    approximate = torch.allclose(value, truth, rtol=rtol, atol=atol)
+    maxdiff = (value - truth).abs().max().item() if truth.numel() else 0.0
+    if not math.isfinite(maxdiff):
+        note = "contains nan or inf"
+        maxdiff = None
+    return Comparison(PASS if approximate else FAIL, expected, shape, exact, approximate, maxdiff, note)
+
+
+def strip_leading_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """(1, 1, 64) -> (64,): shapes equal after this hold the same values in the same order."""
+    i = 0
+    while i < len(shape) and shape[i] == 1:
+        i += 1
+    return shape[i:]

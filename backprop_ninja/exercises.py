@@ -1,0 +1,161 @@
+"""The exercises, as the lecture sets them: the single source of truth for stubs, checks and docs.
+
+Each exercise is a block of learner code run in a namespace that holds the forward pass's tensors,
+graded on the gradients it leaves behind. Its gradients are listed in backprop order, each with the
+hint that points a learner at the idea without giving the answer away.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .model import Instance, autograd_gradients, learner_namespace
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """One gradient the learner writes: `name` is "d" + the tensor it belongs to."""
+
+    name: str
+    hint: str
+
+    @property
+    def tensor(self) -> str:
+        return self.name[1:]
+
+
+# The lecture's own instance, graded with the lecture's tolerance, then instances that change every
+# size the lecture hard-codes (32, 64, 10, 3, 27, 30), in float64, where right formulas agree with
+# autograd to ~1e-17 and the same tolerance leaves no room for rounding to fail a right answer.
+INSTANCES = (
+    Instance("lecture"),
+    Instance("lecture sizes, float64", seed=7, dtype=torch.float64),
+    Instance("small batch", n=7, n_hidden=20, seed=1, dtype=torch.float64),
+    Instance("other sizes", n=50, n_hidden=48, n_embd=6, block_size=4, vocab_size=19, seed=42,
+             dtype=torch.float64),
+)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    key: str
+    title: str
+    task: str
+    gradients: tuple[Gradient, ...]
+    # True gradients handed to the learner as input (exercise 3 starts from dhpreact).
+    given: tuple[str, ...] = ()
+    instances: tuple[Instance, ...] = INSTANCES
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.gradients)
+
+    def namespace(self, instance: Instance) -> dict[str, object]:
+        """What the learner's code runs in: never the gradients it is asked for."""
+        namespace = learner_namespace(instance)
+        if self.given:
+            namespace.update(autograd_gradients(instance, list(self.given)))
+        return namespace
+
+    def truth(self, instance: Instance) -> dict[str, torch.Tensor]:
+        return autograd_gradients(instance, list(self.names))
+
+
+EX1 = Exercise(
+    key="ex1",
+    title="Exercise 1: backprop through the whole thing manually",
+    task=(
+        "Backpropagate through exactly all of the variables as they are defined in the forward "
+        "pass, one by one, from dlogprobs back to dC. Tensors used more than once (counts, "
+        "logits, bndiff, hprebn) need the gradients from each use added up."
+    ),
+    gradients=(
+        Gradient("dlogprobs", "loss is minus the mean of n entries of logprobs, one per row, at "
+                 "the label. What does an entry that the loss never picks contribute?"),
+        Gradient("dprobs", "logprobs = log(probs): the local derivative of log(x) is 1/x; chain "
+                 "it with dlogprobs."),
+        Gradient("dcounts_sum_inv", "probs = counts * counts_sum_inv copies a (n, 1) column "
+                 "across every column: a broadcast in the forward pass is a sum in the backward "
+                 "pass (keep the dimension)."),
+        Gradient("dcounts_sum", "counts_sum_inv = counts_sum**-1: the power rule."),
+        Gradient("dcounts", "counts is used twice, in probs and in counts_sum: add both "
+                 "contributions (+=)."),
+        Gradient("dnorm_logits", "the derivative of exp(x) is exp(x), which you already have."),
+        Gradient("dlogit_maxes", "norm_logits = logits - logit_maxes broadcasts logit_maxes "
+                 "along each row: sum the negated gradient over the row, keeping the dimension. "
+                 "It should come out tiny: why?"),
+        Gradient("dlogits", "logits feeds norm_logits directly and logit_maxes through the max, "
+                 "which passes gradient only to the position of each row's maximum: add both."),
+        Gradient("dh", "logits = h @ W2 + b2: the gradient of a matrix product is a matrix "
+                 "product; let the shapes tell you which one, and what to transpose."),
+        Gradient("dW2", "the same matrix product: which product of h and dlogits has W2's shape?"),
+        Gradient("db2", "b2 is broadcast over the batch: sum over the dimension it was copied "
+                 "along."),
+        Gradient("dhpreact", "h = tanh(hpreact), and d tanh(x)/dx = 1 - tanh(x)**2: you already "
+                 "have tanh(x)."),
+        Gradient("dbngain", "bngain (1, n_hidden) multiplies bnraw and is broadcast over the batch: "
+                 "multiply by its partner and sum over dim 0, keeping the dimension."),
+        Gradient("dbnbias", "bnbias is added, broadcast over the batch: sum over dim 0, keeping "
+                 "the dimension."),
+        Gradient("dbnraw", "hpreact = bngain * bnraw + bnbias: what multiplies bnraw?"),
+        Gradient("dbnvar_inv", "bnraw = bndiff * bnvar_inv, and bnvar_inv (1, n_hidden) is "
+                 "broadcast over the rows: multiply, then sum over dim 0 with keepdim."),
+        Gradient("dbnvar", "bnvar_inv = (bnvar + 1e-5)**-0.5: the power rule."),
+        Gradient("dbndiff2", "bnvar is 1/(n-1) times a sum over dim 0: a sum in the forward pass "
+                 "spreads the gradient to every summand; keep the 1/(n-1)."),
+        Gradient("dbndiff", "bndiff is used twice, in bnraw and (squared) in bndiff2: add both "
+                 "contributions."),
+        Gradient("dbnmeani", "bndiff = hprebn - bnmeani broadcasts bnmeani over the rows: sum the "
+                 "negated gradient over dim 0."),
+        Gradient("dhprebn", "hprebn feeds bndiff directly and bnmeani through a mean over dim 0: "
+                 "add both, the second spread evenly over the n rows."),
+        Gradient("dembcat", "hprebn = embcat @ W1 + b1: a matrix product again; match the shapes."),
+        Gradient("dW1", "like dW2: which product of embcat and dhprebn has W1's shape?"),
+        Gradient("db1", "like db2, a sum over the batch. b1 sits just before batchnorm, so its "
+                 "true gradient is essentially zero."),
+        Gradient("demb", "embcat is only a view of emb: give the gradient emb's shape back."),
+        Gradient("dC", "emb = C[Xb] picks rows of C, and the same row is picked many times: "
+                 "every pick must add into dC."),
+    ),
+)
+
+EX2 = Exercise(
+    key="ex2",
+    title="Exercise 2: backprop through cross_entropy in one go",
+    task=(
+        "Write dlogits directly from logits and Yb, without the loss's intermediate tensors: "
+        "write the loss of one example mathematically, differentiate it with respect to each "
+        "logit, simplify, then vectorise over the batch. The result should match autograd "
+        "approximately (the lecture sees a maxdiff of about 5e-9)."
+    ),
+    gradients=(
+        Gradient("dlogits", "for one row, treat the logit at the label apart from the others; "
+                 "then remember the loss is a mean over the n rows."),
+    ),
+)
+
+EX3 = Exercise(
+    key="ex3",
+    title="Exercise 3: backprop through batchnorm in one go",
+    task=(
+        "You are given dhpreact. Write dhprebn directly through the whole batchnorm (mean, "
+        "variance with Bessel's correction n/(n-1), normalisation, gain and bias), without the "
+        "intermediate tensors' gradients. The result should match autograd approximately (the "
+        "lecture sees a maxdiff of about 9e-10)."
+    ),
+    gradients=(
+        Gradient("dhprebn", "derive it for one neuron on paper, through the mean and the "
+                 "variance (n-1, not n), then vectorise over all columns at once; every sum over "
+                 "the batch must broadcast back over the rows."),
+    ),
+    given=("dhpreact",),
+)
+
+EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3)}
+
+
+def exercise_namespace(key: str) -> dict[str, object]:
+    """The namespace of `key`'s lecture instance, for working on an exercise in a notebook."""
+    exercise = EXERCISES[key]
+    return exercise.namespace(exercise.instances[0])

@@ -1,0 +1,127 @@
+"""The lecture's MLP: its sizes, its parameters, a batch, and the expanded forward pass.
+
+Everything here is a pure function of an `Instance`, so the grader can rebuild the same tensors
+wherever it runs a learner's code and, separately, wherever it computes the truth.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+LECTURE_SEED = 2147483647
+PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One concrete setting of the exercise: sizes, seed, precision and the tolerance that fits it."""
+
+    label: str
+    n: int = 32
+    n_hidden: int = 64
+    n_embd: int = 10
+    block_size: int = 3
+    vocab_size: int = 27
+    seed: int = LECTURE_SEED
+    dtype: torch.dtype = torch.float32
+    # torch.allclose's defaults, the tolerance of the lecture's own cmp.
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+    def describe(self) -> str:
+        precision = str(self.dtype).removeprefix("torch.")
+        return (f"n={self.n}, n_hidden={self.n_hidden}, n_embd={self.n_embd}, "
+                f"block_size={self.block_size}, vocab_size={self.vocab_size}, "
+                f"seed={self.seed}, {precision}")
+
+
+def parameters(instance: Instance) -> dict[str, torch.Tensor]:
+    """The lecture's initialisation: small random biases, so that zeros cannot hide a wrong gradient."""
+    i = instance
+    g = torch.Generator().manual_seed(i.seed)
+    fan_in = i.n_embd * i.block_size
+    drawn = {
+        "C": torch.randn((i.vocab_size, i.n_embd), generator=g),
+        "W1": torch.randn((fan_in, i.n_hidden), generator=g) * (5 / 3) / fan_in**0.5,
+        "b1": torch.randn(i.n_hidden, generator=g) * 0.1,
+        "W2": torch.randn((i.n_hidden, i.vocab_size), generator=g) * 0.1,
+        "b2": torch.randn(i.vocab_size, generator=g) * 0.1,
+        # The lecture draws these two from the global generator; ours stay reproducible.
+        "bngain": torch.randn((1, i.n_hidden), generator=g) * 0.1 + 1.0,
+        "bnbias": torch.randn((1, i.n_hidden), generator=g) * 0.1,
+    }
+    return {name: p.to(i.dtype) for name, p in drawn.items()}
+
+
+def batch(instance: Instance) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of contexts `Xb` (n, block_size) and labels `Yb` (n,), drawn after the parameters."""
+    i = instance
+    g = torch.Generator().manual_seed(i.seed + 1)
+    Xb = torch.randint(0, i.vocab_size, (i.n, i.block_size), generator=g)
+    Yb = torch.randint(0, i.vocab_size, (i.n,), generator=g)
+    return Xb, Yb
+
+
+# The lecture's forward pass, verbatim: executed by `forward` and shown to learners in the stubs.
+FORWARD_SOURCE = """\
+emb = C[Xb]  # embed the characters into vectors
+embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
+hprebn = embcat @ W1 + b1  # hidden layer pre-activation
+bnmeani = 1/n*hprebn.sum(0, keepdim=True)
+bndiff = hprebn - bnmeani
+bndiff2 = bndiff**2
+bnvar = 1/(n-1)*(bndiff2).sum(0, keepdim=True)  # Bessel's correction (dividing by n-1, not n)
+bnvar_inv = (bnvar + 1e-5)**-0.5
+bnraw = bndiff * bnvar_inv
+hpreact = bngain * bnraw + bnbias
+h = torch.tanh(hpreact)  # hidden layer
+logits = h @ W2 + b2  # output layer
+logit_maxes = logits.max(1, keepdim=True).values
+norm_logits = logits - logit_maxes  # subtract max for numerical stability
+counts = norm_logits.exp()
+counts_sum = counts.sum(1, keepdims=True)
+counts_sum_inv = counts_sum**-1  # not 1.0/counts_sum: **-1 keeps backprop bit-exact
+probs = counts * counts_sum_inv
+logprobs = probs.log()
+loss = -logprobs[range(n), Yb].mean()
+"""
+_FORWARD_CODE = compile(FORWARD_SOURCE, "<forward pass>", "exec")
+FORWARD_TENSORS = tuple(line.split(" = ")[0] for line in FORWARD_SOURCE.splitlines())
+
+
+def forward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Run the forward pass; returns its named tensors in the order they are computed."""
+    scope = {"torch": torch, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **params}
+    exec(_FORWARD_CODE, scope)
+    return {name: scope[name] for name in FORWARD_TENSORS}
+
+
+def autograd_gradients(instance: Instance, names: list[str]) -> dict[str, torch.Tensor]:
+    """PyTorch autograd's gradient of the loss for each tensor in `names` ("dlogits" -> logits.grad)."""
+    params = {k: p.requires_grad_() for k, p in parameters(instance).items()}
+    Xb, Yb = batch(instance)
+    tensors = forward(params, Xb, Yb)
+    for t in tensors.values():
+        t.retain_grad()
+    tensors["loss"].backward()
+    everything = {**tensors, **params}
+    return {name: everything[name.removeprefix("d")].grad.detach() for name in names}
+
+
+def learner_namespace(instance: Instance) -> dict[str, object]:
+    """What a learner's code sees: the forward pass's tensors, the parameters and the sizes, by the
+    lecture's names, as plain tensors with no autograd history."""
+    import torch.nn.functional as F
+
+    i = instance
+    params = parameters(i)
+    Xb, Yb = batch(i)
+    with torch.no_grad():
+        tensors = forward(params, Xb, Yb)
+    return {
+        "torch": torch, "F": F,
+        "n": i.n, "batch_size": i.n, "n_hidden": i.n_hidden, "n_embd": i.n_embd,
+        "block_size": i.block_size, "vocab_size": i.vocab_size,
+        "Xb": Xb, "Yb": Yb, **params, **tensors,
+    }

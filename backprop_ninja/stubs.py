@@ -1,0 +1,73 @@
+"""The exercise stubs learners fill in, `.py` and `.ipynb`, rendered from the exercise definitions."""
+from __future__ import annotations
+
+import textwrap
+
+from .exercises import Exercise
+from .model import FORWARD_SOURCE, PARAMETERS, learner_namespace
+from .submission import notebook_tag
+
+CHECK_COMMAND = "ninja check {key} {key}.{suffix}"
+
+
+def _available(exercise: Exercise) -> str:
+    given = "".join(f", {name} (the true gradient of the loss with respect to {name[1:]})"
+                    for name in exercise.given)
+    return textwrap.fill(
+        "Your code runs in a namespace that already holds, by the lecture's names and as plain "
+        "tensors with no autograd history: torch, F, n (= batch_size), n_hidden, n_embd, "
+        f"block_size, vocab_size, Xb, Yb, the parameters {', '.join(PARAMETERS)}{given}, and "
+        "every tensor of the forward pass:", width=88)
+
+
+def _answer_lines(exercise: Exercise) -> str:
+    """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
+    lecture = learner_namespace(exercise.instances[0])
+    return "\n".join(f"{g.name} = None  # like {g.tensor}: {tuple(lecture[g.tensor].shape)}"
+                     for g in exercise.gradients)
+
+
+def _replace_note(exercise: Exercise, suffix: str) -> str:
+    return textwrap.fill(
+        "Replace each None with your gradient (as many lines as you need; a name left as None is "
+        f"'not computed yet'). Check your work with:  {CHECK_COMMAND.format(key=exercise.key, suffix=suffix)}",
+        width=88)
+
+
+def render_py(exercise: Exercise) -> str:
+    forward = textwrap.indent(FORWARD_SOURCE, "    ")
+    return (f'"""{exercise.title}.\n\n{textwrap.fill(exercise.task, width=88)}\n\n'
+            f"{_available(exercise)}\n\n{forward}\n{_replace_note(exercise, 'py')}\n"
+            f'"""\n\n{_answer_lines(exercise)}\n')
+
+
+def render_ipynb(exercise: Exercise) -> str:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    key = exercise.key
+    cells = [
+        new_markdown_cell(f"# {exercise.title}\n\n{exercise.task}", id=f"{key}-task"),
+        new_code_cell("# The lecture's forward pass on its own batch, by the lecture's names.\n"
+                      "from backprop_ninja import exercise_namespace\n"
+                      f'globals().update(exercise_namespace("{key}"))', id=f"{key}-setup"),
+        new_markdown_cell(f"{_available(exercise)}\n\n```python\n{FORWARD_SOURCE}```\n\n"
+                          f"{_replace_note(exercise, 'ipynb')}\n\nThe cell below is your answer "
+                          f"(it carries the tag `{notebook_tag(key)}`); save the notebook before "
+                          "you check it.", id=f"{key}-namespace"),
+        new_code_cell(_answer_lines(exercise), id=f"{key}-answer",
+                      metadata={"tags": [notebook_tag(key)]}),
+        new_code_cell("import sys  # runs the same check as the terminal, on the saved notebook\n"
+                      f"!{{sys.executable}} -m backprop_ninja check {key} {key}.ipynb",
+                      id=f"{key}-check"),
+    ]
+    notebook = new_notebook(cells=cells, metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    })
+    return nbformat.writes(notebook)
+
+
+def render_stubs(exercise: Exercise) -> dict[str, str]:
+    """File name -> text for every stub of `exercise`."""
+    return {f"{exercise.key}.py": render_py(exercise), f"{exercise.key}.ipynb": render_ipynb(exercise)}

@@ -1,0 +1,37 @@
+import torch
+
+from backprop_ninja.exercises import EX1, EX3, INSTANCES
+from backprop_ninja.model import (FORWARD_TENSORS, Instance, autograd_gradients, batch, forward,
+                                  learner_namespace, parameters)
+
+
+def test_lecture_instance_has_the_lectures_sizes():
+    params = parameters(Instance("lecture"))
+    assert sum(p.nelement() for p in params.values()) == 4137
+    ns = learner_namespace(Instance("lecture"))
+    shapes = {name: tuple(ns[name].shape) for name in FORWARD_TENSORS}
+    assert shapes["emb"] == (32, 3, 10) and shapes["embcat"] == (32, 30)
+    assert shapes["bnmeani"] == (1, 64) and shapes["logit_maxes"] == (32, 1)
+    assert shapes["loss"] == () and len(FORWARD_TENSORS) == 20
+
+
+def test_instances_are_reproducible_and_change_every_hard_coded_size():
+    a, b = parameters(INSTANCES[0]), parameters(INSTANCES[0])
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    lecture = INSTANCES[0]
+    for size in ("n", "n_hidden", "n_embd", "block_size", "vocab_size"):
+        assert any(getattr(i, size) != getattr(lecture, size) for i in INSTANCES), size
+    assert {i.dtype for i in INSTANCES} == {torch.float32, torch.float64}
+
+
+def test_learner_sees_the_same_forward_pass_without_autograd_history():
+    for instance in INSTANCES:
+        ns = EX1.namespace(instance)
+        params = {k: p.requires_grad_() for k, p in parameters(instance).items()}
+        with_grad = forward(params, *batch(instance))
+        for name in FORWARD_TENSORS:
+            assert torch.equal(ns[name], with_grad[name].detach()), name
+            assert not ns[name].requires_grad and ns[name].grad_fn is None
+        assert not any(name in ns for name in EX1.names), "the answers must not be in the namespace"
+        given = EX3.namespace(instance)["dhpreact"]
+        assert torch.equal(given, autograd_gradients(instance, ["dhpreact"])["dhpreact"])
