@@ -11,10 +11,7 @@ __all__ = ["cmp", "exercise_namespace", "__version__"]
 
 def __getattr__(name: str):
     # Imported on first use, so that `ninja --help` does not pay for importing torch.
-    if name == "cmp":
-        from .cmp import cmp
-        return cmp
-    if name == "exercise_namespace":
-        from .exercises import exercise_namespace
-        return exercise_namespace
+    if name in ("cmp", "exercise_namespace"):
+        from . import notebook
+        return getattr(notebook, name)
     raise AttributeError(f"module 'backprop_ninja' has no attribute {name!r}")

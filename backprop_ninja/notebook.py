@@ -1,14 +1,19 @@
-"""The lecture's `cmp`, for a learner's own notebook: the same printed line, plus a word on shapes
-where they differ, because the lecture's version broadcasts and can pass a wrong shape."""
+"""Helpers for a learner's notebook: the lecture's `cmp`, shape-aware, and the exercise namespace."""
 from __future__ import annotations
 
 import torch
 
 from .compare import strip_leading_ones
+from .exercises import exercise_namespace
+
+__all__ = ["cmp", "exercise_namespace"]
 
 
 def cmp(s: str, dt: torch.Tensor, t: torch.Tensor) -> None:
-    """Print whether the hand-written gradient `dt` matches `t.grad`: exact, approximate, maxdiff."""
+    """Print whether the hand-written gradient `dt` matches `t.grad`: exact, approximate, maxdiff.
+
+    The lecture's line, plus a word on shapes where they differ: the lecture's version broadcasts,
+    so a wrong shape can pass it."""
     if t.grad is None:
         print(f"{s:15s} | {s} has no .grad: call {s}.retain_grad() before loss.backward()")
         return

@@ -1,0 +1,108 @@
+"""The `ninja` command as a learner runs it: real subprocesses, real files, real notebooks."""
+import json
+
+import nbformat
+from click.testing import CliRunner
+
+from backprop_ninja.cli import main
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.stubs import render_ipynb
+
+from conftest import REFERENCE
+
+JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape"}
+
+
+def test_reference_passes_with_exit_0_and_a_plain_table_when_piped(run_ninja):
+    code, out, err = run_ninja("check", "ex1", REFERENCE / "ex1.py")
+    assert code == 0, err
+    assert "\x1b[" not in out, "no colour when piped"
+    assert "All 26 gradients match autograd" in out
+    lines = out.splitlines()
+    assert all(len(line) <= 88 for line in lines)
+    rows = [line.split() for line in lines if line.strip().split(" ")[0].isdigit()]
+    assert [r[1] for r in rows] == list(EXERCISES["ex1"].names)
+    assert all(r[-1] == "pass" for r in rows)
+
+
+def test_json_has_the_stable_keys_in_backprop_order(run_ninja):
+    code, out, _ = run_ninja("check", "ex1", REFERENCE / "ex1.py", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["exercise"] == "ex1" and result["passed"] is True and result["score"] == 1.0
+    assert [g["name"] for g in result["gradients"]] == list(EXERCISES["ex1"].names)
+    for g in result["gradients"]:
+        assert JSON_KEYS <= g.keys() and g["status"] == "pass"
+    assert result["gradients"][0]["shape"] == [32, 27] == result["gradients"][0]["expected_shape"]
+
+
+def test_untouched_stub_exits_1_without_a_traceback(run_ninja, tmp_path):
+    assert run_ninja("init", tmp_path / "work")[0] == 0
+    code, out, err = run_ninja("check", "ex2", tmp_path / "work" / "ex2.py", "--json")
+    assert code == 1 and "Traceback" not in err
+    assert json.loads(out)["gradients"][0]["status"] == "missing"
+
+
+def test_bad_input_exits_2_with_a_message(run_ninja, tmp_path):
+    code, _, err = run_ninja("check", "ex1", tmp_path / "nope.py")
+    assert code == 2 and "no such file" in err and "Traceback" not in err
+    code, _, err = run_ninja("check", "ex9")
+    assert code == 2 and "ex9" in err
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{not json")
+    code, _, err = run_ninja("check", "ex1", broken)
+    assert code == 2 and "not a readable notebook" in err
+
+
+def test_learner_error_is_reported_not_raised(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ex2.py").write_text("import torch\n\ndlogits = torch.softmax(logits, 1) @ Yb\n")
+    result = CliRunner().invoke(main, ["check", "ex2"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Your code raised at ex2.py, line 3" in result.output
+    assert "dlogits = torch.softmax(logits, 1) @ Yb" in result.output
+
+
+def test_notebook_answer_cell_is_checked(tmp_path, run_ninja):
+    notebook = nbformat.reads(render_ipynb(EXERCISES["ex1"]), as_version=4)
+    answer = next(c for c in notebook.cells if "backprop-ninja:ex1" in c.metadata.get("tags", []))
+    answer.source = "%time 1\n" + (REFERENCE / "ex1.py").read_text()
+    path = tmp_path / "mine.ipynb"
+    nbformat.write(notebook, str(path))
+    code, out, err = run_ninja("check", "ex1", path)
+    assert code == 0, out + err
+
+
+def test_notebook_without_a_tagged_cell_is_bad_input(tmp_path):
+    path = tmp_path / "empty.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), str(path))
+    result = CliRunner().invoke(main, ["check", "ex1", str(path)])
+    assert result.exit_code == 2 and "no code cell tagged 'backprop-ninja:ex1'" in result.output
+
+
+def test_init_then_check_finds_the_working_copy_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"]).exit_code == 0
+    work = tmp_path / "ninja-exercises"
+    assert sorted(p.name for p in work.iterdir()) == sorted(f"{k}.{s}" for k in EXERCISES for s in ("py", "ipynb"))
+    (work / "ex3.py").write_text((REFERENCE / "ex3.py").read_text())
+    again = runner.invoke(main, ["init"])
+    assert "kept" in again.output and (work / "ex3.py").read_text() == (REFERENCE / "ex3.py").read_text()
+    result = runner.invoke(main, ["check", "ex3"])
+    assert result.exit_code == 0 and "Checking ninja-exercises/ex3.py" in result.output
+
+
+def test_without_a_working_copy_the_untouched_stub_is_checked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["check", "ex1"])
+    assert result.exit_code == 1
+    assert "No working copy of ex1" in result.output and "ninja init" in result.output
+    assert "0/26 gradients computed yet: start with dlogprobs" in result.output
+
+
+def test_help_teaches_and_the_entry_points_agree(run_ninja):
+    code, out, _ = run_ninja("--help")
+    assert code == 0 and "ninja init" in out and "python -m backprop_ninja" in out
+    code, out, _ = run_ninja("check", "--help")
+    assert code == 0 and "Exit status: 0 all gradients pass, 1 some do not, 2 bad input." in " ".join(out.split())

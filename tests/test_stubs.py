@@ -1,0 +1,33 @@
+"""The stubs in exercises/ are rendered from the exercise definitions and must stay in sync."""
+import nbformat
+import pytest
+
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.stubs import render_stubs
+from backprop_ninja.submission import notebook_tag
+
+from conftest import REPO
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES))
+def test_committed_stubs_match_the_definitions(key):
+    for name, text in render_stubs(EXERCISES[key]).items():
+        committed = (REPO / "exercises" / name).read_text(encoding="utf-8")
+        assert committed == text, f"exercises/{name} is stale: run `python -m backprop_ninja init exercises --force`"
+
+
+@pytest.mark.parametrize("key", sorted(EXERCISES))
+def test_stub_notebooks_are_valid_and_tag_one_answer_cell(key):
+    notebook = nbformat.read(str(REPO / "exercises" / f"{key}.ipynb"), as_version=4)
+    nbformat.validate(notebook)
+    tagged = [c for c in notebook.cells if notebook_tag(key) in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for name in EXERCISES[key].names:
+        assert f"{name} = None" in tagged[0].source
+
+
+def test_notebook_setup_cell_gives_the_lectures_tensors_without_answers():
+    from backprop_ninja import exercise_namespace
+
+    ns = exercise_namespace("ex3")
+    assert tuple(ns["hprebn"].shape) == (32, 64) and "dhpreact" in ns and "dhprebn" not in ns
