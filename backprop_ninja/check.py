@@ -1,7 +1,7 @@
 """Checking an exercise: run the learner's code on every instance, compare what it left with
 autograd's gradients, and sum the comparisons up into one result per gradient.
 
-Running and comparing are kept apart: `run_block` only ever sees the learner's namespace, and the
+Running and comparing are kept apart: the learner's code only ever sees the learner's namespace, and the
 truth is computed here, after it has finished.
 """
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .compare import ERROR, FAIL, MISSING, PASS, Comparison, compare
-from .exercises import Exercise
+from .convergence import DEFAULT_STEPS, Convergence, check_convergence
+from .exercises import Exercise, TrainingExercise
 from .model import Instance
-from .runner import BlockRun, Raised, run_block
+from .runner import BlockRun, LearnerCode, Raised
 from .submission import Snippet
 
 
@@ -54,14 +55,19 @@ class CheckResult:
     instances: tuple[Instance, ...]
     errors: tuple[InstanceError, ...] = ()
     output: str = ""
+    convergence: Convergence | None = None  # exercise 4 only
 
     @property
     def passed(self) -> bool:
-        return all(g.status == PASS for g in self.gradients)
+        return self.score == 1.0
 
     @property
     def score(self) -> float:
-        return sum(g.status == PASS for g in self.gradients) / len(self.gradients)
+        """The share of the parts that pass: every gradient, and for exercise 4 the convergence."""
+        parts = [g.status == PASS for g in self.gradients]
+        if self.convergence:
+            parts.append(self.convergence.passed)
+        return sum(parts) / len(parts)
 
     def to_dict(self) -> dict:
         return {
@@ -73,32 +79,41 @@ class CheckResult:
             "instances": [{"label": i.label, "description": i.describe()} for i in self.instances],
             "errors": [e.to_dict() for e in self.errors],
             "output": self.output,
+            "convergence": self.convergence.to_dict() if self.convergence else None,
         }
 
 
-def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "") -> CheckResult:
-    """Grade the learner's code for `exercise` on every one of its instances."""
+def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "",
+          steps: int = DEFAULT_STEPS, progress=None) -> CheckResult:
+    """Grade the learner's code for `exercise` on every one of its instances; for exercise 4, then
+    train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run)."""
+    code = LearnerCode(snippets)
     runs: list[BlockRun] = []
     comparisons: dict[str, list[Comparison]] = {name: [] for name in exercise.names}
     for instance in exercise.instances:
-        run = run_block(snippets, exercise.namespace(instance), exercise.names)
+        run = code.run(exercise.namespace(instance), exercise.collected)
         runs.append(run)
+        values = exercise.gradients_from(run.values)
         truth = exercise.truth(instance)
         for name in exercise.names:
-            comparisons[name].append(compare(run.values[name], truth[name], instance.rtol, instance.atol))
+            comparisons[name].append(compare(values[name], truth[name], instance.rtol, instance.atol))
     errors = tuple(InstanceError(i.label, run.raised) for i, run in zip(exercise.instances, runs) if run.raised)
     gradients = tuple(
         _summarise(g.name, g.hint, tuple(comparisons[g.name]), exercise.instances, runs)
         for g in exercise.gradients
     )
-    return CheckResult(exercise.key, source, gradients, exercise.instances, errors, runs[0].output)
+    convergence = (check_convergence(exercise, code, steps, progress=progress)
+                   if isinstance(exercise, TrainingExercise) else None)
+    return CheckResult(exercise.key, source, gradients, exercise.instances, errors, runs[0].output, convergence)
 
 
 def _summarise(name: str, hint: str, comparisons: tuple[Comparison, ...],
                instances: tuple[Instance, ...], runs: list[BlockRun]) -> GradientResult:
     lecture = comparisons[0]
     status, note = lecture.status, lecture.note
-    if status == MISSING and runs[0].raised:
+    if any(run.raised and run.raised.used_autograd for run in runs):
+        status, note = FAIL, "your code uses autograd: the point is to write the backward pass by hand"
+    elif status == MISSING and runs[0].raised:
         note = f"not computed: your code stopped at {runs[0].raised.where}"
     elif status == PASS:
         status, note = _other_instances(comparisons, instances, runs, note)

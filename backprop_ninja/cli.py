@@ -1,4 +1,8 @@
-"""The `ninja` command (also `backprop-ninja` and `python -m backprop_ninja`)."""
+"""The `ninja` command (also `backprop-ninja` and `python -m backprop_ninja`).
+
+Each command parses its options, calls one function of the package, renders, and exits:
+0 when everything passed, 1 when something did not, 2 for a bad invocation or unreadable input.
+"""
 from __future__ import annotations
 
 import json
@@ -9,7 +13,6 @@ import click
 
 from . import __version__
 
-EXERCISE_KEYS = ("ex1", "ex2", "ex3")
 WORKDIR = "ninja-exercises"
 
 
@@ -19,6 +22,33 @@ def _working_copy(key: str) -> Path | None:
     candidates = [Path(d) / f"{key}{suffix}" for d in (".", WORKDIR) for suffix in (".py", ".ipynb")]
     found = [p for p in candidates if p.is_file()]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _exercise(key: str):
+    from .exercises import EXERCISES
+
+    if key not in EXERCISES:
+        raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}",
+                                 param_hint="EXERCISE")
+    return EXERCISES[key]
+
+
+def _read(path: Path, key: str):
+    from .submission import SubmissionError, read_submission
+
+    try:
+        return read_submission(path, key)
+    except SubmissionError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def _progress(total: int, every: int):
+    """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
+    from .training import Progress
+
+    if sys.stderr.isatty():
+        return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))
+    return Progress(total, lambda line: click.echo(line, err=True), every)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +61,7 @@ def main() -> None:
       ninja init              copy the exercise stubs into ./ninja-exercises/
       ninja check ex1         check your ex1.py (or ex1.ipynb) there
       ninja list              what each exercise asks for
+      ninja train             exercise 4 in full: train with your backward
 
     `ninja` may be the Ninja build tool on your PATH too: `backprop-ninja` and
     `python -m backprop_ninja` are the same command.
@@ -38,12 +69,14 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("exercise", type=click.Choice(EXERCISE_KEYS))
+@click.argument("exercise")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--steps", type=click.IntRange(min=10), default=None,
+              help="ex4: training steps of the convergence check (default 2000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
-def check(exercise: str, path: Path | None, as_json: bool, color: bool | None) -> None:
-    """Compare every gradient of EXERCISE in PATH with PyTorch autograd.
+def check(exercise: str, path: Path | None, steps: int | None, as_json: bool, color: bool | None) -> None:
+    """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
 
     PATH is your .py file, or a notebook whose answer cell is tagged
     backprop-ninja:EXERCISE. Without PATH, your working copy is found in
@@ -55,15 +88,20 @@ def check(exercise: str, path: Path | None, as_json: bool, color: bool | None) -
     32 or a shape that only broadcasts does not pass. "exact" (bit-equal)
     is shown for the lecture's instance, as information.
 
+    For ex4 the gradients are checked at points along a training run, then
+    your backward trains the network next to a twin run driven by autograd
+    (same start, same batches): it passes when its loss curve tracks the
+    twin's.
+
     Exit status: 0 all gradients pass, 1 some do not, 2 bad input.
     """
     from .check import check as run_check
-    from .exercises import EXERCISES
+    from .convergence import DEFAULT_STEPS
     from .render import render
     from .stubs import render_py
-    from .submission import Snippet, SubmissionError, read_submission
+    from .submission import Snippet
 
-    definition = EXERCISES[exercise]
+    definition = _exercise(exercise)
     if path is None:
         path = _working_copy(exercise)
     if path is None:
@@ -72,18 +110,84 @@ def check(exercise: str, path: Path | None, as_json: bool, color: bool | None) -
         heading = (f"No working copy of {exercise} here or in ./{WORKDIR}/, so this checks the "
                    "untouched stub.\nRun `ninja init` to get your own copies to edit.")
     else:
-        try:
-            snippets = read_submission(path, exercise)
-        except SubmissionError as e:
-            raise click.UsageError(str(e)) from None
-        source = str(path)
-        heading = f"Checking {path}"
-    result = run_check(definition, snippets, source)
+        snippets, source, heading = _read(path, exercise), str(path), f"Checking {path}"
+    steps = steps or DEFAULT_STEPS
+    progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
+    result = run_check(definition, snippets, source, steps=steps, progress=progress)
+    if progress:
+        click.echo("\r\033[K", nl=False, err=True)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         click.echo(render(result, heading), color=color)
     sys.exit(0 if result.passed else 1)
+
+
+@main.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--autograd", is_flag=True, help="Train with loss.backward() instead of a backward file.")
+@click.option("--steps", type=click.IntRange(min=1), default=200_000, show_default=True,
+              help="Training steps; the learning rate drops from 0.1 to 0.01 half way.")
+@click.option("--data", "data_file", type=click.Path(path_type=Path), default=None,
+              help="Words to train on, one per line, a-z (default: the built-in corpus).")
+@click.option("--samples", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Names to sample from the trained model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
+def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None, samples: int,
+          as_json: bool) -> None:
+    """Exercise 4 in full: train the MLP with the backward pass in PATH.
+
+    The lecture's run: n_hidden 200, batch 32, 200,000 steps, lr 0.1 then
+    0.01, under torch.no_grad(); then batchnorm calibrated over the whole
+    training set, the train and val losses, and sampled names. PATH is
+    your ex4 file (default: your working copy); --autograd trains with
+    loss.backward() instead, for comparison. With the lecture's names.txt
+    (--data names.txt) expect about 2.07 train / 2.11 val.
+    """
+    import time
+
+    from . import data
+    from .convergence import LearnerBackward, LearnerStopped
+    from .exercises import EXERCISES
+    from .runner import LearnerCode
+    from .training import LECTURE, TrainingRun, autograd_backward, evaluate
+
+    if autograd and path:
+        raise click.UsageError("give either a PATH to train with, or --autograd, not both")
+    if not autograd:
+        path = path or _working_copy("ex4")
+        if path is None:
+            raise click.UsageError(f"no working copy of ex4 here or in ./{WORKDIR}/: give the PATH "
+                                   "of your backward, or --autograd")
+    try:
+        splits = data.split(data.read_words(data_file), LECTURE.block_size)
+    except data.DataError as e:
+        raise click.UsageError(str(e)) from None
+    backward = (autograd_backward if autograd else
+                LearnerBackward(LearnerCode(_read(path, "ex4")), EXERCISES["ex4"], LECTURE))
+    if not as_json:
+        click.echo(f"Training with {'autograd' if autograd else path} on "
+                   f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
+    run = TrainingRun(LECTURE, *splits.train)
+    start = time.perf_counter()
+    try:
+        run.train(backward, steps, progress=_progress(steps, every=10_000))
+    except LearnerStopped as stop:
+        click.echo(f"\nTraining stopped at step {stop.step}: {stop.reason}", err=True)
+        sys.exit(1)
+    seconds = time.perf_counter() - start
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    result = evaluate(run.params, splits, samples)
+    if as_json:
+        click.echo(json.dumps({"backward": "autograd" if autograd else str(path), "steps": steps,
+                               "data": str(data_file) if data_file else data.BUILT_IN,
+                               "steps_per_second": steps / seconds, "train_loss": result.train_loss,
+                               "val_loss": result.val_loss, "samples": list(result.samples)}, indent=2))
+    else:
+        click.echo(f"{steps} steps in {seconds:.1f} s ({steps / seconds:.0f} steps/s)\n"
+                   f"train {result.train_loss:.4f}\nval   {result.val_loss:.4f}\n")
+        click.echo("\n".join(result.samples))
 
 
 @main.command()

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .model import Instance, autograd_gradients, learner_namespace
+from .training import training_point
+from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch,
+                    learner_namespace, parameters)
 
 
 @dataclass(frozen=True)
@@ -46,20 +48,57 @@ class Exercise:
     # True gradients handed to the learner as input (exercise 3 starts from dhpreact).
     given: tuple[str, ...] = ()
     instances: tuple[Instance, ...] = INSTANCES
+    forward: ForwardPass = EXPANDED
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.gradients)
 
+    @property
+    def collected(self) -> tuple[str, ...]:
+        """The names read back from the learner's namespace after their code has run."""
+        return self.names
+
+    def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
+        return values
+
+    def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The parameters and the batch of `instance`."""
+        return parameters(instance), *batch(instance)
+
     def namespace(self, instance: Instance) -> dict[str, object]:
         """What the learner's code runs in: never the gradients it is asked for."""
-        namespace = learner_namespace(instance)
+        setting = self.setting(instance)
+        namespace = learner_namespace(instance, self.forward, *setting)
         if self.given:
-            namespace.update(autograd_gradients(instance, list(self.given)))
+            namespace.update(autograd_gradients(self.forward, *setting, self.given))
         return namespace
 
     def truth(self, instance: Instance) -> dict[str, torch.Tensor]:
-        return autograd_gradients(instance, list(self.names))
+        return autograd_gradients(self.forward, *self.setting(instance), self.names)
+
+
+@dataclass(frozen=True)
+class TrainingExercise(Exercise):
+    """Exercise 4: the parameter gradients of one training step, checked at points along a
+    reference training run on the built-in corpus, then trusted to drive a run of their own."""
+
+    forward: ForwardPass = FUSED
+
+    @property
+    def collected(self) -> tuple[str, ...]:
+        return (*self.names, "grads")
+
+    def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
+        """The lecture's `grads` list, in PARAMETERS order, stands in for names left unset."""
+        grads = values.get("grads")
+        if not isinstance(grads, (list, tuple)) or len(grads) != len(self.names):
+            return values
+        from_list = {"d" + p: grad for p, grad in zip(PARAMETERS, grads)}
+        return {name: values[name] if values[name] is not None else from_list[name] for name in self.names}
+
+    def setting(self, instance: Instance):
+        return training_point(instance)
 
 
 EX1 = Exercise(
@@ -152,7 +191,41 @@ EX3 = Exercise(
     given=("dhpreact",),
 )
 
-EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3)}
+EX4 = TrainingExercise(
+    key="ex4",
+    title="Exercise 4: put it all together",
+    task=(
+        "Train the MLP (n_hidden 200) with your own backward pass instead of loss.backward(). "
+        "Given one training step's forward pass, write the gradients of the seven parameters, "
+        "dC, dW1, db1, dW2, db2, dbngain, dbnbias (or the lecture's list grads = [dC, dW1, db1, "
+        "dW2, db2, dbngain, dbnbias]). Exercises 2 and 3 make this short. Your code runs under "
+        "torch.no_grad(), as in the lecture: it must not need autograd. The check compares your "
+        "gradients with autograd at points along a training run, then trains with them next to "
+        "a twin run driven by autograd, and `ninja train` runs the lecture's whole exercise."
+    ),
+    gradients=(
+        Gradient("dW2", "logits = h @ W2 + b2, and dlogits comes in one go as in exercise 2."),
+        Gradient("db2", "b2 is broadcast over the batch: sum dlogits over it."),
+        Gradient("dbngain", "hpreact = bngain * bnraw + bnbias: multiply by bnraw and sum over the "
+                 "batch, keeping the dimension."),
+        Gradient("dbnbias", "sum dhpreact over the batch, keeping the dimension."),
+        Gradient("dW1", "hprebn = embcat @ W1 + b1: which product of embcat and dhprebn has W1's "
+                 "shape? Get dhprebn from dhpreact as in exercise 3."),
+        Gradient("db1", "a sum of dhprebn over the batch; essentially zero, since batchnorm "
+                 "follows."),
+        Gradient("dC", "emb = C[Xb]: every pick of a row of C adds into dC, repeated picks too."),
+    ),
+    # Step 0 of the lecture's run, later steps with other batches, float64, and other sizes.
+    instances=(
+        Instance("step 0", n_hidden=200),
+        Instance("step 40", n_hidden=200, steps=40),
+        Instance("step 25, float64", n_hidden=200, steps=25, dtype=torch.float64),
+        Instance("other sizes, float64", n=20, n_hidden=48, n_embd=6, block_size=4, seed=3, steps=10,
+                 dtype=torch.float64),
+    ),
+)
+
+EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 
 
 def exercise_namespace(key: str) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The lecture's MLP: its sizes, its parameters, a batch, and the expanded forward pass.
+"""The lecture's MLP: its sizes, its parameters, a batch, and its forward passes.
 
 Everything here is a pure function of an `Instance`, so the grader can rebuild the same tensors
 wherever it runs a learner's code and, separately, wherever it computes the truth.
@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 LECTURE_SEED = 2147483647
 PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
@@ -28,18 +29,22 @@ class Instance:
     # torch.allclose's defaults, the tolerance of the lecture's own cmp.
     rtol: float = 1e-5
     atol: float = 1e-8
+    # Exercise 4 checks points along a training run: the parameters after this many steps.
+    steps: int = 0
 
     def describe(self) -> str:
         precision = str(self.dtype).removeprefix("torch.")
+        at_step = f", after {self.steps} training steps" if self.steps else ""
         return (f"n={self.n}, n_hidden={self.n_hidden}, n_embd={self.n_embd}, "
                 f"block_size={self.block_size}, vocab_size={self.vocab_size}, "
-                f"seed={self.seed}, {precision}")
+                f"seed={self.seed}, {precision}{at_step}")
 
 
-def parameters(instance: Instance) -> dict[str, torch.Tensor]:
-    """The lecture's initialisation: small random biases, so that zeros cannot hide a wrong gradient."""
+def parameters(instance: Instance, g: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The lecture's initialisation: small random biases, so that zeros cannot hide a wrong gradient.
+    Drawn from `g` when given (training goes on drawing its batches from it), else from the seed."""
     i = instance
-    g = torch.Generator().manual_seed(i.seed)
+    g = g or torch.Generator().manual_seed(i.seed)
     fan_in = i.n_embd * i.block_size
     drawn = {
         "C": torch.randn((i.vocab_size, i.n_embd), generator=g),
@@ -63,8 +68,24 @@ def batch(instance: Instance) -> tuple[torch.Tensor, torch.Tensor]:
     return Xb, Yb
 
 
-# The lecture's forward pass, verbatim: executed by `forward` and shown to learners in the stubs.
-FORWARD_SOURCE = """\
+class ForwardPass:
+    """A forward pass written as the lecture writes it, one named tensor per line. The same source
+    is executed here and shown to learners in the stubs."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
+        self._code = compile(source, "<forward pass>", "exec")
+
+    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run it; returns its named tensors in the order they are computed."""
+        scope = {"torch": torch, "F": F, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **params}
+        exec(self._code, scope)
+        return {name: scope[name] for name in self.tensors}
+
+
+# Exercises 1-3: every step its own tensor, down to the loss.
+EXPANDED = ForwardPass("""\
 emb = C[Xb]  # embed the characters into vectors
 embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
 hprebn = embcat @ W1 + b1  # hidden layer pre-activation
@@ -85,43 +106,49 @@ counts_sum_inv = counts_sum**-1  # not 1.0/counts_sum: **-1 keeps backprop bit-e
 probs = counts * counts_sum_inv
 logprobs = probs.log()
 loss = -logprobs[range(n), Yb].mean()
-"""
-_FORWARD_CODE = compile(FORWARD_SOURCE, "<forward pass>", "exec")
-FORWARD_TENSORS = tuple(line.split(" = ")[0] for line in FORWARD_SOURCE.splitlines())
+""")
+
+# Exercise 4: one training step's forward pass, with batchnorm and cross-entropy fused.
+FUSED = ForwardPass("""\
+emb = C[Xb]  # embed the characters into vectors
+embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
+hprebn = embcat @ W1 + b1  # hidden layer pre-activation
+bnmean = hprebn.mean(0, keepdim=True)
+bnvar = hprebn.var(0, keepdim=True, unbiased=True)
+bnvar_inv = (bnvar + 1e-5)**-0.5
+bnraw = (hprebn - bnmean) * bnvar_inv
+hpreact = bngain * bnraw + bnbias
+h = torch.tanh(hpreact)  # hidden layer
+logits = h @ W2 + b2  # output layer
+loss = F.cross_entropy(logits, Yb)  # loss function
+""")
 
 
-def forward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Run the forward pass; returns its named tensors in the order they are computed."""
-    scope = {"torch": torch, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **params}
-    exec(_FORWARD_CODE, scope)
-    return {name: scope[name] for name in FORWARD_TENSORS}
-
-
-def autograd_gradients(instance: Instance, names: list[str]) -> dict[str, torch.Tensor]:
+def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
+                       Yb: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
     """PyTorch autograd's gradient of the loss for each tensor in `names` ("dlogits" -> logits.grad)."""
-    params = {k: p.requires_grad_() for k, p in parameters(instance).items()}
-    Xb, Yb = batch(instance)
-    tensors = forward(params, Xb, Yb)
-    for t in tensors.values():
-        t.retain_grad()
-    tensors["loss"].backward()
-    everything = {**tensors, **params}
+    leaves = {k: p.detach().clone().requires_grad_() for k, p in params.items()}
+    with torch.enable_grad():
+        tensors = forward(leaves, Xb, Yb)
+        for t in tensors.values():
+            t.retain_grad()
+        tensors["loss"].backward()
+    everything = {**tensors, **leaves}
     return {name: everything[name.removeprefix("d")].grad.detach() for name in names}
 
 
-def learner_namespace(instance: Instance) -> dict[str, object]:
+def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],
+                      Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
     """What a learner's code sees: the forward pass's tensors, the parameters and the sizes, by the
-    lecture's names, as plain tensors with no autograd history."""
-    import torch.nn.functional as F
-
+    lecture's names, as plain tensors with no autograd history, copied so that nothing the code
+    does to them reaches the caller's."""
     i = instance
-    params = parameters(i)
-    Xb, Yb = batch(i)
+    params = {k: p.detach().clone() for k, p in params.items()}
     with torch.no_grad():
         tensors = forward(params, Xb, Yb)
     return {
         "torch": torch, "F": F,
         "n": i.n, "batch_size": i.n, "n_hidden": i.n_hidden, "n_embd": i.n_embd,
         "block_size": i.block_size, "vocab_size": i.vocab_size,
-        "Xb": Xb, "Yb": Yb, **params, **tensors,
+        "Xb": Xb.clone(), "Yb": Yb.clone(), **params, **tensors,
     }

@@ -41,6 +41,7 @@ def render(result: CheckResult, heading: str = "") -> str:
     if notes:
         lines += ["", "Notes:", *notes]
     lines += _errors(result)
+    lines += _convergence(result)
     if result.output.strip():
         printed = result.output.rstrip().splitlines()
         lines += ["", "Your code printed (on the lecture's instance):",
@@ -63,24 +64,38 @@ def _errors(result: CheckResult) -> list[str]:
     return lines
 
 
+def _convergence(result: CheckResult) -> list[str]:
+    c = result.convergence
+    if c is None:
+        return []
+    word, colour = ("pass", "green") if c.passed else ("FAIL", "red")
+    return ["", f"Training with your gradients next to autograd ({c.steps} steps, same start, same batches): "
+            + click.style(word, fg=colour),
+            textwrap.fill(c.reason, width=88, initial_indent="  ", subsequent_indent="  ")]
+
+
 def _verdict(result: CheckResult) -> str:
     total = len(result.gradients)
     instances = len(result.instances)
     if result.passed:
         exact = sum(bool(g.exact) for g in result.gradients)
+        trains = " Training with them converges like autograd." if result.convergence else ""
         subject = (f"All {total} gradients match" if total > 1 else f"{result.gradients[0].name} matches")
         rounding = ("" if exact == total else
                     f"; {'the other ' + str(total - exact) if exact else 'they'} differ only by rounding, "
                     "a few units in the last place, which is not a mistake")
         return click.style(textwrap.fill(
             f"{subject} autograd on all {instances} instances ({exact} of {total} bit-exact on "
-            f"the lecture's{rounding}).", width=88), fg="green", bold=True)
+            f"the lecture's{rounding}).{trains}", width=88), fg="green", bold=True)
     passed = sum(g.status == PASS for g in result.gradients)
     computed = [g for g in result.gradients if g.status != MISSING]
     if not computed:
         first = result.gradients[0]
         return click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow", bold=True)
-    wrong = next(g for g in result.gradients if g.status != PASS)
+    wrong = next((g for g in result.gradients if g.status != PASS), None)
+    if wrong is None:
+        return click.style(f"All {total} gradients pass, but training with them does not converge "
+                           "like autograd.", fg="red", bold=True)
     lines = [click.style(f"{passed}/{total} gradients pass. First to look at: {wrong.name}.", fg="red", bold=True)]
     if wrong.status != MISSING:
         lines.append(f"Hint for {wrong.name}: {wrong.hint}")

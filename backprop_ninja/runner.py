@@ -1,7 +1,9 @@
 """Running a learner's code in a namespace and collecting the gradients it leaves behind.
 
 This is the only place learner code runs. It sees the namespace it is given and nothing else: the
-true gradients live elsewhere, and what comes back is plain values, ready to cross a process boundary.
+true gradients live elsewhere, and what comes back is plain values, ready to cross a process
+boundary. It runs under `torch.no_grad()`, as in the lecture, with autograd's engine barred: a
+backward pass that needs autograd is not a hand-written one.
 """
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import contextlib
 import io
 import traceback
 from dataclasses import dataclass
+
+import torch
+from torch.autograd.variable import Variable
 
 from .submission import Snippet
 
@@ -26,6 +31,10 @@ class Raised:
     def where(self) -> str:
         return f"{self.origin}, line {self.lineno}" if self.lineno else self.origin
 
+    @property
+    def used_autograd(self) -> bool:
+        return self.exception.startswith(AutogradUsed.__name__)
+
 
 @dataclass(frozen=True)
 class BlockRun:
@@ -34,29 +43,75 @@ class BlockRun:
     output: str
 
 
-def run_block(snippets: tuple[Snippet, ...], namespace: dict[str, object], names: tuple[str, ...]) -> BlockRun:
-    """Run the snippets in order in `namespace`; return the values of `names` they left there."""
-    output = io.StringIO()
-    raised = None
-    with contextlib.redirect_stdout(output):
-        for snippet in snippets:
-            raised = _run_snippet(snippet, namespace)
-            if raised:
-                break
-    return BlockRun({name: namespace.get(name) for name in names}, raised, output.getvalue())
+class AutogradUsed(RuntimeError):
+    """Raised inside learner code that reaches autograd's engine (backward, autograd.grad, torch.func)."""
 
 
-def _run_snippet(snippet: Snippet, namespace: dict[str, object]) -> Raised | None:
-    lines = snippet.source.splitlines()
+AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
+                    "torch.autograd.grad, torch.func) is not allowed")
+
+
+class _BarredEngine:
+    """Stands in for autograd's engine; remembers being reached even if the learner's code catches
+    the exception."""
+
+    reached = False
+
+    def __getattr__(self, name: str):
+        self.reached = True
+        raise AutogradUsed(AUTOGRAD_MESSAGE)
+
+
+@contextlib.contextmanager
+def _autograd_barred():
+    # Every route into backpropagation (Tensor.backward, autograd.backward and .grad, torch.func's
+    # transforms) goes through this one engine object.
+    engine = Variable._execution_engine
+    barred = Variable._execution_engine = _BarredEngine()
     try:
-        code = compile(snippet.source, snippet.origin, "exec")
-    except SyntaxError as e:
-        return Raised(snippet.origin, e.lineno, (e.text or "").rstrip(), f"SyntaxError: {e.msg}")
+        with torch.no_grad():
+            yield barred
+    finally:
+        Variable._execution_engine = engine
+
+
+class LearnerCode:
+    """A learner's snippets, compiled once, to run in as many namespaces as needed."""
+
+    def __init__(self, snippets: tuple[Snippet, ...]):
+        self.snippets = snippets
+        self._compiled: list[tuple[Snippet, object]] = []
+        self.syntax_error: Raised | None = None
+        for snippet in snippets:
+            try:
+                self._compiled.append((snippet, compile(snippet.source, snippet.origin, "exec")))
+            except SyntaxError as e:
+                self.syntax_error = Raised(snippet.origin, e.lineno, (e.text or "").rstrip(),
+                                           f"SyntaxError: {e.msg}")
+                break
+
+    def run(self, namespace: dict[str, object], names: tuple[str, ...]) -> BlockRun:
+        """Run the snippets in order in `namespace`; return the values of `names` they left there."""
+        output = io.StringIO()
+        raised = None
+        with contextlib.redirect_stdout(output), _autograd_barred() as barred:
+            for snippet, code in self._compiled:
+                raised = _run(snippet, code, namespace)
+                if raised:
+                    break
+        if barred.reached and not (raised and raised.used_autograd):
+            raised = Raised(self.snippets[0].origin, None, "", f"{AutogradUsed.__name__}: {AUTOGRAD_MESSAGE}")
+        return BlockRun({name: namespace.get(name) for name in names}, raised or self.syntax_error,
+                        output.getvalue())
+
+
+def _run(snippet: Snippet, code, namespace: dict[str, object]) -> Raised | None:
     try:
         exec(code, namespace)
     except (Exception, SystemExit) as e:
         frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == snippet.origin]
         lineno = frames[-1].lineno if frames else None
+        lines = snippet.source.splitlines()
         line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
         return Raised(snippet.origin, lineno, line, f"{type(e).__name__}: {message}".rstrip(": "))

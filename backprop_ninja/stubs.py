@@ -4,7 +4,7 @@ from __future__ import annotations
 import textwrap
 
 from .exercises import Exercise
-from .model import FORWARD_SOURCE, PARAMETERS, learner_namespace
+from .model import PARAMETERS
 from .submission import notebook_tag
 
 CHECK_COMMAND = "ninja check {key} {key}.{suffix}"
@@ -22,7 +22,7 @@ def _available(exercise: Exercise) -> str:
 
 def _answer_lines(exercise: Exercise) -> str:
     """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
-    lecture = learner_namespace(exercise.instances[0])
+    lecture = exercise.namespace(exercise.instances[0])
     return "\n".join(f"{g.name} = None  # like {g.tensor}: {tuple(lecture[g.tensor].shape)}"
                      for g in exercise.gradients)
 
@@ -35,7 +35,7 @@ def _replace_note(exercise: Exercise, suffix: str) -> str:
 
 
 def render_py(exercise: Exercise) -> str:
-    forward = textwrap.indent(FORWARD_SOURCE, "    ")
+    forward = textwrap.indent(exercise.forward.source, "    ")
     return (f'"""{exercise.title}.\n\n{textwrap.fill(exercise.task, width=88)}\n\n'
             f"{_available(exercise)}\n\n{forward}\n{_replace_note(exercise, 'py')}\n"
             f'"""\n\n{_answer_lines(exercise)}\n')
@@ -51,7 +51,7 @@ def render_ipynb(exercise: Exercise) -> str:
         new_code_cell("# The lecture's forward pass on its own batch, by the lecture's names.\n"
                       "from backprop_ninja import exercise_namespace\n"
                       f'globals().update(exercise_namespace("{key}"))', id=f"{key}-setup"),
-        new_markdown_cell(f"{_available(exercise)}\n\n```python\n{FORWARD_SOURCE}```\n\n"
+        new_markdown_cell(f"{_available(exercise)}\n\n```python\n{exercise.forward.source}```\n\n"
                           f"{_replace_note(exercise, 'ipynb')}\n\nThe cell below is your answer "
                           f"(it carries the tag `{notebook_tag(key)}`); save the notebook before "
                           "you check it.", id=f"{key}-namespace"),

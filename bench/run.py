@@ -6,6 +6,7 @@ taken pair by pair, and the median of those ratios is reported along with both m
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -13,12 +14,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
 
 
 def _ninja() -> list[str]:
     """The installed `ninja` script beside this Python, as a learner runs it; else the module."""
-    script = Path(sys.executable).with_name("ninja")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "backprop_ninja"]
+    script = Path(PYTHON).with_name("ninja")
+    return [str(script)] if script.exists() else [PYTHON, "-m", "backprop_ninja"]
 
 
 def _wall(command: list[str]) -> float:
@@ -27,24 +29,51 @@ def _wall(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def paired(name: str, a: list[str], b: list[str], runs: int, target: float | None = None) -> dict:
+def _report(name: str, a: str, b: str, pairs: list[tuple[float, float]], unit: str,
+            target: str | None, met: bool | None) -> None:
+    ratio = statistics.median(x / y for x, y in pairs)
+    verdict = "" if target is None else f"  (target {target}: {'met' if met(ratio) else 'NOT met'})"
+    print(f"{name}\n  A: {a}\n  B: {b}\n"
+          f"  median A {statistics.median(x for x, _ in pairs):.3f} {unit}, "
+          f"B {statistics.median(y for _, y in pairs):.3f} {unit}, median A/B {ratio:.3f}{verdict}\n")
+
+
+def wall_ratio(name: str, a: list[str], b: list[str], runs: int, target: float | None = None) -> None:
+    """Wall time of command A over command B, runs taken in turn."""
     _wall(a), _wall(b)  # warm the file cache for both
     pairs = [(_wall(a), _wall(b)) for _ in range(runs)]
-    ratio = statistics.median(x / y for x, y in pairs)
-    verdict = "" if target is None else (f"  (target <= {target}: {'met' if ratio <= target else 'NOT met'})")
-    print(f"{name}\n  A: {' '.join(a)}\n  B: {' '.join(b)}\n"
-          f"  median wall A {statistics.median(x for x, _ in pairs):.3f} s, "
-          f"B {statistics.median(y for _, y in pairs):.3f} s, median A/B {ratio:.3f}{verdict}")
-    return {"name": name, "ratio": ratio}
+    _report(name, " ".join(a), " ".join(b), pairs, "s", target and f"<= {target}",
+            target and (lambda r: r <= target))
+
+
+def training_speed(runs: int, steps: int) -> None:
+    """Steps per second of `ninja train` with the reference backward, over the same with autograd."""
+    def rate(args: list[str]) -> float:
+        out = subprocess.run([*_ninja(), "train", *args, "--steps", str(steps), "--samples", "0", "--json"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+        return json.loads(out)["steps_per_second"]
+
+    a, b = ["reference/ex4.py"], ["--autograd"]
+    pairs = [(rate(a), rate(b)) for _ in range(runs)]
+    _report(f"ninja train, {steps} steps: steps per second, reference backward (A) over autograd (B)",
+            "ninja train reference/ex4.py", "ninja train --autograd", pairs, "steps/s",
+            ">= 1 (not slower than autograd)", lambda r: r >= 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=9, help="pairs of runs per benchmark (default 9)")
+    parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     args = parser.parse_args()
-    paired("ninja check ex1 on the reference solution, against importing torch",
-           [*_ninja(), "check", "ex1", "reference/ex1.py"],
-           [sys.executable, "-c", "import torch"], args.runs, target=1.4)
+    wall_ratio("ninja check ex1 on the reference solution, against importing torch",
+               [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
+               args.runs, target=1.4)
+    from backprop_ninja.convergence import DEFAULT_STEPS
+
+    wall_ratio(f"ninja check ex4 on the reference solution, against the lecture's loop with "
+               f"loss.backward() for the same {DEFAULT_STEPS} steps in a plain script",
+               [*_ninja(), "check", "ex4", "reference/ex4.py"],
+               [PYTHON, "bench/lecture_loop.py", str(DEFAULT_STEPS)], args.runs)
+    training_speed(max(3, args.runs // 2), steps=20_000)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,24 @@
 import torch
 
 from backprop_ninja.exercises import EX1, EX3, INSTANCES
-from backprop_ninja.model import (FORWARD_TENSORS, Instance, autograd_gradients, batch, forward,
-                                  learner_namespace, parameters)
+from backprop_ninja.model import EXPANDED, FUSED, Instance, autograd_gradients, batch, parameters
 
 
 def test_lecture_instance_has_the_lectures_sizes():
     params = parameters(Instance("lecture"))
     assert sum(p.nelement() for p in params.values()) == 4137
-    ns = learner_namespace(Instance("lecture"))
-    shapes = {name: tuple(ns[name].shape) for name in FORWARD_TENSORS}
+    ns = EX1.namespace(Instance("lecture"))
+    shapes = {name: tuple(ns[name].shape) for name in EXPANDED.tensors}
     assert shapes["emb"] == (32, 3, 10) and shapes["embcat"] == (32, 30)
     assert shapes["bnmeani"] == (1, 64) and shapes["logit_maxes"] == (32, 1)
-    assert shapes["loss"] == () and len(FORWARD_TENSORS) == 20
+    assert shapes["loss"] == () and len(EXPANDED.tensors) == 20
+
+
+def test_fused_forward_pass_is_the_expanded_one():
+    params, Xb, Yb = parameters(Instance("lecture")), *batch(Instance("lecture"))
+    expanded, fused = EXPANDED(params, Xb, Yb), FUSED(params, Xb, Yb)
+    assert torch.allclose(expanded["loss"], fused["loss"])
+    assert torch.allclose(expanded["hpreact"], fused["hpreact"], atol=1e-6)
 
 
 def test_instances_are_reproducible_and_change_every_hard_coded_size():
@@ -28,10 +34,11 @@ def test_learner_sees_the_same_forward_pass_without_autograd_history():
     for instance in INSTANCES:
         ns = EX1.namespace(instance)
         params = {k: p.requires_grad_() for k, p in parameters(instance).items()}
-        with_grad = forward(params, *batch(instance))
-        for name in FORWARD_TENSORS:
+        with_grad = EXPANDED(params, *batch(instance))
+        for name in EXPANDED.tensors:
             assert torch.equal(ns[name], with_grad[name].detach()), name
             assert not ns[name].requires_grad and ns[name].grad_fn is None
         assert not any(name in ns for name in EX1.names), "the answers must not be in the namespace"
         given = EX3.namespace(instance)["dhpreact"]
-        assert torch.equal(given, autograd_gradients(instance, ["dhpreact"])["dhpreact"])
+        truth = autograd_gradients(EXPANDED, parameters(instance), *batch(instance), ("dhpreact",))
+        assert torch.equal(given, truth["dhpreact"])

@@ -1,0 +1,117 @@
+"""Exercise 4's convergence check: a training run driven only by the learner's gradients, next to
+a twin run from the same initialisation and the same batches, driven by autograd."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .compare import strip_leading_ones
+from .exercises import Exercise
+from .model import FUSED, PARAMETERS, Instance, learner_namespace
+from .runner import LearnerCode, Raised
+from .training import LECTURE, TrainingRun, autograd_backward, training_data
+
+# About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
+DEFAULT_STEPS = 2000
+# The two smoothed loss curves may part by this much (nats) and still count as the same curve:
+# right gradients keep them within ~1e-7 of each other; wrong ones drift by hundredths or more.
+TRACKING_TOLERANCE = 0.01
+# The learner's run must keep at least this share of the twin's fall in loss.
+REQUIRED_FALL = 0.9
+
+
+class LearnerStopped(Exception):
+    """The learner's backward could not drive a training step."""
+
+    def __init__(self, step: int, reason: str, raised: Raised | None = None):
+        super().__init__(reason)
+        self.step, self.reason, self.raised = step, reason, raised
+
+
+class LearnerBackward:
+    """A learner's exercise-4 code as a backward pass for `TrainingRun`."""
+
+    def __init__(self, code: LearnerCode, exercise: Exercise, instance: Instance):
+        self.code, self.exercise, self.instance = code, exercise, instance
+        self.step = 0
+
+    def __call__(self, params, Xb, Yb) -> tuple[float, list[torch.Tensor]]:
+        namespace = learner_namespace(self.instance, FUSED, params, Xb, Yb)
+        run = self.code.run(namespace, self.exercise.collected)
+        if run.raised:
+            raise LearnerStopped(self.step, f"your code raised at {run.raised.where}: {run.raised.exception}",
+                                 run.raised)
+        values = self.exercise.gradients_from(run.values)
+        grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
+        self.step += 1
+        return namespace["loss"].item(), grads
+
+    def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
+        if not isinstance(value, torch.Tensor):
+            raise LearnerStopped(self.step, f"{name} is not computed" if value is None
+                                 else f"{name} is a {type(value).__name__}, not a tensor")
+        if strip_leading_ones(tuple(value.shape)) != strip_leading_ones(tuple(param.shape)):
+            raise LearnerStopped(self.step, f"{name} has shape {tuple(value.shape)}, "
+                                 f"{name[1:]} is {tuple(param.shape)}")
+        return value.reshape(param.shape).to(param.dtype)
+
+
+@dataclass(frozen=True)
+class Convergence:
+    steps: int
+    passed: bool
+    reason: str
+    start_loss: float
+    twin_end: float
+    learner_end: float | None
+    max_gap: float | None
+    window: int
+    raised: Raised | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def smooth(losses: list[float], window: int) -> list[float]:
+    """The trailing mean over `window` steps (fewer at the start)."""
+    out, total = [], 0.0
+    for i, loss in enumerate(losses):
+        total += loss - (losses[i - window] if i >= window else 0.0)
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
+                      instance: Instance = LECTURE, progress: Callable[[int, float], None] | None = None) -> Convergence:
+    """Train twice from the same start on the same batches, with autograd and with the learner's
+    gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
+    Xtr, Ytr = training_data(instance.block_size).train
+    twin = TrainingRun(instance, Xtr, Ytr).train(autograd_backward, steps)
+    window = max(1, min(100, steps // 10))
+    twin_smooth = smooth(twin, window)
+    start, twin_end = twin[0], twin_smooth[-1]
+    try:
+        learner = TrainingRun(instance, Xtr, Ytr).train(LearnerBackward(code, exercise, instance), steps,
+                                                        progress=progress)
+    except LearnerStopped as stop:
+        return Convergence(steps, False, f"stopped at step {stop.step}: {stop.reason}", start, twin_end,
+                           None, None, window, stop.raised)
+    learner_smooth = smooth(learner, window)
+    gaps = [abs(a - b) for a, b in zip(learner_smooth, twin_smooth)]
+    max_gap = max(gaps) if all(gap == gap for gap in gaps) else float("inf")
+    learner_end = learner_smooth[-1]
+    fell = start - learner_end >= REQUIRED_FALL * (start - twin_end)
+    tracks = max_gap <= TRACKING_TOLERANCE
+    figures = (f"smoothed loss after {steps} steps: yours {learner_end:.4f}, autograd's {twin_end:.4f} "
+               f"(from {start:.4f}); largest gap between the curves {max_gap:.2g}")
+    if tracks and fell:
+        reason = f"converges like autograd: {figures}"
+    elif not fell:
+        reason = f"does not train as autograd does: {figures}"
+    else:
+        reason = f"drifts away from autograd's run (more than {TRACKING_TOLERANCE}): {figures}"
+    return Convergence(steps, tracks and fell, reason, start, twin_end,
+                       learner_end if learner_end == learner_end else None,
+                       max_gap if max_gap != float("inf") else None, window)

@@ -1,0 +1,80 @@
+"""The lecture's data pipeline: words, the 27-character vocabulary, contexts of `block_size`
+characters, and the `random.seed(42)` shuffle into an 80/10/10 split."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+# "." marks the start and the end of a word: it is 0, "a".."z" are 1..26.
+ITOS = "." + "abcdefghijklmnopqrstuvwxyz"
+STOI = {ch: i for i, ch in enumerate(ITOS)}
+VOCAB_SIZE = len(ITOS)
+BUILT_IN = "built-in corpus (babynames.txt)"
+
+
+class DataError(Exception):
+    """A words file we cannot train on: a user error, reported without a traceback."""
+
+
+def read_words(path: Path | None = None) -> list[str]:
+    """One word per line, lowercase a-z; the built-in corpus when `path` is None."""
+    if path is None:
+        text = resources.files("backprop_ninja").joinpath("data/babynames.txt").read_text(encoding="utf-8")
+        where = BUILT_IN
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise DataError(f"{where}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"{where}: cannot read it ({e})") from None
+    lines = text.splitlines()
+    for lineno, word in enumerate(lines, start=1):
+        bad = sorted(set(word) - set(ITOS[1:]))
+        if bad:
+            raise DataError(f"{where}, line {lineno}: {word!r} has characters outside a-z: "
+                            f"{''.join(bad)!r} (the vocabulary is '.' plus lowercase a-z)")
+    words = [word for word in lines if word]  # blank lines are not words
+    if not words:
+        raise DataError(f"{where}: no words in it (expected one word per line)")
+    return words
+
+
+def build_dataset(words: list[str], block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every character of every word (and the closing "."), with the `block_size` before it.
+
+    The lecture slides a context along each word in Python; this lays the words out in one row,
+    each behind `block_size` dots, and takes every window that ends inside a word: the same
+    examples in the same order, built in a fraction of the time."""
+    row, starts = [], []
+    for word in words:
+        starts.extend(range(len(row), len(row) + len(word) + 1))
+        row.extend([0] * block_size + [STOI[ch] for ch in word] + [0])
+    row_t = torch.tensor(row + [0] * block_size)  # padding keeps the last window in range
+    ix = torch.tensor(starts, dtype=torch.long)
+    return row_t.unfold(0, block_size, 1)[ix], row_t[ix + block_size]
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+
+
+def split(words: list[str], block_size: int = 3) -> Splits:
+    """The lecture's split: shuffle with random.seed(42), then 80% train, 10% val, 10% test."""
+    words = list(words)
+    random.Random(42).shuffle(words)
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    return Splits(build_dataset(words[:n1], block_size), build_dataset(words[n1:n2], block_size),
+                  build_dataset(words[n2:], block_size))
+
+
+def decode(indices: list[int]) -> str:
+    return "".join(ITOS[i] for i in indices)
