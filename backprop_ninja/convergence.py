@@ -49,6 +49,8 @@ class LearnerBackward:
         return namespace["loss"].item(), grads
 
     def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
+        if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:
+            return value  # the common case, on the hot path of every training step
         if not isinstance(value, torch.Tensor):
             raise LearnerStopped(self.step, f"{name} is not computed" if value is None
                                  else f"{name} is a {type(value).__name__}, not a tensor")
