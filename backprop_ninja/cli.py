@@ -73,9 +73,12 @@ def main() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(min=10), default=None,
               help="ex4: training steps of the convergence check (default 2000).")
+@click.option("--hints", type=click.Choice(["off", "on", "all"]), default="on", show_default=True,
+              help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
-def check(exercise: str, path: Path | None, steps: int | None, as_json: bool, color: bool | None) -> None:
+def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
+          color: bool | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
 
     PATH is your .py file, or a notebook whose answer cell is tagged
@@ -87,6 +90,12 @@ def check(exercise: str, path: Path | None, steps: int | None, as_json: bool, co
     approximately right (torch.allclose) on all of them, so a hard-coded
     32 or a shape that only broadcasts does not pass. "exact" (bit-equal)
     is shown for the lecture's instance, as information.
+
+    Where something is wrong, your code is run a second time with every
+    gradient replaced by the right one as soon as your code has finished
+    it: a gradient's "own step" is then right or wrong on its own, the
+    first wrong one is the root cause, and the kind of mistake is named
+    (sign, scale, transpose, wrong-axis, missing-branch, shape, ...).
 
     For ex4 the gradients are checked at points along a training run, then
     your backward trains the network next to a twin run driven by autograd
@@ -119,7 +128,7 @@ def check(exercise: str, path: Path | None, steps: int | None, as_json: bool, co
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(render(result, heading), color=color)
+        click.echo(render(result, heading, hints), color=color)
     sys.exit(0 if result.passed else 1)
 
 

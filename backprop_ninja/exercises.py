@@ -21,6 +21,8 @@ class Gradient:
 
     name: str
     hint: str
+    # For the gradient of a table indexed by a batch (dC, C[Xb]): the name of the index.
+    indexed_by: str | None = None
 
     @property
     def tensor(self) -> str:
@@ -155,7 +157,7 @@ EX1 = Exercise(
                  "true gradient is essentially zero."),
         Gradient("demb", "embcat is only a view of emb: give the gradient emb's shape back."),
         Gradient("dC", "emb = C[Xb] picks rows of C, and the same row is picked many times: "
-                 "every pick must add into dC."),
+                 "every pick must add into dC.", indexed_by="Xb"),
     ),
 )
 
@@ -213,7 +215,8 @@ EX4 = TrainingExercise(
                  "shape? Get dhprebn from dhpreact as in exercise 3."),
         Gradient("db1", "a sum of dhprebn over the batch; essentially zero, since batchnorm "
                  "follows."),
-        Gradient("dC", "emb = C[Xb]: every pick of a row of C adds into dC, repeated picks too."),
+        Gradient("dC", "emb = C[Xb]: every pick of a row of C adds into dC, repeated picks too.",
+                 indexed_by="Xb"),
     ),
     # Step 0 of the lecture's run, later steps with other batches, float64, and other sizes.
     instances=(

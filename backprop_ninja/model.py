@@ -5,6 +5,7 @@ wherever it runs a learner's code and, separately, wherever it computes the trut
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +77,13 @@ class ForwardPass:
         self.source = source
         self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
         self._code = compile(source, "<forward pass>", "exec")
+        # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
+        self.consumers: dict[str, tuple[str, ...]] = {}
+        for line in source.splitlines():
+            name, expression = line.split("#")[0].split(" = ", 1)
+            for used in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expression)):
+                if used in self.tensors or used in PARAMETERS:
+                    self.consumers[used] = (*self.consumers.get(used, ()), name)
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run it; returns its named tensors in the order they are computed."""
@@ -135,6 +143,20 @@ def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb
         tensors["loss"].backward()
     everything = {**tensors, **leaves}
     return {name: everything[name.removeprefix("d")].grad.detach() for name in names}
+
+
+def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
+                     Yb: torch.Tensor, tensor: str) -> dict[str, torch.Tensor]:
+    """For a tensor used more than once, the part of its gradient that flows back through each use."""
+    leaves = {k: p.detach().clone().requires_grad_() for k, p in params.items()}
+    with torch.enable_grad():
+        tensors = forward(leaves, Xb, Yb)
+        everything = {**tensors, **leaves}
+        consumers = forward.consumers.get(tensor, ())
+        upstream = torch.autograd.grad(tensors["loss"], [tensors[c] for c in consumers], retain_graph=True)
+        return {consumer: torch.autograd.grad(tensors[consumer], everything[tensor], grad, retain_graph=True,
+                                              allow_unused=True)[0]
+                for consumer, grad in zip(consumers, upstream)}
 
 
 def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],

@@ -1,4 +1,5 @@
-"""Showing a check's result: a table in the spirit of the lecture's `cmp`, for a terminal."""
+"""Showing a check's result: a table in the spirit of the lecture's `cmp`, then what went wrong and
+why, for a terminal."""
 from __future__ import annotations
 
 import textwrap
@@ -9,8 +10,11 @@ from tabulate import tabulate
 from .check import CheckResult, GradientResult
 from .compare import ERROR, FAIL, MISSING, PASS
 
+WIDTH = 88
+HINTS = ("off", "on", "all")
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta")}
+_OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
 
 
 def _maxdiff(value: float | None) -> str:
@@ -23,33 +27,61 @@ def _flag(value: bool | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _row(step: int, g: GradientResult) -> list[str]:
-    word, colour = _STATUS[g.status]
-    return [str(step), g.name, _flag(g.exact), _flag(g.approximate), _maxdiff(g.maxdiff),
-            click.style(word, fg=colour)]
+def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent if first is None else first,
+                         subsequent_indent=indent + "  ")
 
 
-def render(result: CheckResult, heading: str = "") -> str:
-    """The whole report: table, notes on what did not pass, the learner's error, the verdict."""
+def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
+    """The whole report: the table, what went wrong and why, the learner's error, the verdict."""
+    diagnosed = any(g.local_status == FAIL for g in result.gradients)
+    headers = ["#", "gradient", "exact", "approximate", "maxdiff", "status"] + (["own step"] if diagnosed else [])
+    rows = []
+    for step, g in enumerate(result.gradients, start=1):
+        word, colour = _STATUS[g.status]
+        rows.append([str(step), g.name, _flag(g.exact), _flag(g.approximate), _maxdiff(g.maxdiff),
+                     click.style(word, fg=colour)] + ([_OWN_STEP[g.local_status]] if diagnosed else []))
     lines = [heading, ""] if heading else []
-    table = tabulate([_row(i, g) for i, g in enumerate(result.gradients, start=1)],
-                     headers=["#", "gradient", "exact", "approximate", "maxdiff", "status"],
-                     colalign=("right", "left", "left", "left", "right", "left"),
-                     disable_numparse=True)
-    lines.append(table)
-    notes = [f"  {g.name}: {g.note}" for g in result.gradients if g.note and g.status != MISSING]
-    if notes:
-        lines += ["", "Notes:", *notes]
+    lines.append(tabulate(rows, headers=headers, disable_numparse=True,
+                          colalign=("right", "left", "left", "left", "right", "left", "left")))
+    lines += _findings(result, hints)
     lines += _errors(result)
     lines += _convergence(result)
     if result.output.strip():
         printed = result.output.rstrip().splitlines()
-        lines += ["", "Your code printed (on the lecture's instance):",
-                  *("  " + line for line in printed[:10])]
+        lines += ["", "Your code printed (on the lecture's instance):", *("  " + line for line in printed[:10])]
         if len(printed) > 10:
             lines.append(f"  ... {len(printed) - 10} more lines")
+    if hints == "all":
+        lines += ["", "Hints:"] + [line for g in result.gradients for line in _wrap(g.hint, first=f"  {g.name}: ")]
     lines += ["", _verdict(result)]
     return "\n".join(lines)
+
+
+def _findings(result: CheckResult, hints: str) -> list[str]:
+    """One line per gradient worth a word: the root cause first, inherited errors grouped."""
+    lines, inherited = [], []
+    for g in result.gradients:
+        if g.diagnosis and g.diagnosis.kind == "inherited":
+            inherited.append(g.name)
+            continue
+        message = g.diagnosis.message if g.diagnosis else g.note
+        if not message or (g.status == MISSING and g.diagnosis is None):
+            continue
+        label = f"{g.name} ({g.diagnosis.kind})" if g.diagnosis and g.diagnosis.kind != "shape-note" else g.name
+        if g.name == result.root_cause:
+            label = f"root cause: {label}"
+        wrapped = _wrap(message, first=f"  {label}: ")
+        if g.name == result.root_cause:  # styled after wrapping, so that colour codes take no width
+            wrapped[0] = wrapped[0].replace(label, click.style(label, fg="red", bold=True), 1)
+        lines += wrapped
+        if hints == "on" and g.local_status == FAIL:
+            lines += _wrap(f"hint: {g.hint}", indent="      ")
+    if inherited:
+        source = result.root_cause or "an earlier gradient"
+        lines += _wrap(f"{', '.join(inherited)}: right steps, wrong only because of {source} before them",
+                       first="  inherited: ")
+    return ["", "Notes:", *lines] if lines else []
 
 
 def _errors(result: CheckResult) -> list[str]:
@@ -70,8 +102,7 @@ def _convergence(result: CheckResult) -> list[str]:
         return []
     word, colour = ("pass", "green") if c.passed else ("FAIL", "red")
     return ["", f"Training with your gradients next to autograd ({c.steps} steps, same start, same batches): "
-            + click.style(word, fg=colour),
-            textwrap.fill(c.reason, width=88, initial_indent="  ", subsequent_indent="  ")]
+            + click.style(word, fg=colour), *_wrap(c.reason)]
 
 
 def _verdict(result: CheckResult) -> str:
@@ -79,24 +110,22 @@ def _verdict(result: CheckResult) -> str:
     instances = len(result.instances)
     if result.passed:
         exact = sum(bool(g.exact) for g in result.gradients)
-        trains = " Training with them converges like autograd." if result.convergence else ""
-        subject = (f"All {total} gradients match" if total > 1 else f"{result.gradients[0].name} matches")
+        subject = f"All {total} gradients match" if total > 1 else f"{result.gradients[0].name} matches"
         rounding = ("" if exact == total else
                     f"; {'the other ' + str(total - exact) if exact else 'they'} differ only by rounding, "
                     "a few units in the last place, which is not a mistake")
-        return click.style(textwrap.fill(
+        trains = " Training with them converges like autograd." if result.convergence else ""
+        return click.style("\n".join(textwrap.wrap(
             f"{subject} autograd on all {instances} instances ({exact} of {total} bit-exact on "
-            f"the lecture's{rounding}).{trains}", width=88), fg="green", bold=True)
+            f"the lecture's{rounding}).{trains}", WIDTH)), fg="green", bold=True)
     passed = sum(g.status == PASS for g in result.gradients)
-    computed = [g for g in result.gradients if g.status != MISSING]
-    if not computed:
+    if all(g.status == MISSING for g in result.gradients):
         first = result.gradients[0]
-        return click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow", bold=True)
+        return click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow", bold=True) \
+            + f"\nHint: {first.hint}"
     wrong = next((g for g in result.gradients if g.status != PASS), None)
     if wrong is None:
-        return click.style(f"All {total} gradients pass, but training with them does not converge "
-                           "like autograd.", fg="red", bold=True)
-    lines = [click.style(f"{passed}/{total} gradients pass. First to look at: {wrong.name}.", fg="red", bold=True)]
-    if wrong.status != MISSING:
-        lines.append(f"Hint for {wrong.name}: {wrong.hint}")
-    return "\n".join(lines)
+        return click.style(f"All {total} gradients pass, but training with them does not converge like "
+                           "autograd.", fg="red", bold=True)
+    return click.style(f"{passed}/{total} gradients pass. Fix {result.root_cause or wrong.name} first.",
+                       fg="red", bold=True)

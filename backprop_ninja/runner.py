@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import traceback
-from dataclasses import dataclass
+import re
+import sys
+from dataclasses import dataclass, field
 
 import torch
 from torch.autograd.variable import Variable
@@ -20,12 +22,13 @@ from .submission import Snippet
 
 @dataclass(frozen=True)
 class Raised:
-    """Where and how the learner's code stopped."""
+    """Where and how the learner's code stopped, with the shapes of the tensors named on that line."""
 
     origin: str
     lineno: int | None
     line: str
     exception: str
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
     def where(self) -> str:
@@ -41,6 +44,8 @@ class BlockRun:
     values: dict[str, object]
     raised: Raised | None
     output: str
+    # In a checkpointed run: each gradient's value when the code had finished writing it.
+    finished: dict[str, object] = field(default_factory=dict)
 
 
 class AutogradUsed(RuntimeError):
@@ -90,19 +95,61 @@ class LearnerCode:
                                            f"SyntaxError: {e.msg}")
                 break
 
-    def run(self, namespace: dict[str, object], names: tuple[str, ...]) -> BlockRun:
-        """Run the snippets in order in `namespace`; return the values of `names` they left there."""
+    def run(self, namespace: dict[str, object], names: tuple[str, ...],
+            checkpoints: dict[tuple[str, int | None], list[str]] | None = None,
+            replacements: dict[str, object] | None = None) -> BlockRun:
+        """Run the snippets in order in `namespace`; return the values of `names` they left there.
+
+        With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
+        gradient is recorded when execution reaches its point, then swapped for its replacement, so
+        that the code goes on from right values: what each step does with right inputs."""
         output = io.StringIO()
         raised = None
+        finished: dict[str, object] = {}
         with contextlib.redirect_stdout(output), _autograd_barred() as barred:
             for snippet, code in self._compiled:
-                raised = _run(snippet, code, namespace)
+                points = {line: names_ for (origin, line), names_ in (checkpoints or {}).items()
+                          if origin == snippet.origin}
+                with _checkpointing(code, points, namespace, replacements or {}, finished):
+                    raised = _run(snippet, code, namespace)
                 if raised:
                     break
         if barred.reached and not (raised and raised.used_autograd):
             raised = Raised(self.snippets[0].origin, None, "", f"{AutogradUsed.__name__}: {AUTOGRAD_MESSAGE}")
         return BlockRun({name: namespace.get(name) for name in names}, raised or self.syntax_error,
-                        output.getvalue())
+                        output.getvalue(), finished)
+
+
+@contextlib.contextmanager
+def _checkpointing(code, points: dict[int | None, list[str]], namespace: dict, replacements: dict, finished: dict):
+    """Trace the snippet's own frame: at a checkpoint's line, record and replace its gradients."""
+    if not points:
+        yield
+        return
+
+    def reach(line: int | None) -> None:
+        for name in points.pop(line, ()):
+            value = namespace.get(name)
+            finished[name] = value.clone() if isinstance(value, torch.Tensor) else value
+            if name in replacements:
+                namespace[name] = replacements[name].clone()
+
+    def local(frame, event, arg):
+        if event == "line":
+            reach(frame.f_lineno)
+        elif event == "return":
+            reach(None)
+        return local
+
+    def outer(frame, event, arg):
+        return local if frame.f_code is code else None
+
+    previous = sys.gettrace()
+    sys.settrace(outer)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 def _run(snippet: Snippet, code, namespace: dict[str, object]) -> Raised | None:
@@ -114,5 +161,7 @@ def _run(snippet: Snippet, code, namespace: dict[str, object]) -> Raised | None:
         lines = snippet.source.splitlines()
         line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return Raised(snippet.origin, lineno, line, f"{type(e).__name__}: {message}".rstrip(": "))
+        shapes = tuple((name, tuple(namespace[name].shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+                       if isinstance(namespace.get(name), torch.Tensor))
+        return Raised(snippet.origin, lineno, line, f"{type(e).__name__}: {message}".rstrip(": "), shapes)
     return None

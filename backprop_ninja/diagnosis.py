@@ -1,0 +1,292 @@
+"""Why a gradient is wrong: which step is the first truly wrong one, and what kind of mistake it is.
+
+The learner's code is run a second way, in which each gradient, once the code has finished writing
+it, is recorded and then replaced by the right value before the code goes on. A gradient's *local*
+verdict says whether its own step is right given right inputs; the first gradient whose own step is
+wrong is the root cause, and those after it that are wrong only because of it inherit its error.
+Each kind of mistake is recognised by one small function below, tried in order.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .compare import FAIL, MISSING, PASS, Comparison, compare, strip_leading_ones
+from .exercises import Exercise, Gradient
+from .instrument import LearnerSource
+from .model import Instance, branch_gradients
+from .runner import BlockRun, LearnerCode, Raised
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """The checkpointed run on every instance: each gradient's own step, from right inputs."""
+
+    comparisons: dict[str, tuple[Comparison, ...]]
+    runs: tuple[BlockRun, ...]
+
+    def status(self, name: str) -> str | None:
+        """"pass" or "fail" for the gradient's own step; None where the code never wrote it."""
+        statuses = [c.status for c in self.comparisons[name]]
+        if statuses[0] == MISSING:
+            return None
+        return PASS if all(s == PASS for s in statuses) else FAIL
+
+
+def run_locally(exercise: Exercise, code: LearnerCode, source: LearnerSource,
+                truths: list[dict[str, torch.Tensor]]) -> LocalRun:
+    checkpoints = source.checkpoints()
+    runs, comparisons = [], {name: [] for name in exercise.names}
+    for instance, truth in zip(exercise.instances, truths):
+        run = code.run(exercise.namespace(instance), exercise.collected, checkpoints, truth)
+        runs.append(run)
+        for name in exercise.names:
+            comparisons[name].append(compare(run.finished.get(name), truth[name], instance.rtol, instance.atol))
+    return LocalRun({k: tuple(v) for k, v in comparisons.items()}, tuple(runs))
+
+
+@dataclass
+class Evidence:
+    """What the classifiers look at for one gradient, on the lecture's instance."""
+
+    gradient: Gradient
+    value: object
+    truth: torch.Tensor
+    comparisons: tuple[Comparison, ...]  # the local ones, on every instance
+    exercise: Exercise
+    source: LearnerSource
+    namespace: dict[str, object]
+    retry: Callable[[tuple], bool]  # does the gradient's own step pass with these snippets instead?
+
+    @property
+    def instance(self) -> Instance:
+        return self.exercise.instances[0]
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, instance: Instance) -> bool:
+    return a.shape == b.shape and torch.allclose(a.to(b.dtype), b, rtol=instance.rtol, atol=instance.atol)
+
+
+# -- the kinds of mistake, each one small function: a Diagnosis when it recognises its kind ----------
+
+def transpose(ev: Evidence) -> Diagnosis | None:
+    v, t = ev.value, ev.truth
+    if v.dim() == 2 and t.dim() == 2 and v.shape == t.T.shape and not _close(t, t.T, ev.instance) \
+            and _close(v.T.contiguous(), t, ev.instance):
+        return Diagnosis("transpose", f"the transpose of the right answer: {ev.gradient.name} must have "
+                         f"{ev.gradient.tensor}'s shape {tuple(t.shape)}; swap the operands of the matrix "
+                         "product (and their transposes)")
+    return None
+
+
+def axis(ev: Evidence) -> Diagnosis | None:
+    """Try each variant of the code with one reduction's axis changed, or keepdim added."""
+    for kind, description, snippets in ev.source.axis_variants(ev.gradient.name):
+        if ev.retry(snippets):
+            return Diagnosis(kind, description)
+    return None
+
+
+def shape(ev: Evidence) -> Diagnosis | None:
+    v, t = ev.value, ev.truth
+    if strip_leading_ones(tuple(v.shape)) == strip_leading_ones(tuple(t.shape)):
+        return None
+    expected, got = tuple(t.shape), tuple(v.shape)
+    if v.dim() == 0:
+        detail = "a scalar: a sum over everything, where the sum belongs over one dimension?"
+    elif v.numel() == t.numel():
+        detail = f"the right number of entries in the wrong shape: view it as {expected}?"
+    elif 1 in expected and got == tuple(d for d in expected if d != 1):
+        detail = "the reduced dimension is dropped: keepdim=True?"
+    else:
+        detail = "broadcasting will not make this right"
+    return Diagnosis("shape", f"wrong shape: expected {expected}, got {got}; {detail}")
+
+
+def sign(ev: Evidence) -> Diagnosis | None:
+    if _close(-ev.value, ev.truth, ev.instance):
+        return Diagnosis("sign", "the right answer negated: check the sign of the local derivative")
+    return None
+
+
+def scale(ev: Evidence) -> Diagnosis | None:
+    v, t = ev.value.to(ev.truth.dtype), ev.truth
+    norm = (t * t).sum()
+    if norm == 0:
+        return None
+    factor = ((v * t).sum() / norm).item()
+    if abs(factor - 1) < 1e-6 or abs(factor + 1) < 1e-6 or factor == 0 or not _close(v, factor * t, _loose(ev.instance)):
+        return None
+    return Diagnosis("scale", f"the right answer times {_name_factor(factor, ev.instance)}")
+
+
+def _loose(instance: Instance) -> Instance:
+    """A tolerance for recognising a multiple, a little wider than the one for passing."""
+    return Instance(instance.label, rtol=1e-4, atol=10 * instance.atol)
+
+
+def _name_factor(factor: float, instance: Instance) -> str:
+    n = instance.n
+    known = {"n": n, "1/n": 1 / n, "n/(n-1)": n / (n - 1), "(n-1)/n": (n - 1) / n, "n-1": n - 1,
+             "1/(n-1)": 1 / (n - 1), "2": 2, "1/2": 0.5, "-2": -2, "-1/2": -0.5, "-n": -n, "-1/n": -1 / n}
+    for label, value in known.items():
+        if abs(factor - value) <= 1e-4 * abs(value):
+            return f"{label} ({value:.4g})" if label not in ("2", "1/2", "-2", "-1/2") else label
+    return f"about {factor:.4g}"
+
+
+def missing_branch(ev: Evidence) -> Diagnosis | None:
+    tensor = ev.gradient.tensor
+    consumers = ev.exercise.forward.consumers.get(tensor, ())
+    if len(consumers) < 2:
+        return None
+    branches = branch_gradients(ev.exercise.forward, *ev.exercise.setting(ev.instance), tensor)
+    for consumer, part in branches.items():
+        if part is not None and _close(ev.value, ev.truth - part, ev.instance):
+            others = " and ".join(c for c in consumers if c != consumer)
+            return Diagnosis("missing-branch", f"the contribution through {consumer} is missing: {tensor} "
+                             f"is used in {others} and in {consumer}, and the gradients from every use "
+                             "add up (+=)")
+    return None
+
+
+def duplicate_index(ev: Evidence) -> Diagnosis | None:
+    if ev.gradient.indexed_by is None:
+        return None
+    index = ev.namespace[ev.gradient.indexed_by].reshape(-1)
+    counts = torch.bincount(index, minlength=ev.truth.shape[0])
+    v, t = ev.value.to(ev.truth.dtype), ev.truth
+    once, again = counts == 1, counts > 1
+    if again.any() and _close(v[once], t[once], ev.instance) and not _close(v[again], t[again], ev.instance):
+        return Diagnosis("duplicate-index", f"right for rows of {ev.gradient.tensor} picked once in "
+                         f"{ev.gradient.indexed_by}, wrong for rows picked more than once: an indexed `+=` "
+                         "keeps one contribution per row; accumulate every occurrence (a loop with +=, "
+                         "or index_add_)")
+    return None
+
+
+def hard_coded_size(ev: Evidence) -> Diagnosis | None:
+    comparisons, instances = ev.comparisons, ev.exercise.instances
+    if comparisons[0].status != PASS:
+        return None
+    failing = next((i for c, i in zip(comparisons, instances) if c.status != PASS), None)
+    if failing is None:
+        return None
+    lecture = _sizes(instances[0])
+    changed = {label: value for label, value in lecture.items() if _sizes(failing)[label] != value}
+    found = []
+    for line, literal in ev.source.literals(ev.gradient.name):
+        for label, value in changed.items():
+            if literal == value or (literal and abs(literal - 1 / value) < 1e-9):
+                found.append(f"{literal!r} on line {line} (use {label if literal == value else '1/' + label})")
+                break
+    where = "; ".join(found) if found else "a size written as a number"
+    return Diagnosis("hard-coded-size", f"right on the lecture's sizes only, wrong with {failing.describe()}: "
+                     f"{where}")
+
+
+def _sizes(i: Instance) -> dict[str, int]:
+    """The sizes a learner might write as numbers, by the names they should use instead."""
+    return {"n": i.n, "n-1": i.n - 1, "n_hidden": i.n_hidden, "vocab_size": i.vocab_size,
+            "n_embd * block_size": i.n_embd * i.block_size, "n_embd": i.n_embd, "block_size": i.block_size}
+
+
+CLASSIFIERS = (transpose, axis, shape, sign, scale, missing_branch, duplicate_index)
+
+
+def classify(ev: Evidence) -> Diagnosis:
+    """The first kind that recognises the mistake in a gradient whose own step is wrong."""
+    if not isinstance(ev.value, torch.Tensor):
+        return Diagnosis("local", f"{ev.gradient.name} is a {type(ev.value).__name__}, not a tensor")
+    if ev.value.shape != ev.truth.shape and strip_leading_ones(tuple(ev.value.shape)) == strip_leading_ones(
+            tuple(ev.truth.shape)):
+        ev.value = ev.value.reshape(ev.truth.shape)  # the harmless (64,) for (1, 64)
+    if ev.comparisons[0].status == PASS:
+        return hard_coded_size(ev) or Diagnosis("local", "right on the lecture's instance, wrong on another")
+    for recognise in CLASSIFIERS:
+        if diagnosis := recognise(ev):
+            return diagnosis
+    return Diagnosis("local", f"wrong even from right inputs (maxdiff {ev.comparisons[0].maxdiff:.2g} on the "
+                     "lecture's instance): look at this step's local derivative")
+
+
+def raised(raised_error: Raised) -> Diagnosis:
+    shapes = ", ".join(f"{name} {shape}" for name, shape in raised_error.shapes)
+    return Diagnosis("raised", f"{raised_error.where} raised {raised_error.exception}"
+                     + (f" (shapes: {shapes})" if shapes else ""))
+
+
+def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[str, int | None] | None:
+    """Where the code reaches for autograd, by reading it or by having been stopped doing so."""
+    uses = sorted(source.autograd_uses(), key=lambda use: use[1])
+    if uses:
+        origin, line, what = uses[0]
+        return f"{origin}, line {line} reaches for autograd ({what})", line
+    stopped = next((run.raised for run in runs if run.raised and run.raised.used_autograd), None)
+    return (f"{stopped.where} calls into autograd", stopped.lineno) if stopped else None
+
+
+def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain_status: dict[str, str],
+             truths: list[dict[str, torch.Tensor]], plain_runs: tuple[BlockRun, ...]
+             ) -> tuple[dict[str, tuple[str | None, Diagnosis | None]], str | None]:
+    """Each gradient's local status and diagnosis, and the root cause: the first gradient, in
+    backprop order, whose own step is wrong."""
+    names = exercise.names
+    autograd = autograd_used(source, plain_runs)
+    if autograd:
+        where, line = autograd
+        culprit = next((n for n in names if any(line in st.lines for st in source.writes[n])), names[0])
+        message = (f"{where}: the backward pass must be written by hand, so every gradient fails, "
+                   "right numbers or not")
+        return {name: (FAIL, Diagnosis("autograd-used", message)) for name in names}, culprit
+
+    local = run_locally(exercise, code, source, truths)
+    lecture = exercise.instances[0]
+    namespace = exercise.namespace(lecture)
+
+    def passes(snippets: tuple, name: str) -> bool:
+        """Does `name`'s own step pass on the lecture's instance when these snippets run instead?"""
+        run = LearnerCode(snippets).run(exercise.namespace(lecture), exercise.collected,
+                                        source.checkpoints(), truths[0])
+        return compare(run.finished.get(name), truths[0][name], lecture.rtol, lecture.atol).status == PASS
+
+    raised_error = local.runs[0].raised
+    raised_gradient = None
+    if raised_error:
+        statement = source.statement_at(raised_error.origin, raised_error.lineno)
+        raised_gradient = source.gradient_written_at(statement) or next(
+            (n for n in names if local.comparisons[n][0].status == MISSING), None)
+
+    verdicts: dict[str, tuple[str | None, Diagnosis | None]] = {}
+    root = last_wrong = None
+    for g in exercise.gradients:
+        status = local.status(g.name)
+        if g.name == raised_gradient:
+            status, diagnosis = FAIL, raised(raised_error)
+        elif status == FAIL:
+            diagnosis = classify(Evidence(g, local.runs[0].finished.get(g.name), truths[0][g.name],
+                                          local.comparisons[g.name], exercise, source, namespace,
+                                          lambda snippets, name=g.name: passes(snippets, name)))
+        elif plain_status[g.name] == FAIL:
+            diagnosis = (Diagnosis("inherited", f"inherits the error in {last_wrong}") if last_wrong else
+                         Diagnosis("local", "right when your code finished it, wrong at the end: a later "
+                                   "in-place change to a tensor it shares memory with? (use .clone())"))
+        else:
+            note = local.comparisons[g.name][0].note
+            diagnosis = Diagnosis("shape-note", note) if status == PASS and "leading 1s" in note else None
+        if status == FAIL:
+            root = root or g.name
+            last_wrong = g.name
+        verdicts[g.name] = (status, diagnosis)
+    return verdicts, root

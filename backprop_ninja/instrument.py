@@ -1,0 +1,201 @@
+"""Reading a learner's code as syntax: where each gradient is finished, which literals and reduction
+axes its statements use, where it reaches for autograd; and the variants of it that the diagnosis
+tries (one reduction's axis changed, or keepdim added), made as text edits that keep every line
+number where it was.
+
+Nothing here runs learner code: it turns snippets into facts, and into other snippets for the runner.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from .submission import Snippet
+
+REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std", "argmax", "argmin",
+              "prod", "logsumexp", "amax", "amin", "norm", "cumsum"}
+AUTOGRAD_ATTRIBUTES = {"grad", "backward", "requires_grad", "requires_grad_", "retain_grad",
+                       "enable_grad", "set_grad_enabled", "autograd", "func", "functorch"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A top-level statement of one snippet (statements inside `with` blocks count as top level)."""
+
+    snippet: int
+    path: tuple[int, ...]  # indices into nested bodies
+    node: ast.stmt
+
+    @property
+    def lines(self) -> range:
+        return range(self.node.lineno, (self.node.end_lineno or self.node.lineno) + 1)
+
+
+def _parse(snippets: tuple[Snippet, ...]) -> list[ast.Module] | None:
+    try:
+        return [ast.parse(s.source) for s in snippets]
+    except SyntaxError:
+        return None
+
+
+def _statements(body: list[ast.stmt], snippet: int, path: tuple[int, ...] = ()) -> list[Statement]:
+    out = []
+    for i, node in enumerate(body):
+        if isinstance(node, ast.With):
+            out += _statements(node.body, snippet, (*path, i))
+        else:
+            out.append(Statement(snippet, (*path, i), node))
+    return out
+
+
+def _base_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def written_names(node: ast.AST) -> set[str]:
+    """Names a statement writes: assigned, augmented, indexed into, or changed by an in-place method."""
+    names = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            names.add(sub.id)
+        elif isinstance(sub, (ast.Subscript, ast.Attribute)) and isinstance(sub.ctx, ast.Store):
+            names.add(_base_name(sub))
+        elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+              and sub.func.attr.endswith("_") and not sub.func.attr.startswith("_")):
+            names.add(_base_name(sub.func.value))
+    names.discard(None)
+    return names
+
+
+class LearnerSource:
+    """The learner's snippets as syntax trees, with each gradient's writing statements."""
+
+    def __init__(self, snippets: tuple[Snippet, ...], names: tuple[str, ...]):
+        self.snippets = snippets
+        self.names = names
+        self.modules = _parse(snippets)
+        self.statements = [st for i, m in enumerate(self.modules or []) for st in _statements(m.body, i)]
+        self.writes: dict[str, list[Statement]] = {name: [] for name in names}
+        for st in self.statements:
+            for name in written_names(st.node) & set(names):
+                self.writes[name].append(st)
+
+    @property
+    def parsed(self) -> bool:
+        return self.modules is not None
+
+    def statement_at(self, origin: str, lineno: int | None) -> Statement | None:
+        snippet = next((i for i, s in enumerate(self.snippets) if s.origin == origin), None)
+        return next((st for st in self.statements if st.snippet == snippet and lineno in st.lines), None)
+
+    def gradient_written_at(self, statement: Statement | None) -> str | None:
+        if statement is None:
+            return None
+        return next((name for name in self.names if statement in self.writes[name]), None)
+
+    def source_of(self, statement: Statement) -> str:
+        return ast.get_source_segment(self.snippets[statement.snippet].source, statement.node) or ""
+
+    # -- what the statements of one gradient contain -------------------------------------------
+
+    def literals(self, name: str) -> list[tuple[int, float]]:
+        """(line, value) of every number in the statements that write `name`."""
+        return [(sub.lineno, sub.value) for st in self.writes[name] for sub in ast.walk(st.node)
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, (int, float))
+                and not isinstance(sub.value, bool)]
+
+    def autograd_uses(self) -> list[tuple[str, int, str]]:
+        """(origin, line, what) wherever the code reaches for autograd."""
+        uses = []
+        for snippet, module in zip(self.snippets, self.modules or []):
+            for sub in ast.walk(module):
+                if isinstance(sub, ast.Attribute) and sub.attr in AUTOGRAD_ATTRIBUTES:
+                    uses.append((snippet.origin, sub.lineno, f".{sub.attr}"))
+                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    modules = [a.name for a in sub.names] + ([sub.module] if isinstance(sub, ast.ImportFrom) else [])
+                    for module_name in modules:
+                        if module_name and module_name.split(".")[0] == "functorch" or module_name in (
+                                "torch.autograd", "torch.func"):
+                            uses.append((snippet.origin, sub.lineno, f"import {module_name}"))
+        return uses
+
+    # -- variants ---------------------------------------------------------------------------------
+
+    def checkpoints(self) -> dict[tuple[str, int | None], list[str]]:
+        """Where each gradient is finished: (origin, line of the next statement) -> names, with
+        line None for the end of the snippet. The runner checks a gradient when it gets there."""
+        points: dict[tuple[str, int | None], list[str]] = {}
+        for name, sts in self.writes.items():
+            if not sts:
+                continue
+            last = sts[-1]
+            following = [st for st in self.statements if st.snippet == last.snippet and st.path > last.path
+                         and st.node.lineno > (last.node.end_lineno or last.node.lineno)]
+            line = following[0].node.lineno if following else None
+            points.setdefault((self.snippets[last.snippet].origin, line), []).append(name)
+        return points
+
+    def axis_variants(self, name: str) -> list[tuple[str, str, tuple[Snippet, ...]]]:
+        """For each reduction in the statements of `name`: the code with its axis changed to each
+        other axis, and with keepdim=True added where it is missing. Each variant comes as
+        (kind, description, snippets)."""
+        variants = []
+        for st in self.writes[name]:
+            for call in (c for c in ast.walk(st.node) if _reduction(c)):
+                label = f"`{ast.get_source_segment(self.snippets[st.snippet].source, call)}` (line {call.lineno})"
+                axis = _axis_node(call)
+                if axis is None:
+                    continue
+                current = ast.literal_eval(axis)
+                for other in (0, 1, 2, -1):
+                    if other != current:
+                        variants.append(("wrong-axis", f"{label} reduces over dim {current}, where the sum "
+                                         f"belongs over dim {other}", self._replaced(st.snippet, axis, str(other))))
+                if _attr(call) not in ("softmax", "log_softmax", "cumsum") and not any(
+                        k.arg == "keepdim" for k in call.keywords):
+                    closing = ast.Constant(None, lineno=call.end_lineno, col_offset=call.end_col_offset - 1,
+                                           end_lineno=call.end_lineno, end_col_offset=call.end_col_offset - 1)
+                    variants.append(("shape", f"{label} drops the dimension it reduces: keepdim=True is "
+                                     "missing", self._replaced(st.snippet, closing, ", keepdim=True")))
+        return variants
+
+    def _replaced(self, snippet: int, node: ast.AST, text: str) -> tuple[Snippet, ...]:
+        """The snippets with the source of `node` (on one line) replaced by `text`."""
+        source = self.snippets[snippet].source
+        lines = source.splitlines(keepends=True)
+        line = lines[node.lineno - 1].encode()  # ast offsets count UTF-8 bytes
+        lines[node.lineno - 1] = (line[: node.col_offset] + text.encode() + line[node.end_col_offset:]).decode()
+        edited = Snippet("".join(lines), self.snippets[snippet].origin)
+        return tuple(edited if i == snippet else s for i, s in enumerate(self.snippets))
+
+
+def _attr(call: ast.Call) -> str | None:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else None
+
+
+def _reduction(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and _attr(node) in REDUCTIONS
+
+
+def _is_method_call(call: ast.Call) -> bool:
+    """`x.sum(0)` rather than `torch.sum(x, 0)` or `F.softmax(x, 1)`."""
+    return _base_name(call.func) not in ("torch", "F", "nn")
+
+
+def _axis_node(call: ast.Call) -> ast.AST | None:
+    """The literal axis a reduction is given (`x.sum(0)`, `F.softmax(x, dim=1)`), if any."""
+    for keyword in call.keywords:
+        if keyword.arg in ("dim", "axis"):
+            return keyword.value if _int_constant(keyword.value) else None
+    position = 0 if _is_method_call(call) else 1
+    if len(call.args) > position and _int_constant(call.args[position]):
+        return call.args[position]
+    return None
+
+
+def _int_constant(node: ast.AST) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool)

@@ -1,0 +1,137 @@
+"""The diagnosis, judged on a corpus of single-mistake submissions: each is a reference solution with
+one realistic mistake, for which the check must name the right root cause and the right kind; and
+correct variants, which must pass with no root cause."""
+import pytest
+
+from backprop_ninja.check import check
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.submission import Snippet
+
+from conftest import REFERENCE
+
+LOOP = """for k in range(Xb.shape[0]):
+    for j in range(Xb.shape[1]):
+        ix = Xb[k, j]
+        dC[ix] += demb[k, j]
+"""
+
+# (case, exercise, [(old, new), ...], root cause, kind, words the message must contain)
+MISTAKES = [
+    ("sign of dlogprobs", "ex1", [("= -1.0 / n", "= 1.0 / n")], "dlogprobs", "sign", ""),
+    ("forgot the mean's 1/n", "ex1", [("= -1.0 / n", "= -1.0")], "dlogprobs", "scale", "n (32)"),
+    ("forgot += into dcounts", "ex1", [("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")],
+     "dcounts", "missing-branch", "through counts_sum"),
+    ("forgot += into dbndiff", "ex1", [("dbndiff += (2 * bndiff) * dbndiff2\n", "")],
+     "dbndiff", "missing-branch", "through bndiff2"),
+    ("forgot += into dhprebn", "ex1", [("dhprebn += 1.0 / n * (torch.ones_like(hprebn) * dbnmeani)\n", "")],
+     "dhprebn", "missing-branch", "through bnmeani"),
+    ("no keepdim in dcounts_sum_inv", "ex1", [("(counts * dprobs).sum(1, keepdim=True)", "(counts * dprobs).sum(1)")],
+     "dcounts_sum_inv", "shape", "keepdim=True"),
+    ("dcounts_sum_inv summed over dim 0", "ex1",
+     [("(counts * dprobs).sum(1, keepdim=True)", "(counts * dprobs).sum(0, keepdim=True)")],
+     "dcounts_sum_inv", "wrong-axis", "dim 1"),
+    ("dbnbias summed over dim 1", "ex1", [("dhpreact.sum(0, keepdim=True)", "dhpreact.sum(1, keepdim=True)")],
+     "dbnbias", "wrong-axis", "dim 0"),
+    ("dlogit_maxes summed over dim 0", "ex1",
+     [("(-dnorm_logits).sum(1, keepdim=True)", "(-dnorm_logits).sum(0, keepdim=True)")],
+     "dlogit_maxes", "wrong-axis", "dim 1"),
+    ("dW2 transposed", "ex1", [("dW2 = h.T @ dlogits", "dW2 = dlogits.T @ h")], "dW2", "transpose", ""),
+    ("dW1 transposed", "ex1", [("dW1 = embcat.T @ dhprebn", "dW1 = dhprebn.T @ embcat")], "dW1", "transpose", ""),
+    ("Bessel's n-1 as n", "ex1", [("(1.0 / (n - 1))", "(1.0 / n)")], "dbndiff2", "scale", "(n-1)/n"),
+    ("power rule without the 1/2", "ex1", [("(-0.5 * (bnvar", "(-1.0 * (bnvar")], "dbnvar", "scale", "2"),
+    ("dbnmeani without the minus", "ex1", [("(-dbndiff).sum(0)", "dbndiff.sum(0)")], "dbnmeani", "sign", ""),
+    ("dcounts_sum without the minus", "ex1", [("(-counts_sum**-2)", "(counts_sum**-2)")], "dcounts_sum", "sign", ""),
+    ("1/32 for 1/n", "ex1", [("= -1.0 / n", "= -1.0 / 32")], "dlogprobs", "hard-coded-size", "32"),
+    ("1/31 for 1/(n-1)", "ex1", [("(1.0 / (n - 1))", "(1.0 / 31)")], "dbndiff2", "hard-coded-size", "31"),
+    ("27 classes", "ex1", [("num_classes=logits.shape[1]", "num_classes=27")], "dlogits", "hard-coded-size", "27"),
+    ("1/32 in dhprebn", "ex1", [("dhprebn += 1.0 / n *", "dhprebn += 1.0 / 32 *")], "dhprebn", "hard-coded-size", "32"),
+    ("dC[Xb] += demb", "ex1", [(LOOP, "dC[Xb] += demb\n")], "dC", "duplicate-index", "index_add_"),
+    ("flat dC[...] += demb", "ex1", [(LOOP, "dC[Xb.view(-1)] += demb.view(-1, demb.shape[2])\n")],
+     "dC", "duplicate-index", ""),
+    ("db1 summed to a scalar", "ex1", [("db1 = dhprebn.sum(0)", "db1 = dhprebn.sum()")], "db1", "shape", "scalar"),
+    ("demb left flat", "ex1", [("demb = dembcat.view(emb.shape)", "demb = dembcat")], "demb", "shape", "view it as"),
+    ("matmul for a broadcast product", "ex1", [("dcounts = counts_sum_inv * dprobs", "dcounts = counts_sum_inv @ dprobs")],
+     "dcounts", "raised", "counts_sum_inv (32, 1)"),
+    ("a typo", "ex1", [("dprobs = (1.0 / probs)", "dprobs = (1.0 / prob)")], "dprobs", "raised", "NameError"),
+    ("copied .grad", "ex1", [("dlogprobs = torch.zeros_like(logprobs)", "dlogprobs = logprobs.grad")],
+     "dlogprobs", "autograd-used", ".grad"),
+    ("probs for 1/probs", "ex1", [("dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs")],
+     "dprobs", "local", ""),
+    ("tanh derivative as 1 - h", "ex1", [("(1.0 - h**2)", "(1.0 - h)")], "dhpreact", "local", ""),
+    ("db2 summed over dim 1", "ex1", [("db2 = dlogits.sum(0)", "db2 = dlogits.sum(1)")], "db2", "wrong-axis", "dim 0"),
+    ("dh without the transpose", "ex1", [("dh = dlogits @ W2.T", "dh = dlogits @ W2")], "dh", "raised",
+     "W2 (64, 27)"),
+    ("dC[ix] = instead of +=", "ex1", [("dC[ix] += demb[k, j]", "dC[ix] = demb[k, j]")], "dC", "duplicate-index", ""),
+    ("exp's derivative forgotten", "ex1", [("dnorm_logits = counts * dcounts", "dnorm_logits = dcounts.clone()")],
+     "dnorm_logits", "local", ""),
+    ("ex2 without the mean's 1/n", "ex2", [("dlogits /= n\n", "")], "dlogits", "scale", "n (32)"),
+    ("ex2 softmax over dim 0", "ex2", [("F.softmax(logits, 1)", "F.softmax(logits, 0)")], "dlogits", "wrong-axis", "dim 1"),
+    ("ex2 divided by 32", "ex2", [("dlogits /= n", "dlogits /= 32")], "dlogits", "hard-coded-size", "32"),
+    ("ex2 plus one at the label", "ex2", [("-= 1", "+= 1")], "dlogits", "local", ""),
+    ("ex3 over 32", "ex3", [("bngain * bnvar_inv / n", "bngain * bnvar_inv / 32")], "dhprebn", "hard-coded-size", "32"),
+    ("ex3 negated", "ex3", [("bngain * bnvar_inv / n", "-bngain * bnvar_inv / n")], "dhprebn", "sign", ""),
+    ("ex3 sum over dim 1", "ex3", [("n * dhpreact - dhpreact.sum(0)", "n * dhpreact - dhpreact.sum(1, keepdim=True)")],
+     "dhprebn", "wrong-axis", "dim 0"),
+    ("ex3 without Bessel", "ex3", [("n / (n - 1) * ", "")], "dhprebn", "local", ""),
+    ("ex3 with autograd", "ex3", [("dhprebn = ", "hprebn.requires_grad_()\ndhprebn = ")],
+     "dhprebn", "autograd-used", "requires_grad_"),
+]
+
+CORRECT = [
+    ("dC with index_add_", "ex1", [(LOOP, "dC.index_add_(0, Xb.view(-1), demb.view(-1, demb.shape[-1]))\n")]),
+    ("logit_maxes branch dropped", "ex1",
+     [("dlogits += F.one_hot(logits.max(1).indices, num_classes=logits.shape[1]) * dlogit_maxes\n", "")]),
+    ("dbngain without keepdim", "ex1", [("(bnraw * dhpreact).sum(0, keepdim=True)", "(bnraw * dhpreact).sum(0)")]),
+    ("dlogprobs from one_hot", "ex1", [("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0 / n\n",
+                                        "dlogprobs = -F.one_hot(Yb, logprobs.shape[1]).to(logprobs.dtype) / n\n")]),
+    ("tanh recomputed", "ex1", [("(1.0 - h**2)", "(1 - torch.tanh(hpreact)**2)")]),
+    ("dC with an explicit index loop", "ex1", [(LOOP, "for i, ix in enumerate(Xb.view(-1).tolist()):\n"
+                                                     "    dC[ix] += demb.view(-1, demb.shape[-1])[i]\n")]),
+    ("ex2 with one_hot", "ex2", [("dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\ndlogits /= n\n",
+                                  "dlogits = (F.softmax(logits, 1) - F.one_hot(Yb, logits.shape[1])) / n\n")]),
+    ("ex3 with keepdim", "ex3", [("dhpreact.sum(0)", "dhpreact.sum(0, keepdim=True)")]),
+]
+
+
+def mutated(key: str, edits) -> str:
+    source = (REFERENCE / f"{key}.py").read_text()
+    for old, new in edits:
+        assert source.count(old) == 1, old
+        source = source.replace(old, new)
+    return source
+
+
+def test_the_corpus_is_large_and_covers_every_kind():
+    kinds = {case[4] for case in MISTAKES}
+    assert len(MISTAKES) >= 25
+    assert kinds >= {"shape", "transpose", "wrong-axis", "sign", "scale", "missing-branch", "hard-coded-size",
+                     "duplicate-index", "autograd-used", "raised", "local"}
+
+
+@pytest.mark.parametrize("case, key, edits, root, kind, words", MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_single_mistake_is_named_with_its_kind(case, key, edits, root, kind, words):
+    result = check(EXERCISES[key], (Snippet(mutated(key, edits), f"{key}.py"),))
+    assert not result.passed
+    assert result.root_cause == root
+    diagnosis = {g.name: g for g in result.gradients}[root].diagnosis
+    assert diagnosis.kind == kind, diagnosis.message
+    assert words in diagnosis.message
+    names = list(EXERCISES[key].names)
+    for g in result.gradients[: names.index(root)]:
+        assert g.local_status in ("pass", None), f"{g.name} before the root cause"
+
+
+@pytest.mark.parametrize("case, key, edits", CORRECT, ids=[c[0] for c in CORRECT])
+def test_correct_variant_passes(case, key, edits):
+    result = check(EXERCISES[key], (Snippet(mutated(key, edits), f"{key}.py"),))
+    assert result.passed, [(g.name, g.note) for g in result.gradients if g.status != "pass"]
+    assert result.root_cause is None
+
+
+def test_errors_after_the_root_cause_say_they_inherit_it():
+    result = check(EXERCISES["ex1"], (Snippet(mutated("ex1", MISTAKES[2][2]), "ex1.py"),))
+    grads = {g.name: g for g in result.gradients}
+    assert grads["dcounts"].local_status == "fail" and grads["dnorm_logits"].status == "fail"
+    assert grads["dnorm_logits"].local_status == "pass"
+    assert grads["dnorm_logits"].diagnosis.kind == "inherited"
+    assert grads["dnorm_logits"].diagnosis.message == "inherits the error in dcounts"
