@@ -1,11 +1,12 @@
 """Checking an exercise: run the learner's code on every instance, compare what it left with
 autograd's gradients, and sum the comparisons up into one result per gradient.
 
-Running and comparing are kept apart: the learner's code only ever sees the learner's namespace, and the
-truth is computed here, after it has finished.
+Running and comparing are kept apart: the learner's code only ever sees its own namespace, and the
+truth is computed here, after it has finished. Where anything is wrong, the diagnosis says why.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -93,8 +94,8 @@ class CheckResult:
         }
 
 
-def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "",
-          steps: int = DEFAULT_STEPS, progress=None) -> CheckResult:
+def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
+          progress: Callable[[int, float], None] | None = None) -> CheckResult:
     """Grade the learner's code for `exercise` on every one of its instances; for exercise 4, then
     train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run)."""
     code = LearnerCode(snippets)
@@ -121,15 +122,14 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "",
 
 
 def _diagnosed(exercise, code, snippets, gradients, truths, runs):
-    """The gradients with their local verdicts and diagnoses. A passing submission costs nothing
-    more than reading its code for autograd; anything else is run the second, local, way."""
+    """The gradients with their local verdicts and diagnoses. A passing submission costs no more than
+    reading its code for autograd; anything else is run a second, local, way."""
     source = LearnerSource(snippets, exercise.names)
-    if all(g.status == PASS for g in gradients) and not source.autograd_uses():
-        return tuple(replace(g, local_status=PASS, diagnosis=(
-            Diagnosis("shape-note", g.note) if "leading 1s" in g.note else None)) for g in gradients), None
-    if all(g.status in (PASS, MISSING) for g in gradients) and not any(run.raised for run in runs) \
-            and not source.autograd_uses():
-        return tuple(replace(g, local_status=PASS if g.status == PASS else None) for g in gradients), None
+    wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in runs)
+    if not wrong and not source.autograd_uses():
+        return tuple(replace(g, local_status=PASS if g.status == PASS else None,
+                             diagnosis=Diagnosis("shape-note", g.note) if "leading 1s" in g.note else None)
+                     for g in gradients), None
     verdicts, root_cause = diagnose(exercise, code, source, {g.name: g.status for g in gradients}, truths, runs)
     diagnosed = []
     for g in gradients:
@@ -162,16 +162,11 @@ def _other_instances(comparisons, instances, runs, note) -> tuple[str, str]:
                           f"code raised at {run.raised.where}: {run.raised.exception}")
         if comparison.status == ERROR:
             return ERROR, f"with {instance.describe()}: {comparison.note}"
-        lecture_sizes = _same_sizes(instance, instances[0])
         reason = ("right in float32 but wrong in float64 at the lecture's sizes"
-                  if lecture_sizes else
+                  if instance.sizes == instances[0].sizes else
                   "right on the lecture's sizes only: does your code hard-code a size "
                   "(32, 64, 27, 30, 10, 3) instead of using n, n_hidden, a tensor's .shape...?")
         detail = comparison.note or f"maxdiff {comparison.maxdiff:.2g}"
         return FAIL, f"{reason} (with {instance.describe()}: {detail})"
     return PASS, note
 
-
-def _same_sizes(a: Instance, b: Instance) -> bool:
-    return (a.n, a.n_hidden, a.n_embd, a.block_size, a.vocab_size) == (
-        b.n, b.n_hidden, b.n_embd, b.block_size, b.vocab_size)

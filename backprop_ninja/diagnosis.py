@@ -9,7 +9,7 @@ Each kind of mistake is recognised by one small function below, tried in order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -44,9 +44,8 @@ class LocalRun:
         return PASS if all(s == PASS for s in statuses) else FAIL
 
 
-def run_locally(exercise: Exercise, code: LearnerCode, source: LearnerSource,
+def run_locally(exercise: Exercise, code: LearnerCode, checkpoints: dict,
                 truths: list[dict[str, torch.Tensor]]) -> LocalRun:
-    checkpoints = source.checkpoints()
     runs, comparisons = [], {name: [] for name in exercise.names}
     for instance, truth in zip(exercise.instances, truths):
         run = code.run(exercise.namespace(instance), exercise.collected, checkpoints, truth)
@@ -56,7 +55,7 @@ def run_locally(exercise: Exercise, code: LearnerCode, source: LearnerSource,
     return LocalRun({k: tuple(v) for k, v in comparisons.items()}, tuple(runs))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evidence:
     """What the classifiers look at for one gradient, on the lecture's instance."""
 
@@ -73,17 +72,17 @@ class Evidence:
     def instance(self) -> Instance:
         return self.exercise.instances[0]
 
-
-def _close(a: torch.Tensor, b: torch.Tensor, instance: Instance) -> bool:
-    return a.shape == b.shape and torch.allclose(a.to(b.dtype), b, rtol=instance.rtol, atol=instance.atol)
+    def close(self, a: torch.Tensor, b: torch.Tensor, widen: float = 1.0) -> bool:
+        """Equal within the lecture instance's tolerance (`widen` times it, to recognise a multiple)."""
+        i = self.instance
+        return a.shape == b.shape and torch.allclose(a.to(b.dtype), b, rtol=widen * i.rtol, atol=widen * i.atol)
 
 
 # -- the kinds of mistake, each one small function: a Diagnosis when it recognises its kind ----------
 
 def transpose(ev: Evidence) -> Diagnosis | None:
     v, t = ev.value, ev.truth
-    if v.dim() == 2 and t.dim() == 2 and v.shape == t.T.shape and not _close(t, t.T, ev.instance) \
-            and _close(v.T.contiguous(), t, ev.instance):
+    if v.dim() == 2 and t.dim() == 2 and v.shape == t.T.shape and not ev.close(t, t.T) and ev.close(v.T, t):
         return Diagnosis("transpose", f"the transpose of the right answer: {ev.gradient.name} must have "
                          f"{ev.gradient.tensor}'s shape {tuple(t.shape)}; swap the operands of the matrix "
                          "product (and their transposes)")
@@ -115,7 +114,7 @@ def shape(ev: Evidence) -> Diagnosis | None:
 
 
 def sign(ev: Evidence) -> Diagnosis | None:
-    if _close(-ev.value, ev.truth, ev.instance):
+    if ev.close(-ev.value, ev.truth):
         return Diagnosis("sign", "the right answer negated: check the sign of the local derivative")
     return None
 
@@ -126,14 +125,9 @@ def scale(ev: Evidence) -> Diagnosis | None:
     if norm == 0:
         return None
     factor = ((v * t).sum() / norm).item()
-    if abs(factor - 1) < 1e-6 or abs(factor + 1) < 1e-6 or factor == 0 or not _close(v, factor * t, _loose(ev.instance)):
+    if abs(factor - 1) < 1e-6 or abs(factor + 1) < 1e-6 or factor == 0 or not ev.close(v, factor * t, widen=10):
         return None
     return Diagnosis("scale", f"the right answer times {_name_factor(factor, ev.instance)}")
-
-
-def _loose(instance: Instance) -> Instance:
-    """A tolerance for recognising a multiple, a little wider than the one for passing."""
-    return Instance(instance.label, rtol=1e-4, atol=10 * instance.atol)
 
 
 def _name_factor(factor: float, instance: Instance) -> str:
@@ -153,7 +147,7 @@ def missing_branch(ev: Evidence) -> Diagnosis | None:
         return None
     branches = branch_gradients(ev.exercise.forward, *ev.exercise.setting(ev.instance), tensor)
     for consumer, part in branches.items():
-        if part is not None and _close(ev.value, ev.truth - part, ev.instance):
+        if part is not None and ev.close(ev.value, ev.truth - part):
             others = " and ".join(c for c in consumers if c != consumer)
             return Diagnosis("missing-branch", f"the contribution through {consumer} is missing: {tensor} "
                              f"is used in {others} and in {consumer}, and the gradients from every use "
@@ -168,7 +162,7 @@ def duplicate_index(ev: Evidence) -> Diagnosis | None:
     counts = torch.bincount(index, minlength=ev.truth.shape[0])
     v, t = ev.value.to(ev.truth.dtype), ev.truth
     once, again = counts == 1, counts > 1
-    if again.any() and _close(v[once], t[once], ev.instance) and not _close(v[again], t[again], ev.instance):
+    if again.any() and ev.close(v[once], t[once]) and not ev.close(v[again], t[again]):
         return Diagnosis("duplicate-index", f"right for rows of {ev.gradient.tensor} picked once in "
                          f"{ev.gradient.indexed_by}, wrong for rows picked more than once: an indexed `+=` "
                          "keeps one contribution per row; accumulate every occurrence (a loop with +=, "
@@ -189,7 +183,8 @@ def hard_coded_size(ev: Evidence) -> Diagnosis | None:
     for line, literal in ev.source.literals(ev.gradient.name):
         for label, value in changed.items():
             if literal == value or (literal and abs(literal - 1 / value) < 1e-9):
-                found.append(f"{literal!r} on line {line} (use {label if literal == value else '1/' + label})")
+                name = label if literal == value else f"1/({label})" if " " in label or "-" in label else f"1/{label}"
+                found.append(f"{literal!r} on line {line} (use {name})")
                 break
     where = "; ".join(found) if found else "a size written as a number"
     return Diagnosis("hard-coded-size", f"right on the lecture's sizes only, wrong with {failing.describe()}: "
@@ -202,7 +197,10 @@ def _sizes(i: Instance) -> dict[str, int]:
             "n_embd * block_size": i.n_embd * i.block_size, "n_embd": i.n_embd, "block_size": i.block_size}
 
 
-CLASSIFIERS = (transpose, axis, shape, sign, scale, missing_branch, duplicate_index)
+# Kinds that compare values of the right shape; then those that can explain a wrong shape. `axis`
+# reruns the code, so it comes late, but before `shape`, which names whatever shape mistake is left.
+SAME_SHAPE = (sign, scale, missing_branch, duplicate_index)
+ANY_SHAPE = (transpose, axis, shape)
 
 
 def classify(ev: Evidence) -> Diagnosis:
@@ -211,10 +209,10 @@ def classify(ev: Evidence) -> Diagnosis:
         return Diagnosis("local", f"{ev.gradient.name} is a {type(ev.value).__name__}, not a tensor")
     if ev.value.shape != ev.truth.shape and strip_leading_ones(tuple(ev.value.shape)) == strip_leading_ones(
             tuple(ev.truth.shape)):
-        ev.value = ev.value.reshape(ev.truth.shape)  # the harmless (64,) for (1, 64)
+        ev = replace(ev, value=ev.value.reshape(ev.truth.shape))  # the harmless (64,) for (1, 64)
     if ev.comparisons[0].status == PASS:
         return hard_coded_size(ev) or Diagnosis("local", "right on the lecture's instance, wrong on another")
-    for recognise in CLASSIFIERS:
+    for recognise in (SAME_SHAPE if ev.value.shape == ev.truth.shape else ()) + ANY_SHAPE:
         if diagnosis := recognise(ev):
             return diagnosis
     return Diagnosis("local", f"wrong even from right inputs (maxdiff {ev.comparisons[0].maxdiff:.2g} on the "
@@ -223,13 +221,14 @@ def classify(ev: Evidence) -> Diagnosis:
 
 def raised(raised_error: Raised) -> Diagnosis:
     shapes = ", ".join(f"{name} {shape}" for name, shape in raised_error.shapes)
-    return Diagnosis("raised", f"{raised_error.where} raised {raised_error.exception}"
+    line = f" `{raised_error.line}`" if raised_error.line else ""
+    return Diagnosis("raised", f"{raised_error.where}{line} raised {raised_error.exception}"
                      + (f" (shapes: {shapes})" if shapes else ""))
 
 
 def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[str, int | None] | None:
     """Where the code reaches for autograd, by reading it or by having been stopped doing so."""
-    uses = sorted(source.autograd_uses(), key=lambda use: use[1])
+    uses = source.autograd_uses()
     if uses:
         origin, line, what = uses[0]
         return f"{origin}, line {line} reaches for autograd ({what})", line
@@ -251,14 +250,15 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
                    "right numbers or not")
         return {name: (FAIL, Diagnosis("autograd-used", message)) for name in names}, culprit
 
-    local = run_locally(exercise, code, source, truths)
+    checkpoints = source.checkpoints()
+    local = run_locally(exercise, code, checkpoints, truths)
     lecture = exercise.instances[0]
     namespace = exercise.namespace(lecture)
 
     def passes(snippets: tuple, name: str) -> bool:
-        """Does `name`'s own step pass on the lecture's instance when these snippets run instead?"""
-        run = LearnerCode(snippets).run(exercise.namespace(lecture), exercise.collected,
-                                        source.checkpoints(), truths[0])
+        """Does `name`'s own step pass on the lecture's instance when these snippets run instead?
+        (Variants keep every line where it was, so the checkpoints still hold.)"""
+        run = LearnerCode(snippets).run(exercise.namespace(lecture), exercise.collected, checkpoints, truths[0])
         return compare(run.finished.get(name), truths[0][name], lecture.rtol, lecture.atol).status == PASS
 
     raised_error = local.runs[0].raised

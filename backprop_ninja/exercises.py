@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .training import training_point
 from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch,
                     learner_namespace, parameters)
+from .training import training_point
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ INSTANCES = (
 
 @dataclass(frozen=True)
 class Exercise:
+    """An exercise: what it asks for (its gradients, in backprop order), what the learner's code is
+    given (the forward pass's tensors, and `given` true gradients), and where it is checked."""
+
     key: str
     title: str
     task: str
@@ -62,6 +65,7 @@ class Exercise:
         return self.names
 
     def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
+        """The gradients, by name, out of the values collected from the learner's namespace."""
         return values
 
     def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -99,7 +103,8 @@ class TrainingExercise(Exercise):
         from_list = {"d" + p: grad for p, grad in zip(PARAMETERS, grads)}
         return {name: values[name] if values[name] is not None else from_list[name] for name in self.names}
 
-    def setting(self, instance: Instance):
+    def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The parameters after `instance.steps` steps of training, and the next batch."""
         return training_point(instance)
 
 

@@ -16,6 +16,7 @@ REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std
               "prod", "logsumexp", "amax", "amin", "norm", "cumsum"}
 AUTOGRAD_ATTRIBUTES = {"grad", "backward", "requires_grad", "requires_grad_", "retain_grad",
                        "enable_grad", "set_grad_enabled", "autograd", "func", "functorch"}
+AUTOGRAD_MODULES = {"torch.autograd", "torch.func"}
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,6 @@ class LearnerSource:
             for name in written_names(st.node) & set(names):
                 self.writes[name].append(st)
 
-    @property
-    def parsed(self) -> bool:
-        return self.modules is not None
-
     def statement_at(self, origin: str, lineno: int | None) -> Statement | None:
         snippet = next((i for i, s in enumerate(self.snippets) if s.origin == origin), None)
         return next((st for st in self.statements if st.snippet == snippet and lineno in st.lines), None)
@@ -94,9 +91,6 @@ class LearnerSource:
         if statement is None:
             return None
         return next((name for name in self.names if statement in self.writes[name]), None)
-
-    def source_of(self, statement: Statement) -> str:
-        return ast.get_source_segment(self.snippets[statement.snippet].source, statement.node) or ""
 
     # -- what the statements of one gradient contain -------------------------------------------
 
@@ -107,19 +101,20 @@ class LearnerSource:
                 and not isinstance(sub.value, bool)]
 
     def autograd_uses(self) -> list[tuple[str, int, str]]:
-        """(origin, line, what) wherever the code reaches for autograd."""
+        """(origin, line, what) wherever the code reaches for autograd, in line order."""
         uses = []
         for snippet, module in zip(self.snippets, self.modules or []):
             for sub in ast.walk(module):
                 if isinstance(sub, ast.Attribute) and sub.attr in AUTOGRAD_ATTRIBUTES:
                     uses.append((snippet.origin, sub.lineno, f".{sub.attr}"))
-                elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-                    modules = [a.name for a in sub.names] + ([sub.module] if isinstance(sub, ast.ImportFrom) else [])
-                    for module_name in modules:
-                        if module_name and module_name.split(".")[0] == "functorch" or module_name in (
-                                "torch.autograd", "torch.func"):
-                            uses.append((snippet.origin, sub.lineno, f"import {module_name}"))
-        return uses
+                elif isinstance(sub, ast.Import):
+                    uses += [(snippet.origin, sub.lineno, f"import {a.name}") for a in sub.names
+                             if a.name in AUTOGRAD_MODULES or a.name.startswith("functorch")]
+                elif isinstance(sub, ast.ImportFrom) and sub.module:
+                    imported = [f"{sub.module}.{a.name}" for a in sub.names] + [sub.module]
+                    if any(m in AUTOGRAD_MODULES or m.startswith("functorch") for m in imported):
+                        uses.append((snippet.origin, sub.lineno, f"from {sub.module} import ..."))
+        return sorted(uses, key=lambda use: use[1])
 
     # -- variants ---------------------------------------------------------------------------------
 

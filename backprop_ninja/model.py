@@ -33,6 +33,10 @@ class Instance:
     # Exercise 4 checks points along a training run: the parameters after this many steps.
     steps: int = 0
 
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.n, self.n_hidden, self.n_embd, self.block_size, self.vocab_size)
+
     def describe(self) -> str:
         precision = str(self.dtype).removeprefix("torch.")
         at_step = f", after {self.steps} training steps" if self.steps else ""
@@ -45,7 +49,7 @@ def parameters(instance: Instance, g: torch.Generator | None = None) -> dict[str
     """The lecture's initialisation: small random biases, so that zeros cannot hide a wrong gradient.
     Drawn from `g` when given (training goes on drawing its batches from it), else from the seed."""
     i = instance
-    g = g or torch.Generator().manual_seed(i.seed)
+    g = torch.Generator().manual_seed(i.seed) if g is None else g
     fan_in = i.n_embd * i.block_size
     drawn = {
         "C": torch.randn((i.vocab_size, i.n_embd), generator=g),
@@ -61,7 +65,8 @@ def parameters(instance: Instance, g: torch.Generator | None = None) -> dict[str
 
 
 def batch(instance: Instance) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of contexts `Xb` (n, block_size) and labels `Yb` (n,), drawn after the parameters."""
+    """A batch of contexts `Xb` (n, block_size) and labels `Yb` (n,), random over the vocabulary,
+    from a generator of its own: exercises 1-3 need no data set."""
     i = instance
     g = torch.Generator().manual_seed(i.seed + 1)
     Xb = torch.randint(0, i.vocab_size, (i.n, i.block_size), generator=g)

@@ -85,7 +85,8 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
 
 
 def _errors(result: CheckResult) -> list[str]:
-    if not result.errors:
+    """Where the learner's code raised, unless a diagnosis has said it already."""
+    if not result.errors or any(g.diagnosis and g.diagnosis.kind == "raised" for g in result.gradients):
         return []
     first = result.errors[0]
     raised = first.raised

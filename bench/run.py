@@ -10,6 +10,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +70,15 @@ def main() -> None:
     wall_ratio("ninja check ex1 on the reference solution, against importing torch",
                [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
                args.runs, target=1.4)
+    with tempfile.TemporaryDirectory() as work:
+        # One mistake early on (the += into dcounts forgotten): every gradient after it fails, so
+        # the check runs the diagnosis in full.
+        failing = Path(work) / "ex1.py"
+        failing.write_text((REPO / "reference" / "ex1.py").read_text().replace(
+            "dcounts += torch.ones_like(counts) * dcounts_sum\n", ""))
+        wall_ratio("ninja check ex1 on a failing submission (diagnosed), against the passing reference",
+                   [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
+                   args.runs, target=2.0)
     from backprop_ninja.convergence import DEFAULT_STEPS
 
     wall_ratio(f"ninja check ex4 on the reference solution, against the lecture's loop with "

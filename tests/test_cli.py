@@ -10,7 +10,8 @@ from backprop_ninja.stubs import render_ipynb
 
 from conftest import REFERENCE
 
-JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape"}
+JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape", "local_status",
+             "diagnosis"}
 
 
 def test_reference_passes_with_exit_0_and_a_plain_table_when_piped(run_ninja):
@@ -34,6 +35,9 @@ def test_json_has_the_stable_keys_in_backprop_order(run_ninja):
     for g in result["gradients"]:
         assert JSON_KEYS <= g.keys() and g["status"] == "pass"
     assert result["gradients"][0]["shape"] == [32, 27] == result["gradients"][0]["expected_shape"]
+    assert result["root_cause"] is None
+    dbnmeani = next(g for g in result["gradients"] if g["name"] == "dbnmeani")
+    assert dbnmeani["diagnosis"]["kind"] == "shape-note" and dbnmeani["local_status"] == "pass"
 
 
 def test_untouched_stub_exits_1_without_a_traceback(run_ninja, tmp_path):
@@ -59,8 +63,8 @@ def test_learner_error_is_reported_not_raised(tmp_path, monkeypatch):
     (tmp_path / "ex2.py").write_text("import torch\n\ndlogits = torch.softmax(logits, 1) @ Yb\n")
     result = CliRunner().invoke(main, ["check", "ex2"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert "Your code raised at ex2.py, line 3" in result.output
-    assert "dlogits = torch.softmax(logits, 1) @ Yb" in result.output
+    assert "root cause: dlogits (raised): ex2.py, line 3 `dlogits = torch.softmax(logits, 1) @ Yb`" \
+        in " ".join(result.output.split())
 
 
 def test_notebook_answer_cell_is_checked(tmp_path, run_ninja):
@@ -106,3 +110,28 @@ def test_help_teaches_and_the_entry_points_agree(run_ninja):
     assert code == 0 and "ninja init" in out and "python -m backprop_ninja" in out
     code, out, _ = run_ninja("check", "--help")
     assert code == 0 and "Exit status: 0 all gradients pass, 1 some do not, 2 bad input." in " ".join(out.split())
+
+
+def test_a_failing_check_names_its_root_cause_in_the_table_json_and_hints(run_ninja, tmp_path):
+    mine = tmp_path / "ex1.py"
+    mine.write_text((REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)"))
+    code, out, _ = run_ninja("check", "ex1", mine)
+    assert code == 1
+    assert "root cause: dbnmeani (sign)" in out and "own step" in out
+    assert "hint: bndiff = hprebn - bnmeani" in out
+    assert "Fix dbnmeani first." in out
+    code, out, _ = run_ninja("check", "ex1", mine, "--hints", "off")
+    assert "hint:" not in out and "root cause: dbnmeani (sign)" in out
+    code, out, _ = run_ninja("check", "ex1", mine, "--json")
+    result = json.loads(out)
+    assert result["root_cause"] == "dbnmeani"
+    grads = {g["name"]: g for g in result["gradients"]}
+    assert grads["dbnmeani"]["diagnosis"]["kind"] == "sign" and grads["dbnmeani"]["local_status"] == "fail"
+    assert grads["dhprebn"]["status"] == "fail" and grads["dhprebn"]["local_status"] == "pass"
+    assert grads["dhprebn"]["diagnosis"] == {"kind": "inherited", "message": "inherits the error in dbnmeani"}
+    assert grads["dlogprobs"]["diagnosis"] is None and grads["dlogprobs"]["local_status"] == "pass"
+
+
+def test_hints_all_lists_every_gradient(run_ninja):
+    code, out, _ = run_ninja("check", "ex2", REFERENCE / "ex2.py", "--hints", "all")
+    assert code == 0 and "Hints:" in out and "dlogits: for one row" in out
