@@ -48,6 +48,17 @@ class GradientResult:
 
 
 @dataclass(frozen=True)
+class RootCause:
+    """The first gradient, in backprop order, whose own step is wrong; in exercise 4 it may be one
+    the learner wrote on the way (dhprebn) rather than one that is graded (dW1)."""
+
+    name: str
+    diagnosis: Diagnosis
+    hint: str
+    graded: bool
+
+
+@dataclass(frozen=True)
 class InstanceError:
     instance: str
     raised: Raised
@@ -65,7 +76,11 @@ class CheckResult:
     errors: tuple[InstanceError, ...] = ()
     output: str = ""
     convergence: Convergence | None = None  # exercise 4 only
-    root_cause: str | None = None  # the first gradient, in backprop order, whose own step is wrong
+    root: RootCause | None = None
+
+    @property
+    def root_cause(self) -> str | None:
+        return self.root.name if self.root else None
 
     @property
     def passed(self) -> bool:
@@ -86,6 +101,7 @@ class CheckResult:
             "passed": self.passed,
             "score": self.score,
             "root_cause": self.root_cause,
+            "root_diagnosis": self.root.diagnosis.to_dict() if self.root else None,
             "gradients": [g.to_dict() for g in self.gradients],
             "instances": [{"label": i.label, "description": i.describe()} for i in self.instances],
             "errors": [e.to_dict() for e in self.errors],
@@ -114,17 +130,17 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
         _summarise(g.name, g.hint, tuple(comparisons[g.name]), exercise.instances, runs)
         for g in exercise.gradients
     )
-    gradients, root_cause = _diagnosed(exercise, code, snippets, gradients, truths, tuple(runs))
+    gradients, root = _diagnosed(exercise, code, snippets, gradients, truths, tuple(runs))
     convergence = (check_convergence(exercise, code, steps, progress=progress)
                    if isinstance(exercise, TrainingExercise) else None)
     return CheckResult(exercise.key, source, gradients, exercise.instances, errors, runs[0].output, convergence,
-                       root_cause)
+                       root)
 
 
 def _diagnosed(exercise, code, snippets, gradients, truths, runs):
     """The gradients with their local verdicts and diagnoses. A passing submission costs no more than
     reading its code for autograd; anything else is run a second, local, way."""
-    source = LearnerSource(snippets, exercise.names)
+    source = LearnerSource(snippets, tuple(g.name for g in exercise.followed))
     wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in runs)
     if not wrong and not source.autograd_uses():
         return tuple(replace(g, local_status=PASS if g.status == PASS else None,
@@ -137,7 +153,11 @@ def _diagnosed(exercise, code, snippets, gradients, truths, runs):
         if diagnosis and diagnosis.kind == "autograd-used":
             g = replace(g, status=FAIL, note=diagnosis.message)
         diagnosed.append(replace(g, local_status=local_status, diagnosis=diagnosis))
-    return tuple(diagnosed), root_cause
+    root = None
+    if root_cause:
+        step = next(g for g in exercise.followed if g.name == root_cause)
+        root = RootCause(root_cause, verdicts[root_cause][1], step.hint, graded=root_cause in exercise.names)
+    return tuple(diagnosed), root
 
 
 def _summarise(name: str, hint: str, comparisons: tuple[Comparison, ...],

@@ -6,6 +6,7 @@ Each command parses its options, calls one function of the package, renders, and
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -128,7 +129,8 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        click.echo(render(result, heading, hints), color=color)
+        no_color = color is None and os.environ.get("NO_COLOR")  # the convention at no-color.org
+        click.echo(render(result, heading, hints), color=False if no_color else color)
     sys.exit(0 if result.passed else 1)
 
 

@@ -46,11 +46,12 @@ class LocalRun:
 
 def run_locally(exercise: Exercise, code: LearnerCode, checkpoints: dict,
                 truths: list[dict[str, torch.Tensor]]) -> LocalRun:
-    runs, comparisons = [], {name: [] for name in exercise.names}
+    names = [g.name for g in exercise.followed]
+    runs, comparisons = [], {name: [] for name in names}
     for instance, truth in zip(exercise.instances, truths):
         run = code.run(exercise.namespace(instance), exercise.collected, checkpoints, truth)
         runs.append(run)
-        for name in exercise.names:
+        for name in names:
             comparisons[name].append(compare(run.finished.get(name), truth[name], instance.rtol, instance.atol))
     return LocalRun({k: tuple(v) for k, v in comparisons.items()}, tuple(runs))
 
@@ -239,9 +240,9 @@ def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[st
 def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain_status: dict[str, str],
              truths: list[dict[str, torch.Tensor]], plain_runs: tuple[BlockRun, ...]
              ) -> tuple[dict[str, tuple[str | None, Diagnosis | None]], str | None]:
-    """Each gradient's local status and diagnosis, and the root cause: the first gradient, in
+    """Each followed gradient's local status and diagnosis, and the root cause: the first gradient, in
     backprop order, whose own step is wrong."""
-    names = exercise.names
+    names = tuple(g.name for g in exercise.followed)
     autograd = autograd_used(source, plain_runs)
     if autograd:
         where, line = autograd
@@ -270,7 +271,7 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
 
     verdicts: dict[str, tuple[str | None, Diagnosis | None]] = {}
     root = last_wrong = None
-    for g in exercise.gradients:
+    for g in exercise.followed:
         status = local.status(g.name)
         if g.name == raised_gradient:
             status, diagnosis = FAIL, raised(raised_error)
@@ -278,7 +279,7 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
             diagnosis = classify(Evidence(g, local.runs[0].finished.get(g.name), truths[0][g.name],
                                           local.comparisons[g.name], exercise, source, namespace,
                                           lambda snippets, name=g.name: passes(snippets, name)))
-        elif plain_status[g.name] == FAIL:
+        elif plain_status.get(g.name) == FAIL:
             diagnosis = (Diagnosis("inherited", f"inherits the error in {last_wrong}") if last_wrong else
                          Diagnosis("local", "right when your code finished it, wrong at the end: a later "
                                    "in-place change to a tensor it shares memory with? (use .clone())"))

@@ -54,10 +54,20 @@ class Exercise:
     given: tuple[str, ...] = ()
     instances: tuple[Instance, ...] = INSTANCES
     forward: ForwardPass = EXPANDED
+    # Gradients a learner writes on the way by the lecture's names (exercise 4's dlogits, dhprebn...):
+    # not graded, but followed by the diagnosis, so that it can point at the step really wrong.
+    intermediates: tuple[Gradient, ...] = ()
+    # Every followed gradient, graded or not, in backprop order (by default the graded ones').
+    order: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.gradients)
+
+    @property
+    def followed(self) -> tuple[Gradient, ...]:
+        by_name = {g.name: g for g in self.gradients + self.intermediates}
+        return tuple(by_name[name] for name in self.order or self.names)
 
     @property
     def collected(self) -> tuple[str, ...]:
@@ -81,7 +91,8 @@ class Exercise:
         return namespace
 
     def truth(self, instance: Instance) -> dict[str, torch.Tensor]:
-        return autograd_gradients(self.forward, *self.setting(instance), self.names)
+        """Autograd's gradients for every followed gradient, graded or not."""
+        return autograd_gradients(self.forward, *self.setting(instance), tuple(g.name for g in self.followed))
 
 
 @dataclass(frozen=True)
@@ -223,6 +234,17 @@ EX4 = TrainingExercise(
         Gradient("dC", "emb = C[Xb]: every pick of a row of C adds into dC, repeated picks too.",
                  indexed_by="Xb"),
     ),
+    intermediates=(
+        Gradient("dlogits", "as in exercise 2, in one go from logits and Yb."),
+        Gradient("dh", "logits = h @ W2 + b2: a matrix product; let the shapes say which."),
+        Gradient("dhpreact", "h = tanh(hpreact), and d tanh(x)/dx = 1 - tanh(x)**2."),
+        Gradient("dhprebn", "as in exercise 3, in one go through the whole batchnorm (n-1, not n, "
+                 "in the variance)."),
+        Gradient("dembcat", "hprebn = embcat @ W1 + b1: a matrix product; match the shapes."),
+        Gradient("demb", "embcat is only a view of emb: give the gradient emb's shape back."),
+    ),
+    order=("dlogits", "dh", "dW2", "db2", "dhpreact", "dbngain", "dbnbias", "dhprebn", "dembcat", "dW1",
+           "db1", "demb", "dC"),
     # Step 0 of the lecture's run, later steps with other batches, float64, and other sizes.
     instances=(
         Instance("step 0", n_hidden=200),

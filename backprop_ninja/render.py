@@ -34,7 +34,7 @@ def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
 
 def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
     """The whole report: the table, what went wrong and why, the learner's error, the verdict."""
-    diagnosed = any(g.local_status == FAIL for g in result.gradients)
+    diagnosed = result.root is not None
     headers = ["#", "gradient", "exact", "approximate", "maxdiff", "status"] + (["own step"] if diagnosed else [])
     rows = []
     for step, g in enumerate(result.gradients, start=1):
@@ -61,7 +61,19 @@ def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
 def _findings(result: CheckResult, hints: str) -> list[str]:
     """One line per gradient worth a word: the root cause first, inherited errors grouped."""
     lines, inherited = [], []
+    if result.root:
+        root = result.root
+        label = f"root cause: {root.name} ({root.diagnosis.kind})"
+        wrapped = _wrap(root.diagnosis.message + ("" if root.graded else
+                        f" ({root.name} is not graded, but the gradients after it are built from it)"),
+                        first=f"  {label}: ")
+        wrapped[0] = wrapped[0].replace(label, click.style(label, fg="red", bold=True), 1)  # no width
+        lines += wrapped
+        if hints == "on":
+            lines += _wrap(f"hint: {root.hint}", indent="      ")
     for g in result.gradients:
+        if g.name == result.root_cause:
+            continue
         if g.diagnosis and g.diagnosis.kind == "inherited":
             inherited.append(g.name)
             continue
@@ -69,12 +81,7 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
         if not message or (g.status == MISSING and g.diagnosis is None):
             continue
         label = f"{g.name} ({g.diagnosis.kind})" if g.diagnosis and g.diagnosis.kind != "shape-note" else g.name
-        if g.name == result.root_cause:
-            label = f"root cause: {label}"
-        wrapped = _wrap(message, first=f"  {label}: ")
-        if g.name == result.root_cause:  # styled after wrapping, so that colour codes take no width
-            wrapped[0] = wrapped[0].replace(label, click.style(label, fg="red", bold=True), 1)
-        lines += wrapped
+        lines += _wrap(message, first=f"  {label}: ")
         if hints == "on" and g.local_status == FAIL:
             lines += _wrap(f"hint: {g.hint}", indent="      ")
     if inherited:

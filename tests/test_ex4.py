@@ -58,12 +58,15 @@ def test_the_lectures_grads_list_alone_is_enough():
     assert run(source).passed
 
 
-def test_dropped_bessel_factor_names_the_parameters_it_reaches():
+def test_dropped_bessel_factor_names_the_parameters_it_reaches_and_the_step_behind_them():
     result = run(mutate("n / (n - 1) * ", ""))
     s = statuses(result)
     assert s["dW1"] == "fail" and s["dC"] == "fail"
     assert [s[n] for n in ("dW2", "db2", "dbngain", "dbnbias")] == ["pass"] * 4
     assert not result.passed
+    assert result.root_cause == "dhprebn" and not result.root.graded
+    grads = {g.name: g for g in result.gradients}
+    assert grads["dW1"].diagnosis.message == "inherits the error in dhprebn"
 
 
 def test_dropping_repeated_indices_fails_dc_only():
@@ -71,6 +74,7 @@ def test_dropping_repeated_indices_fails_dc_only():
                         "dC = torch.zeros_like(C)\ndC[Xb] += demb"))
     assert [name for name, status in statuses(result).items() if status != "pass"] == ["dC"]
     assert not result.passed
+    assert result.root_cause == "dC" and result.root.diagnosis.kind == "duplicate-index"
 
 
 def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training():
