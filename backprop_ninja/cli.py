@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -155,8 +156,6 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     loss.backward() instead, for comparison. With the lecture's names.txt
     (--data names.txt) expect about 2.07 train / 2.11 val.
     """
-    import time
-
     from . import data
     from .convergence import LearnerBackward, LearnerStopped
     from .exercises import EXERCISES

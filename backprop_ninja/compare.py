@@ -34,7 +34,7 @@ def compare(value: object, truth: torch.Tensor, rtol: float, atol: float) -> Com
     if value is None:
         return Comparison(MISSING, expected, note="not computed yet")
     if not isinstance(value, torch.Tensor):
-        return Comparison(ERROR, expected, note=f"is a {type(value).__name__}, not a tensor")
+        return Comparison(ERROR, expected, note=f"is of type {type(value).__name__}, not a tensor")
     shape = tuple(value.shape)
     if value.is_complex() or value.dtype == torch.bool:
         return Comparison(ERROR, expected, shape, note=f"has dtype {value.dtype}, not a real number type")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from .compare import FAIL, MISSING, PASS, Comparison, compare, strip_leading_ones
+from .compare import ERROR, FAIL, MISSING, PASS, Comparison, compare, strip_leading_ones
 from .exercises import Exercise, Gradient
 from .instrument import LearnerSource
 from .model import Instance, branch_gradients
@@ -206,8 +206,9 @@ ANY_SHAPE = (transpose, axis, shape)
 
 def classify(ev: Evidence) -> Diagnosis:
     """The first kind that recognises the mistake in a gradient whose own step is wrong."""
-    if not isinstance(ev.value, torch.Tensor):
-        return Diagnosis("local", f"{ev.gradient.name} is a {type(ev.value).__name__}, not a tensor")
+    first = ev.comparisons[0]
+    if first.status == ERROR:  # not a tensor of real numbers: nothing more to recognise
+        return Diagnosis("local", f"{ev.gradient.name} {first.note}")
     if ev.value.shape != ev.truth.shape and strip_leading_ones(tuple(ev.value.shape)) == strip_leading_ones(
             tuple(ev.truth.shape)):
         ev = replace(ev, value=ev.value.reshape(ev.truth.shape))  # the harmless (64,) for (1, 64)
@@ -216,8 +217,9 @@ def classify(ev: Evidence) -> Diagnosis:
     for recognise in (SAME_SHAPE if ev.value.shape == ev.truth.shape else ()) + ANY_SHAPE:
         if diagnosis := recognise(ev):
             return diagnosis
-    return Diagnosis("local", f"wrong even from right inputs (maxdiff {ev.comparisons[0].maxdiff:.2g} on the "
-                     "lecture's instance): look at this step's local derivative")
+    how = f"maxdiff {first.maxdiff:.2g}" if first.maxdiff is not None else first.note
+    return Diagnosis("local", f"wrong even from right inputs ({how} on the lecture's instance): look at this "
+                     "step's local derivative")
 
 
 def raised(raised_error: Raised) -> Diagnosis:

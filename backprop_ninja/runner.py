@@ -134,10 +134,16 @@ def _checkpointing(code, points: dict[int | None, list[str]], namespace: dict, r
             if name in replacements:
                 namespace[name] = replacements[name].clone()
 
+    raising = False  # an exception on its way out of the snippet: its end is never reached
+
     def local(frame, event, arg):
-        if event == "line":
+        nonlocal raising
+        if event == "exception":
+            raising = True
+        elif event == "line":
+            raising = False  # the exception was caught, and the code goes on
             reach(frame.f_lineno)
-        elif event == "return":
+        elif event == "return" and not raising:
             reach(None)
         return local
 

@@ -135,3 +135,26 @@ def test_errors_after_the_root_cause_say_they_inherit_it():
     assert grads["dnorm_logits"].local_status == "pass"
     assert grads["dnorm_logits"].diagnosis.kind == "inherited"
     assert grads["dnorm_logits"].diagnosis.message == "inherits the error in dcounts"
+
+
+ODD = [
+    ('dlogprobs = "hello"', "dlogprobs", "local", "of type str"),
+    ("dlogprobs = 3", "dlogprobs", "local", "of type int"),
+    ('dlogprobs = torch.full_like(logprobs, float("nan"))', "dlogprobs", "local", "nan"),
+    ("dlogprobs = torch.zeros_like(logprobs, dtype=torch.complex64)", "dlogprobs", "local", "complex64"),
+    ("dlogprobs = torch.zeros_like(logprobs).bool()", "dlogprobs", "local", "bool"),
+    ("dlogprobs = torch.zeros(0)", "dlogprobs", "shape", "got (0,)"),
+    ("dlogprobs, dprobs = 1", "dlogprobs", "raised", "TypeError"),
+    ("import sys\nsys.exit(0)", "dlogprobs", "raised", "SystemExit"),
+    ("def f():\n    return 1 / 0\ndlogprobs = f()", "dlogprobs", "raised", "line 2 `return 1 / 0`"),
+    ("try:\n    1 / 0\nexcept ZeroDivisionError:\n    pass\ndlogprobs = torch.zeros_like(logprobs)",
+     "dlogprobs", "local", ""),
+]
+
+
+@pytest.mark.parametrize("source, root, kind, words", ODD, ids=[o[0].splitlines()[0] for o in ODD])
+def test_odd_answers_are_diagnosed_never_crash(source, root, kind, words):
+    result = check(EXERCISES["ex1"], (Snippet(source + "\n", "ex1.py"),))
+    assert not result.passed
+    assert result.root_cause == root and result.root.diagnosis.kind == kind
+    assert words in result.root.diagnosis.message
