@@ -129,11 +129,16 @@ def _verdict(result: CheckResult) -> str:
     passed = sum(g.status == PASS for g in result.gradients)
     if all(g.status == MISSING for g in result.gradients):
         first = result.gradients[0]
-        return click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow", bold=True) \
-            + f"\nHint: {first.hint}"
+        return "\n".join([click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow",
+                                       bold=True), *_wrap(f"Hint: {first.hint}", indent="")])
     wrong = next((g for g in result.gradients if g.status != PASS), None)
     if wrong is None:
-        return click.style(f"All {total} gradients pass, but training with them does not converge like "
-                           "autograd.", fg="red", bold=True)
-    return click.style(f"{passed}/{total} gradients pass. Fix {result.root_cause or wrong.name} first.",
-                       fg="red", bold=True)
+        return click.style(f"All {total} gradients pass the gradient check, but training with them does not "
+                           "track autograd.", fg="red", bold=True)
+    caught = ""
+    if result.convergence:  # exercise 4: say which part caught the mistake first
+        caught = (" The gradient check catches it first; training with them "
+                  + ("still tracks autograd." if result.convergence.passed else "fails too."))
+    return click.style("\n".join(textwrap.wrap(
+        f"{passed}/{total} gradients pass.{caught} Fix {result.root_cause or wrong.name} first.", WIDTH)),
+        fg="red", bold=True)

@@ -77,7 +77,14 @@ def test_dropping_repeated_indices_fails_dc_only():
     assert result.root_cause == "dC" and result.root.diagnosis.kind == "duplicate-index"
 
 
-def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training():
+def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training(run_ninja, tmp_path):
+    halved = tmp_path / "ex4.py"
+    halved.write_text(mutate("grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]",
+                             "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
+                             "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))"))
+    code, out, _ = run_ninja("check", "ex4", halved, "--steps", str(STEPS))
+    assert code == 1
+    assert "The gradient check catches it first; training with them fails too." in " ".join(out.split())
     result = run(mutate("grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]",
                         "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
                         "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))"))
