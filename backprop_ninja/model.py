@@ -159,8 +159,10 @@ def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: 
         everything = {**tensors, **leaves}
         consumers = forward.consumers.get(tensor, ())
         upstream = torch.autograd.grad(tensors["loss"], [tensors[c] for c in consumers], retain_graph=True)
-        return {consumer: torch.autograd.grad(tensors[consumer], everything[tensor], grad, retain_graph=True,
-                                              allow_unused=True)[0]
+        # The vector-Jacobian product through one use, as the gradient of a scalar: passing
+        # `grad_outputs` instead would make torch import sympy, a third of a second.
+        return {consumer: torch.autograd.grad((tensors[consumer] * grad).sum(), everything[tensor],
+                                              retain_graph=True, allow_unused=True)[0]
                 for consumer, grad in zip(consumers, upstream)}
 
 
