@@ -83,9 +83,10 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
           color: bool | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
 
+    \b
     PATH is your .py file, or a notebook whose answer cell is tagged
-    backprop-ninja:EXERCISE. Without PATH, your working copy is found in
-    the current directory or in ./ninja-exercises/.
+    backprop-ninja:EXERCISE. Without PATH, your working copy is found
+    in the current directory or in ./ninja-exercises/.
 
     Your code runs on the lecture's own batch (n=32, n_hidden=64, float32)
     and on other sizes and seeds in float64: a gradient passes when it is
@@ -93,6 +94,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     32 or a shape that only broadcasts does not pass. "exact" (bit-equal)
     is shown for the lecture's instance, as information.
 
+    \b
     Where something is wrong, your code is run a second time with every
     gradient replaced by the right one as soon as your code has finished
     it: a gradient's "own step" is then right or wrong on its own, the
