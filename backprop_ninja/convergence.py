@@ -2,6 +2,7 @@
 a twin run from the same initialisation and the same batches, driven by autograd."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -53,7 +54,7 @@ class LearnerBackward:
             return value  # the common case, on the hot path of every training step
         if not isinstance(value, torch.Tensor):
             raise LearnerStopped(self.step, f"{name} is not computed" if value is None
-                                 else f"{name} is a {type(value).__name__}, not a tensor")
+                                 else f"{name} is of type {type(value).__name__}, not a tensor")
         if strip_leading_ones(tuple(value.shape)) != strip_leading_ones(tuple(param.shape)):
             raise LearnerStopped(self.step, f"{name} has shape {tuple(value.shape)}, "
                                  f"{name[1:]} is {tuple(param.shape)}")
@@ -76,6 +77,11 @@ class Convergence:
         return asdict(self)
 
 
+def _loss(value: float) -> str:
+    """A loss as the lecture prints it, four decimals; a run that blew up, shortly."""
+    return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
+
+
 def smooth(losses: list[float], window: int) -> list[float]:
     """The trailing mean over `window` steps (fewer at the start)."""
     out, total = [], 0.0
@@ -86,7 +92,8 @@ def smooth(losses: list[float], window: int) -> list[float]:
 
 
 def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
-                      instance: Instance = LECTURE, progress: Callable[[int, float], None] | None = None) -> Convergence:
+                      instance: Instance = LECTURE,
+                      progress: Callable[[int, float], None] | None = None) -> Convergence:
     """Train twice from the same start on the same batches, with autograd and with the learner's
     gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
     Xtr, Ytr = training_data(instance.block_size).train
@@ -102,12 +109,13 @@ def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAUL
                            None, None, window, stop.raised)
     learner_smooth = smooth(learner, window)
     gaps = [abs(a - b) for a, b in zip(learner_smooth, twin_smooth)]
-    max_gap = max(gaps) if all(gap == gap for gap in gaps) else float("inf")
+    finite = all(math.isfinite(gap) for gap in gaps)  # a run that blew up to nan or inf neither tracks nor falls
+    max_gap = max(gaps) if finite else math.inf
     learner_end = learner_smooth[-1]
-    fell = start - learner_end >= REQUIRED_FALL * (start - twin_end)
+    fell = finite and start - learner_end >= REQUIRED_FALL * (start - twin_end)
     tracks = max_gap <= TRACKING_TOLERANCE
-    figures = (f"smoothed loss after {steps} steps: yours {learner_end:.4f}, autograd's {twin_end:.4f} "
-               f"(from {start:.4f}); largest gap between the curves {max_gap:.2g}")
+    figures = (f"smoothed loss after {steps} steps: yours {_loss(learner_end)}, autograd's {_loss(twin_end)} "
+               f"(from {_loss(start)}); largest gap between the curves {max_gap:.2g}")
     if tracks and fell:
         reason = f"converges like autograd: {figures}"
     elif not fell:
@@ -115,5 +123,4 @@ def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAUL
     else:
         reason = f"drifts away from autograd's run (more than {TRACKING_TOLERANCE}): {figures}"
     return Convergence(steps, tracks and fell, reason, start, twin_end,
-                       learner_end if learner_end == learner_end else None,
-                       max_gap if max_gap != float("inf") else None, window)
+                       learner_end if math.isfinite(learner_end) else None, max_gap if finite else None, window)
