@@ -11,7 +11,6 @@ from .check import CheckResult, GradientResult
 from .compare import ERROR, FAIL, MISSING, PASS
 
 WIDTH = 88
-HINTS = ("off", "on", "all")
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta")}
 _OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
