@@ -44,6 +44,18 @@ def _read(path: Path, key: str):
         raise click.UsageError(str(e)) from None
 
 
+def _threads(threads: int | None) -> None:
+    from .threads import use_threads
+
+    use_threads(threads)
+
+
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="Threads for torch (default 1, or OMP_NUM_THREADS if set): the tensors are small, and "
+         "more threads only fight over a busy machine's cores.")
+
+
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
     from .training import Progress
@@ -53,7 +65,17 @@ def _progress(total: int, every: int):
     return Progress(total, lambda line: click.echo(line, err=True), every)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Ninja(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # 130, as shells report a command ended by Ctrl-C; 1 would read "some gradients fail".
+            click.echo("\nInterrupted.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Ninja, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="backprop_ninja")
 def main() -> None:
     """Check hand-written backpropagation against PyTorch autograd.
@@ -79,8 +101,9 @@ def main() -> None:
               help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
+@THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
-          color: bool | None) -> None:
+          color: bool | None, threads: int | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
 
     \b
@@ -115,6 +138,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     from .submission import Snippet
 
     definition = _exercise(exercise)
+    _threads(threads)
     if path is None:
         path = _working_copy(exercise)
     if path is None:
@@ -147,8 +171,9 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 @click.option("--samples", type=click.IntRange(min=0), default=20, show_default=True,
               help="Names to sample from the trained model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
+@THREADS_OPTION
 def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None, samples: int,
-          as_json: bool) -> None:
+          as_json: bool, threads: int | None) -> None:
     """Exercise 4 in full: train the MLP with the backward pass in PATH.
 
     The lecture's run: n_hidden 200, batch 32, 200,000 steps, lr 0.1 then
@@ -166,6 +191,7 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
+    _threads(threads)
     if not autograd:
         path = path or _working_copy("ex4")
         if path is None:

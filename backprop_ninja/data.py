@@ -2,6 +2,7 @@
 characters, and the `random.seed(42)` shuffle into an 80/10/10 split."""
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,9 @@ def read_words(path: Path | None = None) -> list[str]:
     words = [word for word in lines if word]  # blank lines are not words
     if not words:
         raise DataError(f"{where}: no words in it (expected one word per line)")
+    if len(words) < FEWEST_WORDS:
+        raise DataError(f"{where}: {len(words)} word{'s' * (len(words) != 1)} cannot be split 80/10/10 "
+                        f"with a word in each of train, val and test: give at least {FEWEST_WORDS}")
     return words
 
 
@@ -67,11 +71,21 @@ class Splits:
     test: tuple[torch.Tensor, torch.Tensor]
 
 
+def _parts(count: int) -> tuple[int, int, int]:
+    """How many of `count` shuffled words go to train, val and test: the lecture's 80/10/10."""
+    n1, n2 = int(0.8 * count), int(0.9 * count)
+    return n1, n2 - n1, count - n2
+
+
+# The fewest words that leave at least one in each of train, val and test.
+FEWEST_WORDS = next(count for count in itertools.count(1) if min(_parts(count)) >= 1)
+
+
 def split(words: list[str], block_size: int = 3) -> Splits:
     """The lecture's split: shuffle with random.seed(42), then 80% train, 10% val, 10% test."""
     words = list(words)
     random.Random(42).shuffle(words)
-    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    n1, n2, _ = itertools.accumulate(_parts(len(words)))
     return Splits(build_dataset(words[:n1], block_size), build_dataset(words[n1:n2], block_size),
                   build_dataset(words[n2:], block_size))
 
