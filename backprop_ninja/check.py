@@ -14,7 +14,7 @@ import torch
 from .compare import ERROR, FAIL, MISSING, PASS, Comparison, compare
 from .convergence import DEFAULT_STEPS, Convergence, check_convergence
 from .diagnosis import Diagnosis, diagnose
-from .exercises import Exercise, TrainingExercise
+from .exercises import GRADS_HINT, Exercise, TrainingExercise
 from .instrument import LearnerSource
 from .model import Instance
 from .runner import BlockRun, LearnerCode, Raised
@@ -131,6 +131,7 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
         for g in exercise.gradients
     )
     gradients, root = _diagnosed(exercise, code, snippets, gradients, truths, tuple(runs))
+    gradients, root = _with_disagreements(exercise.disagreements(runs[0].values), gradients, root)
     convergence = (check_convergence(exercise, code, steps, progress=progress)
                    if isinstance(exercise, TrainingExercise) else None)
     return CheckResult(exercise.key, source, gradients, exercise.instances, errors, runs[0].output, convergence,
@@ -158,6 +159,20 @@ def _diagnosed(exercise, code, snippets, gradients, truths, runs):
         step = next(g for g in exercise.followed if g.name == root_cause)
         root = RootCause(root_cause, verdicts[root_cause][1], step.hint, graded=root_cause in exercise.names)
     return tuple(diagnosed), root
+
+
+def _with_disagreements(disagreements: dict[str, str], gradients: tuple[GradientResult, ...],
+                        root: RootCause | None) -> tuple[tuple[GradientResult, ...], RootCause | None]:
+    """Gradients the code answers twice, differently (exercise 4's `grads` list against the named
+    gradients), fail: only one of the answers would train. A wrong step earlier stays the root."""
+    if not disagreements:
+        return gradients, root
+    failed = tuple(replace(g, status=FAIL, note=disagreements[g.name],
+                           diagnosis=Diagnosis("grads-list", disagreements[g.name]))
+                   if g.name in disagreements else g for g in gradients)
+    summary = Diagnosis("grads-list", "the grads list, which is what trains, disagrees with your named "
+                        "gradients: " + "; ".join(disagreements.values()))
+    return failed, root or RootCause("grads", summary, GRADS_HINT, graded=True)
 
 
 def _summarise(name: str, hint: str, comparisons: tuple[Comparison, ...],

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .compare import strip_leading_ones
 from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch,
                     learner_namespace, parameters)
 from .training import training_point
@@ -78,6 +79,10 @@ class Exercise:
         """The gradients, by name, out of the values collected from the learner's namespace."""
         return values
 
+    def disagreements(self, values: dict[str, object]) -> dict[str, str]:
+        """Gradients the learner's code gives two different answers for: name -> how they differ."""
+        return {}
+
     def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The parameters and the batch of `instance`."""
         return parameters(instance), *batch(instance)
@@ -107,16 +112,57 @@ class TrainingExercise(Exercise):
         return (*self.names, "grads")
 
     def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
-        """The lecture's `grads` list, in PARAMETERS order, stands in for names left unset."""
+        """The lecture's update zips the parameters with the `grads` list, so where there is one,
+        entry i is the gradient of PARAMETERS[i], whatever the named variables hold."""
         grads = values.get("grads")
-        if not isinstance(grads, (list, tuple)) or len(grads) != len(self.names):
+        if not isinstance(grads, (list, tuple)):
             return values
-        from_list = {"d" + p: grad for p, grad in zip(PARAMETERS, grads)}
-        return {name: values[name] if values[name] is not None else from_list[name] for name in self.names}
+        return {"d" + p: grads[i] if i < len(grads) else None for i, p in enumerate(PARAMETERS)}
+
+    def disagreements(self, values: dict[str, object]) -> dict[str, str]:
+        """Where the `grads` list holds something other than the named gradient of its position:
+        entries in another order, one left out, one computed from a different tensor."""
+        grads = values.get("grads")
+        if not isinstance(grads, (list, tuple)):
+            return {}
+        named = {name: values[name] for name in self.names if isinstance(values.get(name), torch.Tensor)}
+        found = {}
+        for i, p in enumerate(PARAMETERS):
+            name = "d" + p
+            if i >= len(grads):
+                found[name] = (f"grads has {len(grads)} entries for the {len(PARAMETERS)} parameters "
+                               f"({', '.join(PARAMETERS)}): {p} gets no update")
+            elif name in named and not _same(grads[i], named[name]):
+                holds = next((other for other, value in named.items() if _same(grads[i], value)), None)
+                found[name] = (f"grads[{i}] holds {holds} where the lecture's parameter order has {p}"
+                               if holds else f"grads[{i}] is not your {name}, though the lecture's "
+                               f"parameter order has {p} there")
+        left_out = [name for name, value in named.items() if not any(_same(entry, value) for entry in grads)]
+        if left_out and len(grads) < len(PARAMETERS):
+            name = left_out[0]
+            found[name] = (f"grads leaves out {name}, so from grads[{PARAMETERS.index(name[1:])}] on each "
+                           "entry updates a parameter it is not the gradient of")
+        if len(grads) > len(PARAMETERS):
+            found.setdefault("d" + PARAMETERS[-1], f"grads has {len(grads)} entries for the "
+                             f"{len(PARAMETERS)} parameters ({', '.join(PARAMETERS)})")
+        return found
 
     def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The parameters after `instance.steps` steps of training, and the next batch."""
         return training_point(instance)
+
+
+# The hint for a `grads` list that disagrees with the named gradients.
+GRADS_HINT = ("the lecture's update, `for p, grad in zip(parameters, grads): p.data += -lr * grad`, pairs "
+              "grads with the parameters by position: grads = [" + ", ".join("d" + p for p in PARAMETERS)
+              + "], in that order, each the gradient you computed for it.")
+
+
+def _same(a: object, b: torch.Tensor) -> bool:
+    """The same tensor, or an equal one (a `.clone()`, or a reshape by leading 1s)."""
+    return a is b or (isinstance(a, torch.Tensor) and a.numel() == b.numel()
+                      and strip_leading_ones(tuple(a.shape)) == strip_leading_ones(tuple(b.shape))
+                      and torch.equal(a.reshape(b.shape).to(b.dtype), b))
 
 
 EX1 = Exercise(

@@ -76,6 +76,8 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
         if g.diagnosis and g.diagnosis.kind == "inherited":
             inherited.append(g.name)
             continue
+        if g.diagnosis and g.diagnosis.kind == "grads-list" and result.root.diagnosis.kind == "grads-list":
+            continue  # the root cause's message lists every entry of the list that disagrees
         message = g.diagnosis.message if g.diagnosis else g.note
         if not message or (g.status == MISSING and g.diagnosis is None):
             continue

@@ -58,6 +58,45 @@ def test_the_lectures_grads_list_alone_is_enough():
     assert run(source).passed
 
 
+GRADS = "grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]"
+
+# A `grads` list that disagrees with the named gradients: (case, list, failing gradients, words).
+DISAGREEING_LISTS = [
+    ("two entries swapped", "grads = [dC, dW1, db1, dW2, db2, dbnbias, dbngain]", {"dbngain", "dbnbias"},
+     "grads[5] holds dbnbias where the lecture's parameter order has bngain"),
+    ("one left out", "grads = [dC, dW1, dW2, db2, dbngain, dbnbias]", {"db1", "dW2", "db2", "dbngain", "dbnbias"},
+     "grads leaves out db1, so from grads[2] on"),
+    ("one from another tensor", "grads = [dC, dW1, db1, dW2, db2, dbngain, dhpreact.mean(0, keepdim=True)]",
+     {"dbnbias"}, "grads[6] is not your dbnbias"),
+    ("one too many", "grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias, dbnbias]", {"dbnbias"},
+     "grads has 8 entries for the 7 parameters"),
+]
+
+
+@pytest.mark.parametrize("case, grads, failing, words", DISAGREEING_LISTS, ids=[d[0] for d in DISAGREEING_LISTS])
+def test_a_grads_list_that_disagrees_with_the_names_fails_and_says_how(case, grads, failing, words):
+    result = run(mutate(GRADS, grads), steps=20)
+    assert not result.passed
+    assert {name for name, status in statuses(result).items() if status != "pass"} == failing
+    assert result.root_cause == "grads" and result.root.diagnosis.kind == "grads-list"
+    assert words in result.root.diagnosis.message
+
+
+@pytest.mark.parametrize("grads", [
+    "grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias.clone()]",
+    "grads = [dC, dW1, db1, dW2, db2, dbngain, dhpreact.sum(0)]",  # the same values, by leading 1s
+    "grads = (dC, dW1, db1, dW2, db2, dbngain, dbnbias)",
+])
+def test_a_grads_list_that_agrees_with_the_names_passes(grads):
+    assert run(mutate(GRADS, grads), steps=20).passed
+
+
+def test_the_grads_list_is_what_trains():
+    """Named gradients all right, the list swapped: training follows the list, and drifts."""
+    result = run(mutate(GRADS, "grads = [dC, dW1, db1, dW2, db2, dbnbias, dbngain]"))
+    assert not result.convergence.passed
+
+
 def test_dropped_bessel_factor_names_the_parameters_it_reaches_and_the_step_behind_them():
     result = run(mutate("n / (n - 1) * ", ""))
     s = statuses(result)
@@ -79,13 +118,13 @@ def test_dropping_repeated_indices_fails_dc_only():
 
 def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training(run_ninja, tmp_path):
     halved = tmp_path / "ex4.py"
-    halved.write_text(mutate("grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]",
+    halved.write_text(mutate(GRADS,
                              "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
                              "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))"))
     code, out, _ = run_ninja("check", "ex4", halved, "--steps", str(STEPS))
     assert code == 1
     assert "The gradient check catches it first; training with them fails too." in " ".join(out.split())
-    result = run(mutate("grads = [dC, dW1, db1, dW2, db2, dbngain, dbnbias]",
+    result = run(mutate(GRADS,
                         "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
                         "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))"))
     assert statuses(result)["dW2"] == "fail"
