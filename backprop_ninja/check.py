@@ -13,9 +13,9 @@ import torch
 
 from .compare import ERROR, FAIL, MISSING, PASS, Comparison, compare
 from .convergence import DEFAULT_STEPS, Convergence, check_convergence
-from .diagnosis import Diagnosis, diagnose
+from .diagnosis import Diagnosis, RootCause, diagnose
 from .exercises import GRADS_HINT, Exercise, TrainingExercise
-from .instrument import LearnerSource
+from .instrument import LearnerSource, written_on_line
 from .model import Instance
 from .runner import BlockRun, LearnerCode, Raised
 from .submission import Snippet
@@ -45,17 +45,6 @@ class GradientResult:
         d["instances"] = [asdict(c) for c in self.instances]
         d["diagnosis"] = self.diagnosis.to_dict() if self.diagnosis else None
         return d
-
-
-@dataclass(frozen=True)
-class RootCause:
-    """The first gradient, in backprop order, whose own step is wrong; in exercise 4 it may be one
-    the learner wrote on the way (dhprebn) rather than one that is graded (dW1)."""
-
-    name: str
-    diagnosis: Diagnosis
-    hint: str
-    graded: bool
 
 
 @dataclass(frozen=True)
@@ -125,7 +114,9 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
         truths.append(exercise.truth(instance))
         for name in exercise.names:
             comparisons[name].append(compare(values[name], truths[-1][name], instance.rtol, instance.atol))
-    errors = tuple(InstanceError(i.label, run.raised) for i, run in zip(exercise.instances, runs) if run.raised)
+    followed = tuple(g.name for g in exercise.followed)
+    errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
+                   for i, run in zip(exercise.instances, runs) if run.raised)
     gradients = tuple(
         _summarise(g.name, g.hint, tuple(comparisons[g.name]), exercise.instances, runs)
         for g in exercise.gradients
@@ -141,23 +132,21 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
 def _diagnosed(exercise, code, snippets, gradients, truths, runs):
     """The gradients with their local verdicts and diagnoses. A passing submission costs no more than
     reading its code for autograd; anything else is run a second, local, way."""
+    if code.syntax_error:  # nothing ran: there is nothing to diagnose, only the line to fix
+        return gradients, None
     source = LearnerSource(snippets, tuple(g.name for g in exercise.followed))
     wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in runs)
     if not wrong and not source.autograd_uses():
         return tuple(replace(g, local_status=PASS if g.status == PASS else None,
                              diagnosis=Diagnosis("shape-note", g.note) if "leading 1s" in g.note else None)
                      for g in gradients), None
-    verdicts, root_cause = diagnose(exercise, code, source, {g.name: g.status for g in gradients}, truths, runs)
+    verdicts, root = diagnose(exercise, code, source, {g.name: g.status for g in gradients}, truths, runs)
     diagnosed = []
     for g in gradients:
         local_status, diagnosis = verdicts[g.name]
         if diagnosis and diagnosis.kind == "autograd-used":
             g = replace(g, status=FAIL, note=diagnosis.message)
         diagnosed.append(replace(g, local_status=local_status, diagnosis=diagnosis))
-    root = None
-    if root_cause:
-        step = next(g for g in exercise.followed if g.name == root_cause)
-        root = RootCause(root_cause, verdicts[root_cause][1], step.hint, graded=root_cause in exercise.names)
     return tuple(diagnosed), root
 
 
@@ -180,7 +169,8 @@ def _summarise(name: str, hint: str, comparisons: tuple[Comparison, ...],
     lecture = comparisons[0]
     status, note = lecture.status, lecture.note
     if status == MISSING and runs[0].raised:
-        note = f"not computed: your code stopped at {runs[0].raised.where}"
+        stopped = "does not parse" if runs[0].raised.is_syntax_error else "stopped"
+        note = f"not computed: your code {stopped} at {runs[0].raised.where}"
     elif status == PASS:
         status, note = _other_instances(comparisons, instances, runs, note)
     return GradientResult(name, status, lecture.expected_shape, lecture.shape, lecture.exact,

@@ -30,6 +30,18 @@ class Diagnosis:
 
 
 @dataclass(frozen=True)
+class RootCause:
+    """The first gradient, in backprop order, whose own step is wrong; in exercise 4 it may be one
+    the learner wrote on the way (dhprebn) rather than one that is graded (dW1). Where the whole
+    submission is at fault (autograd used, a `grads` list at odds), the name is what is at fault."""
+
+    name: str
+    diagnosis: Diagnosis
+    hint: str
+    graded: bool
+
+
+@dataclass(frozen=True)
 class LocalRun:
     """The checkpointed run on every instance: each gradient's own step, from right inputs."""
 
@@ -121,24 +133,30 @@ def sign(ev: Evidence) -> Diagnosis | None:
 
 
 def scale(ev: Evidence) -> Diagnosis | None:
+    """The right answer times a clean factor (n, 1/n, n/(n-1), 2, ...): only such a factor is a
+    recognisable slip; a near-zero answer is not "a tiny multiple" of the right one."""
     v, t = ev.value.to(ev.truth.dtype), ev.truth
     norm = (t * t).sum()
     if norm == 0:
         return None
     factor = ((v * t).sum() / norm).item()
-    if abs(factor - 1) < 1e-6 or abs(factor + 1) < 1e-6 or factor == 0 or not ev.close(v, factor * t, widen=10):
+    named = _name_factor(factor, ev.instance.n)
+    if named is None or not ev.close(v, factor * t, widen=10):
         return None
-    return Diagnosis("scale", f"the right answer times {_name_factor(factor, ev.instance)}")
+    return Diagnosis("scale", f"the right answer times {named}")
 
 
-def _name_factor(factor: float, instance: Instance) -> str:
-    n = instance.n
-    known = {"n": n, "1/n": 1 / n, "n/(n-1)": n / (n - 1), "(n-1)/n": (n - 1) / n, "n-1": n - 1,
-             "1/(n-1)": 1 / (n - 1), "2": 2, "1/2": 0.5, "-2": -2, "-1/2": -0.5, "-n": -n, "-1/n": -1 / n}
-    for label, value in known.items():
-        if abs(factor - value) <= 1e-4 * abs(value):
-            return f"{label} ({value:.4g})" if label not in ("2", "1/2", "-2", "-1/2") else label
-    return f"about {factor:.4g}"
+def _name_factor(factor: float, n: int) -> str | None:
+    """The factor by the sizes it is made of ("n (32)", "n/(n-1) (1.032)", "2"), if it is a clean one."""
+    by_n = {"n": n, "1/n": 1 / n, "n**2": n**2, "1/n**2": 1 / n**2, "n-1": n - 1, "1/(n-1)": 1 / (n - 1),
+            "n/(n-1)": n / (n - 1), "(n-1)/n": (n - 1) / n}
+    plain = {"2": 2, "1/2": 0.5, "4": 4, "1/4": 0.25}
+    for sign in ("", "-"):
+        for label, value in {**by_n, **plain}.items():
+            value = -value if sign else value
+            if abs(factor - value) <= 1e-4 * abs(value):
+                return sign + (label if label in plain else f"{label} ({value:.4g})")
+    return None
 
 
 def missing_branch(ev: Evidence) -> Diagnosis | None:
@@ -148,11 +166,13 @@ def missing_branch(ev: Evidence) -> Diagnosis | None:
         return None
     branches = branch_gradients(ev.exercise.forward, *ev.exercise.setting(ev.instance), tensor)
     for consumer, part in branches.items():
-        if part is not None and ev.close(ev.value, ev.truth - part):
+        if ev.close(ev.value, ev.truth - part):
             others = " and ".join(c for c in consumers if c != consumer)
-            return Diagnosis("missing-branch", f"the contribution through {consumer} is missing: {tensor} "
-                             f"is used in {others} and in {consumer}, and the gradients from every use "
-                             "add up (+=)")
+            overwrite = ev.source.overwrite(ev.gradient.name)
+            how = (f"line {overwrite[0]} writes {ev.gradient.name} with `=`, which throws away what line "
+                   f"{overwrite[1]} put there" if overwrite else f"{tensor} is used in {others} and in {consumer}")
+            return Diagnosis("missing-branch", f"the contribution through {consumer} is missing: {how}; the "
+                             "gradients from every use add up (+=)")
     return None
 
 
@@ -163,12 +183,19 @@ def duplicate_index(ev: Evidence) -> Diagnosis | None:
     counts = torch.bincount(index, minlength=ev.truth.shape[0])
     v, t = ev.value.to(ev.truth.dtype), ev.truth
     once, again = counts == 1, counts > 1
-    if again.any() and ev.close(v[once], t[once]) and not ev.close(v[again], t[again]):
-        return Diagnosis("duplicate-index", f"right for rows of {ev.gradient.tensor} picked once in "
-                         f"{ev.gradient.indexed_by}, wrong for rows picked more than once: an indexed `+=` "
-                         "keeps one contribution per row; accumulate every occurrence (a loop with +=, "
-                         "or index_add_)")
-    return None
+    if not (again.any() and ev.close(v[once], t[once]) and not ev.close(v[again], t[again])):
+        return None
+    name, table, index_name = ev.gradient.name, ev.gradient.tensor, ev.gradient.indexed_by
+    writes = ev.source.indexed_writes(name)
+    line, code, op, in_loop = writes[-1] if writes else (None, "", "+=", False)
+    at = f" (line {line}, `{code}`)" if line else ""
+    if op == "=" and in_loop:
+        what = f"`=` in a loop{at} keeps only the last contribution for each row: use +="
+    else:
+        what = (f"an indexed `{op}` over all of {index_name} at once{at} keeps one contribution per row; "
+                "accumulate every occurrence (a loop with +=, or index_add_)")
+    return Diagnosis("duplicate-index", f"right for rows of {table} picked once in {index_name}, wrong for rows "
+                     f"picked more than once: {what}")
 
 
 def hard_coded_size(ev: Evidence) -> Diagnosis | None:
@@ -229,6 +256,11 @@ def raised(raised_error: Raised) -> Diagnosis:
                      + (f" (shapes: {shapes})" if shapes else ""))
 
 
+AUTOGRAD_HINT = ("write each gradient from the forward pass's tensors and the local derivative of each "
+                 "step, with no .grad and no backward(): the check compares your answers with autograd "
+                 "for you.")
+
+
 def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[str, int | None] | None:
     """Where the code reaches for autograd, by reading it or by having been stopped doing so."""
     uses = source.autograd_uses()
@@ -241,17 +273,19 @@ def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[st
 
 def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain_status: dict[str, str],
              truths: list[dict[str, torch.Tensor]], plain_runs: tuple[BlockRun, ...]
-             ) -> tuple[dict[str, tuple[str | None, Diagnosis | None]], str | None]:
+             ) -> tuple[dict[str, tuple[str | None, Diagnosis | None]], RootCause | None]:
     """Each followed gradient's local status and diagnosis, and the root cause: the first gradient, in
     backprop order, whose own step is wrong."""
     names = tuple(g.name for g in exercise.followed)
     autograd = autograd_used(source, plain_runs)
     if autograd:
         where, line = autograd
-        culprit = next((n for n in names if any(line in st.lines for st in source.writes[n])), names[0])
+        culprit = next((n for n in names if any(line in st.lines for st in source.writes[n])), "autograd")
         message = (f"{where}: the backward pass must be written by hand, so every gradient fails, "
                    "right numbers or not")
-        return {name: (FAIL, Diagnosis("autograd-used", message)) for name in names}, culprit
+        others = Diagnosis("autograd-used", f"fails with every other gradient: {where}")
+        root = RootCause(culprit, Diagnosis("autograd-used", message), AUTOGRAD_HINT, graded=True)
+        return {name: (FAIL, root.diagnosis if name == culprit else others) for name in names}, root
 
     checkpoints = source.checkpoints()
     local = run_locally(exercise, code, checkpoints, truths)
@@ -272,7 +306,7 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
             (n for n in names if local.comparisons[n][0].status == MISSING), None)
 
     verdicts: dict[str, tuple[str | None, Diagnosis | None]] = {}
-    root = last_wrong = None
+    first_wrong = last_wrong = None
     for g in exercise.followed:
         status = local.status(g.name)
         if g.name == raised_gradient:
@@ -289,7 +323,10 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
             note = local.comparisons[g.name][0].note
             diagnosis = Diagnosis("shape-note", note) if status == PASS and "leading 1s" in note else None
         if status == FAIL:
-            root = root or g.name
+            first_wrong = first_wrong or g.name
             last_wrong = g.name
         verdicts[g.name] = (status, diagnosis)
-    return verdicts, root
+    if first_wrong is None:
+        return verdicts, None
+    step = next(g for g in exercise.followed if g.name == first_wrong)
+    return verdicts, RootCause(first_wrong, verdicts[first_wrong][1], step.hint, graded=first_wrong in exercise.names)

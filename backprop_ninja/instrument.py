@@ -8,15 +8,13 @@ Nothing here runs learner code: it turns snippets into facts, and into other sni
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 from .submission import Snippet
 
 REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std", "argmax", "argmin",
               "prod", "logsumexp", "amax", "amin", "norm", "cumsum"}
-AUTOGRAD_ATTRIBUTES = {"grad", "backward", "requires_grad", "requires_grad_", "retain_grad",
-                       "enable_grad", "set_grad_enabled", "autograd", "func", "functorch"}
-AUTOGRAD_MODULES = {"torch.autograd", "torch.func"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +68,13 @@ def written_names(node: ast.AST) -> set[str]:
     return names
 
 
+def written_on_line(line: str, names: tuple[str, ...]) -> str | None:
+    """The name among `names` that a line of code assigns (`db1 = ...`, `dC[ix] += ...`), read from
+    its text alone: the line need not parse."""
+    match = re.match(r"\s*([A-Za-z_]\w*)\s*(\[.*\])?\s*[-+*/@]?=(?!=)", line)
+    return match.group(1) if match and match.group(1) in names else None
+
+
 class LearnerSource:
     """The learner's snippets as syntax trees, with each gradient's writing statements."""
 
@@ -100,21 +105,54 @@ class LearnerSource:
                 if isinstance(sub, ast.Constant) and isinstance(sub.value, (int, float))
                 and not isinstance(sub.value, bool)]
 
+    def overwrite(self, name: str) -> tuple[int, int] | None:
+        """(line, earlier line) where the last statement writing `name` assigns it afresh with `=`,
+        throwing away what an earlier statement put there (`=` where `+=` was meant)."""
+        sts = self.writes[name]
+        if len(sts) < 2:
+            return None
+        last = sts[-1].node
+        rebinds = isinstance(last, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in last.targets)
+        reads_itself = any(isinstance(sub, ast.Name) and sub.id == name for sub in ast.walk(last.value)) if rebinds else True
+        return None if reads_itself else (last.lineno, sts[-2].node.lineno)
+
+    def indexed_writes(self, name: str) -> list[tuple[int, str, str, bool]]:
+        """(line, its code, "=" or "+=", inside a loop?) of every write into an entry of `name`,
+        as `dC[ix] = ...`."""
+        found = []
+        for st in self.writes[name]:
+            in_loop = isinstance(st.node, (ast.For, ast.While))
+            for sub in ast.walk(st.node):
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target] if isinstance(sub, ast.AugAssign) else []
+                if any(isinstance(t, ast.Subscript) and _base_name(t) == name for t in targets):
+                    code = ast.get_source_segment(self.snippets[st.snippet].source, sub) or ""
+                    found.append((sub.lineno, code, "+=" if isinstance(sub, ast.AugAssign) else "=", in_loop))
+        return found
+
     def autograd_uses(self) -> list[tuple[str, int, str]]:
-        """(origin, line, what) wherever the code reaches for autograd, in line order."""
+        """(origin, line, what) wherever the code calls into autograd, in line order: `.backward()`,
+        torch.autograd, torch.func or functorch, or a `.grad` copied into a gradient. Reading an
+        attribute such as `requires_grad` uses nothing."""
         uses = []
         for snippet, module in zip(self.snippets, self.modules or []):
             for sub in ast.walk(module):
-                if isinstance(sub, ast.Attribute) and sub.attr in AUTOGRAD_ATTRIBUTES:
-                    uses.append((snippet.origin, sub.lineno, f".{sub.attr}"))
+                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "backward":
+                    uses.append((snippet.origin, sub.lineno, ".backward()"))
+                elif (isinstance(sub, ast.Attribute) and sub.attr in ("autograd", "func")
+                      and isinstance(sub.value, ast.Name) and sub.value.id == "torch"):
+                    uses.append((snippet.origin, sub.lineno, f"torch.{sub.attr}"))
                 elif isinstance(sub, ast.Import):
                     uses += [(snippet.origin, sub.lineno, f"import {a.name}") for a in sub.names
-                             if a.name in AUTOGRAD_MODULES or a.name.startswith("functorch")]
-                elif isinstance(sub, ast.ImportFrom) and sub.module:
-                    imported = [f"{sub.module}.{a.name}" for a in sub.names] + [sub.module]
-                    if any(m in AUTOGRAD_MODULES or m.startswith("functorch") for m in imported):
-                        uses.append((snippet.origin, sub.lineno, f"from {sub.module} import ..."))
-        return sorted(uses, key=lambda use: use[1])
+                             if _autograd_module(a.name)]
+                elif isinstance(sub, ast.ImportFrom) and sub.module and any(
+                        _autograd_module(m) for m in [sub.module, *(f"{sub.module}.{a.name}" for a in sub.names)]):
+                    uses.append((snippet.origin, sub.lineno, f"from {sub.module} import ..."))
+        for name, sts in self.writes.items():
+            uses += [(self.snippets[st.snippet].origin, sub.lineno, f".grad copied into {name}")
+                     for st in sts for sub in ast.walk(st.node)
+                     if isinstance(sub, ast.Attribute) and sub.attr == "grad" and isinstance(sub.ctx, ast.Load)
+                     and _attribute_name(sub.value) != "autograd"]  # autograd.grad is a call, named above
+        return sorted(set(uses), key=lambda use: use[1])
 
     # -- variants ---------------------------------------------------------------------------------
 
@@ -164,6 +202,14 @@ class LearnerSource:
         lines[node.lineno - 1] = (line[: node.col_offset] + text.encode() + line[node.end_col_offset:]).decode()
         edited = Snippet("".join(lines), self.snippets[snippet].origin)
         return tuple(edited if i == snippet else s for i, s in enumerate(self.snippets))
+
+
+def _attribute_name(node: ast.AST) -> str | None:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
+
+
+def _autograd_module(name: str) -> bool:
+    return name.startswith(("torch.autograd", "torch.func", "functorch"))
 
 
 def _attr(call: ast.Call) -> str | None:

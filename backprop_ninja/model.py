@@ -84,17 +84,28 @@ class ForwardPass:
         self._code = compile(source, "<forward pass>", "exec")
         # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
         self.consumers: dict[str, tuple[str, ...]] = {}
+        # Each tensor's own line, to recompute it alone from given inputs.
+        self._lines: dict[str, object] = {}
         for line in source.splitlines():
             name, expression = line.split("#")[0].split(" = ", 1)
+            self._lines[name] = compile(expression.strip(), f"<{name}>", "eval")
             for used in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expression)):
                 if used in self.tensors or used in PARAMETERS:
                     self.consumers[used] = (*self.consumers.get(used, ()), name)
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run it; returns its named tensors in the order they are computed."""
-        scope = {"torch": torch, "F": F, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **params}
+        scope = self._scope(params, Xb, Yb)
         exec(self._code, scope)
         return {name: scope[name] for name in self.tensors}
+
+    def step(self, name: str, inputs: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor:
+        """The one line that computes `name`, from the given tensors and parameters."""
+        return eval(self._lines[name], self._scope(inputs, Xb, Yb))
+
+    @staticmethod
+    def _scope(tensors: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
+        return {"torch": torch, "F": F, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **tensors}
 
 
 # Exercises 1-3: every step its own tensor, down to the loss.
@@ -152,18 +163,24 @@ def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb
 
 def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
                      Yb: torch.Tensor, tensor: str) -> dict[str, torch.Tensor]:
-    """For a tensor used more than once, the part of its gradient that flows back through each use."""
+    """For a tensor used more than once, the part of its gradient that flows back through each use
+    directly: the use's own local derivative times the gradient arriving at it. (`probs = counts *
+    counts_sum_inv` uses counts only once; its path through counts_sum_inv is counts_sum's part.)"""
     leaves = {k: p.detach().clone().requires_grad_() for k, p in params.items()}
     with torch.enable_grad():
         tensors = forward(leaves, Xb, Yb)
-        everything = {**tensors, **leaves}
         consumers = forward.consumers.get(tensor, ())
-        upstream = torch.autograd.grad(tensors["loss"], [tensors[c] for c in consumers], retain_graph=True)
-        # The vector-Jacobian product through one use, as the gradient of a scalar: passing
-        # `grad_outputs` instead would make torch import sympy, a third of a second.
-        return {consumer: torch.autograd.grad((tensors[consumer] * grad).sum(), everything[tensor],
-                                              retain_graph=True, allow_unused=True)[0]
-                for consumer, grad in zip(consumers, upstream)}
+        upstream = torch.autograd.grad(tensors["loss"], [tensors[c] for c in consumers])
+    values = {k: t.detach() for k, t in {**tensors, **leaves}.items()}
+    parts = {}
+    for consumer, grad in zip(consumers, upstream):
+        own = values[tensor].clone().requires_grad_()
+        with torch.enable_grad():
+            out = forward.step(consumer, {**values, tensor: own}, Xb, Yb)
+            # The vector-Jacobian product as the gradient of a scalar: passing `grad_outputs`
+            # instead would make torch import sympy, a third of a second.
+            parts[consumer] = torch.autograd.grad((out * grad).sum(), own)[0]
+    return parts
 
 
 def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],

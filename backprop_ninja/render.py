@@ -13,6 +13,9 @@ from .compare import ERROR, FAIL, MISSING, PASS
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta")}
+# Kinds of mistake that concern the whole submission: the root cause's message says it for all.
+SAID_ONCE = ("autograd-used", "grads-list")
+_FIX_FIRST = {"autograd-used": "Take autograd out first.", "grads-list": "Fix the grads list first."}
 _OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
 
 
@@ -76,8 +79,8 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
         if g.diagnosis and g.diagnosis.kind == "inherited":
             inherited.append(g.name)
             continue
-        if g.diagnosis and g.diagnosis.kind == "grads-list" and result.root.diagnosis.kind == "grads-list":
-            continue  # the root cause's message lists every entry of the list that disagrees
+        if g.diagnosis and result.root and g.diagnosis.kind == result.root.diagnosis.kind in SAID_ONCE:
+            continue
         message = g.diagnosis.message if g.diagnosis else g.note
         if not message or (g.status == MISSING and g.diagnosis is None):
             continue
@@ -98,7 +101,12 @@ def _errors(result: CheckResult) -> list[str]:
         return []
     first = result.errors[0]
     raised = first.raised
-    lines = ["", click.style(f"Your code raised at {raised.where} ({first.instance} instance):", fg="red")]
+    if raised.used_autograd and result.root and result.root.diagnosis.kind == "autograd-used":
+        return []
+    writing = f", in the line that writes {raised.gradient}" if raised.gradient else ""
+    what = (f"Your code does not parse: a syntax error at {raised.where}{writing}:" if raised.is_syntax_error
+            else f"Your code raised at {raised.where}{writing} ({first.instance} instance):")
+    lines = ["", click.style(what, fg="red")]
     if raised.line:
         lines.append(f"    {raised.line}")
     lines.append(f"  {raised.exception}")
@@ -128,18 +136,26 @@ def _verdict(result: CheckResult) -> str:
             f"{subject} autograd on all {instances} instances ({exact} of {total} bit-exact on "
             f"the lecture's{rounding}).{trains}", WIDTH)), fg="green", bold=True)
     passed = sum(g.status == PASS for g in result.gradients)
-    if all(g.status == MISSING for g in result.gradients):
-        first = result.gradients[0]
-        return "\n".join([click.style(f"0/{total} gradients computed yet: start with {first.name}.", fg="yellow",
-                                       bold=True), *_wrap(f"Hint: {first.hint}", indent="")])
+    if result.errors and result.errors[0].raised.is_syntax_error:
+        return click.style(f"{passed}/{total} gradients pass: fix the syntax error at {result.errors[0].raised.where} "
+                           "first, then check again.", fg="red", bold=True)
+    if not result.errors and all(g.status in (PASS, MISSING) for g in result.gradients):
+        # Not written yet is not wrong: point at the next gradient to write, as for an empty file.
+        following = next(g for g in result.gradients if g.status == MISSING)
+        so_far = (f"0/{total} gradients computed yet: start with {following.name}." if passed == 0 else
+                  f"{passed}/{total} gradients computed so far, all right; next: {following.name}.")
+        return "\n".join([click.style(so_far,
+                                       fg="yellow", bold=True), *_wrap(f"Hint: {following.hint}", indent="")])
     wrong = next((g for g in result.gradients if g.status != PASS), None)
     if wrong is None:
         return click.style(f"All {total} gradients pass the gradient check, but training with them does not "
                            "track autograd.", fg="red", bold=True)
+    name = result.root_cause or wrong.name
+    kind = result.root.diagnosis.kind if result.root else None
     caught = ""
     if result.convergence:  # exercise 4: say which part caught the mistake first
         caught = (" The gradient check catches it first; training with them "
                   + ("still tracks autograd." if result.convergence.passed else "fails too."))
     return click.style("\n".join(textwrap.wrap(
-        f"{passed}/{total} gradients pass.{caught} Fix {result.root_cause or wrong.name} first.", WIDTH)),
+        f"{passed}/{total} gradients pass.{caught} {_FIX_FIRST.get(kind, f'Fix {name} first.')}", WIDTH)),
         fg="red", bold=True)

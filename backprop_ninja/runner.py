@@ -29,10 +29,16 @@ class Raised:
     line: str
     exception: str
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # The gradient that line writes, where the caller knows the exercise's names.
+    gradient: str | None = None
 
     @property
     def where(self) -> str:
         return f"{self.origin}, line {self.lineno}" if self.lineno else self.origin
+
+    @property
+    def is_syntax_error(self) -> bool:
+        return self.exception.startswith(SyntaxError.__name__)
 
     @property
     def used_autograd(self) -> bool:
