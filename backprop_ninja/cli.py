@@ -18,12 +18,20 @@ from . import __version__
 WORKDIR = "ninja-exercises"
 
 
-def _working_copy(key: str) -> Path | None:
-    """The learner's copy of `key`: the most recently edited of ./KEY.py, ./KEY.ipynb and the same
-    in ./ninja-exercises/."""
-    candidates = [Path(d) / f"{key}{suffix}" for d in (".", WORKDIR) for suffix in (".py", ".ipynb")]
-    found = [p for p in candidates if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+def _working_copy(exercise) -> tuple[Path | None, str]:
+    """The learner's copy of `exercise`, by a rule they can predict (`check --help` states it), and
+    a note on the choice when there was one to make."""
+    from .stubs import is_untouched
+
+    for folder in (Path("."), Path(WORKDIR)):
+        found = [folder / f"{exercise.key}{suffix}" for suffix in (".py", ".ipynb")]
+        found = [p for p in found if p.is_file()]
+        changed = [p for p in found if not is_untouched(p, exercise)]
+        if found:
+            note = (f"{changed[1]} is changed too: `ninja check {exercise.key} {changed[1]}` checks it"
+                    if len(changed) > 1 else "")
+            return (changed or found)[0], note
+    return None, ""
 
 
 def _exercise(key: str):
@@ -35,13 +43,17 @@ def _exercise(key: str):
     return EXERCISES[key]
 
 
-def _read(path: Path, key: str):
+def _read(path: Path, exercise):
+    """The learner's code in `path`; what they should know about how it was found goes to stderr."""
     from .submission import SubmissionError, read_submission
 
     try:
-        return read_submission(path, key)
+        submission = read_submission(path, exercise.key, tuple(g.name for g in exercise.followed))
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
+    for warning in submission.warnings:
+        click.echo(click.style("Warning: ", fg="yellow") + warning, err=True)
+    return submission.snippets
 
 
 def _threads(threads: int | None) -> None:
@@ -108,8 +120,10 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 
     \b
     PATH is your .py file, or a notebook whose answer cell is tagged
-    backprop-ninja:EXERCISE. Without PATH, your working copy is found
-    in the current directory or in ./ninja-exercises/.
+    backprop-ninja:EXERCISE. Without PATH, the first of ./ and
+    ./ninja-exercises/ that holds EXERCISE.py or EXERCISE.ipynb is used,
+    and in it the file you have changed from its stub (the .py if you
+    changed both; a note then names the other).
 
     Your code runs on the lecture's own batch (n=32, n_hidden=64, float32)
     and on other sizes and seeds in float64: a gradient passes when it is
@@ -139,15 +153,18 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 
     definition = _exercise(exercise)
     _threads(threads)
+    note = ""
     if path is None:
-        path = _working_copy(exercise)
+        path, note = _working_copy(definition)
+    if note:
+        click.echo(f"Note: {note}", err=True)
     if path is None:
         snippets = (Snippet(render_py(definition), f"{exercise}.py (untouched stub)"),)
         source = snippets[0].origin
         heading = (f"No working copy of {exercise} here or in ./{WORKDIR}/, so this checks the "
                    "untouched stub.\nRun `ninja init` to get your own copies to edit.")
     else:
-        snippets, source, heading = _read(path, exercise), str(path), f"Checking {path}"
+        snippets, source, heading = _read(path, definition), str(path), f"Checking {path}"
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
     result = run_check(definition, snippets, source, steps=steps, progress=progress)
@@ -193,7 +210,7 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
     _threads(threads)
     if not autograd:
-        path = path or _working_copy("ex4")
+        path = path or _working_copy(EXERCISES["ex4"])[0]
         if path is None:
             raise click.UsageError(f"no working copy of ex4 here or in ./{WORKDIR}/: give the PATH "
                                    "of your backward, or --autograd")
@@ -202,7 +219,7 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
     backward = (autograd_backward if autograd else
-                LearnerBackward(LearnerCode(_read(path, "ex4")), EXERCISES["ex4"], LECTURE))
+                LearnerBackward(LearnerCode(_read(path, EXERCISES["ex4"])), EXERCISES["ex4"], LECTURE))
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")

@@ -1,12 +1,61 @@
-"""Helpers for a learner's notebook: the lecture's `cmp`, shape-aware, and the exercise namespace."""
+"""Helpers for a learner's notebook: the lecture's `cmp`, shape-aware, the exercise namespace, and
+`check_answer`, the same check as `ninja check` on the answer cell, wherever the notebook runs."""
 from __future__ import annotations
+
+import ast
 
 import torch
 
 from .compare import strip_leading_ones
-from .exercises import exercise_namespace
+from .exercises import EXERCISES, exercise_namespace
+from .instrument import written_names, written_on_line
+from .submission import Snippet
 
-__all__ = ["cmp", "exercise_namespace"]
+__all__ = ["check_answer", "cmp", "exercise_namespace"]
+
+
+def check_answer(key: str, code: str | None = None, hints: str = "on") -> None:
+    """Check exercise `key` as `ninja check` does, and print the same report.
+
+    The code checked is `code` if given, else that of the cell you ran last that assigns one of the
+    exercise's gradients: it is read from the kernel's history, not from a file, so it works in
+    Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
+    from .check import check
+    from .render import render
+
+    if key not in EXERCISES:
+        raise ValueError(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}")
+    exercise = EXERCISES[key]
+    origin = "the code given"
+    if code is None:
+        origin, code = _last_answer(tuple(g.name for g in exercise.followed))
+    result = check(exercise, (Snippet(code, origin),), origin)
+    print(render(result, f"Checking {origin}", hints))
+
+
+def _last_answer(names: tuple[str, ...]) -> tuple[str, str]:
+    """(where, code) of the latest cell in the kernel's history that assigns one of `names`."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        get_ipython = None
+    shell = get_ipython() if get_ipython else None
+    if shell is None:
+        raise RuntimeError("check_answer() reads your answer from a notebook's history: outside a "
+                           "notebook, pass your code (check_answer(key, code=...)) or run `ninja check`")
+    history = shell.user_ns.get("In", [])
+    for number in range(len(history) - 2, 0, -1):  # the last entry is the cell running this check
+        if _assigns(history[number], names):
+            return f"your answer cell (In [{number}])", history[number]
+    raise RuntimeError(f"no cell you have run assigns {names[0]} or another gradient of this exercise: "
+                       "run your answer cell first, then check it")
+
+
+def _assigns(source: str, names: tuple[str, ...]) -> bool:
+    try:
+        return any(written_names(node) & set(names) for node in ast.parse(source).body)
+    except SyntaxError:  # a cell that does not parse may still be the answer: the check says where
+        return any(written_on_line(line, names) for line in source.splitlines())
 
 
 def cmp(s: str, dt: torch.Tensor, t: torch.Tensor) -> None:

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from .exercises import Exercise
 from .model import PARAMETERS
-from .submission import notebook_tag
+from .submission import SubmissionError, notebook_tag, read_submission
 
-CHECK_COMMAND = "ninja check {key} {key}.{suffix}"
+CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 
 
 def _available(exercise: Exercise) -> str:
@@ -30,7 +31,7 @@ def _answer_lines(exercise: Exercise) -> str:
 def _replace_note(exercise: Exercise, suffix: str) -> str:
     return textwrap.fill(
         "Replace each None with your gradient (as many lines as you need; a name left as None is "
-        f"'not computed yet'). Check your work with:  {CHECK_COMMAND.format(key=exercise.key, suffix=suffix)}",
+        f"'not computed yet'). Check your work with:  {CHECK_COMMAND[suffix].format(key=exercise.key)}",
         width=88)
 
 
@@ -53,13 +54,14 @@ def render_ipynb(exercise: Exercise) -> str:
                       f'globals().update(exercise_namespace("{key}"))', id=f"{key}-setup"),
         new_markdown_cell(f"{_available(exercise)}\n\n```python\n{exercise.forward.source}```\n\n"
                           f"{_replace_note(exercise, 'ipynb')}\n\nThe cell below is your answer "
-                          f"(it carries the tag `{notebook_tag(key)}`); save the notebook before "
-                          "you check it.", id=f"{key}-namespace"),
+                          f"(it carries the tag `{notebook_tag(key)}`, by which `ninja check` finds "
+                          "it in the saved notebook). Run it, then the check after it: that checks "
+                          "the answer cell you ran last, wherever this notebook runs.",
+                          id=f"{key}-namespace"),
         new_code_cell(_answer_lines(exercise), id=f"{key}-answer",
                       metadata={"tags": [notebook_tag(key)]}),
-        new_code_cell("import sys  # runs the same check as the terminal, on the saved notebook\n"
-                      f"!{{sys.executable}} -m backprop_ninja check {key} {key}.ipynb",
-                      id=f"{key}-check"),
+        new_code_cell("# The same check as `ninja check`, on the answer cell you ran last.\n"
+                      f'from backprop_ninja import check_answer\ncheck_answer("{key}")', id=f"{key}-check"),
     ]
     notebook = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -71,3 +73,14 @@ def render_ipynb(exercise: Exercise) -> str:
 def render_stubs(exercise: Exercise) -> dict[str, str]:
     """File name -> text for every stub of `exercise`."""
     return {f"{exercise.key}.py": render_py(exercise), f"{exercise.key}.ipynb": render_ipynb(exercise)}
+
+
+def is_untouched(path: Path, exercise: Exercise) -> bool:
+    """Is `path` still the stub of `exercise` as `ninja init` wrote it, as far as its answer goes?"""
+    try:
+        if path.suffix == ".py":
+            return path.read_text(encoding="utf-8") == render_py(exercise)
+        snippets = read_submission(path, exercise.key).snippets
+    except (OSError, UnicodeDecodeError, SubmissionError):
+        return False
+    return [s.source for s in snippets] == [_answer_lines(exercise)]

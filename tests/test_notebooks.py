@@ -1,0 +1,120 @@
+"""Notebooks as learners have them: the in-notebook check run in a real kernel, answers that spill
+into untagged cells, several tagged cells, and which working copy `ninja check` picks."""
+import os
+
+import nbclient
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from backprop_ninja.cli import main
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.stubs import render_ipynb
+
+from conftest import REFERENCE
+
+TAG = "backprop-ninja:{}"
+
+
+def stub(key: str):
+    return nbformat.reads(render_ipynb(EXERCISES[key]), as_version=4)
+
+
+def answer_cell(notebook, key: str):
+    return next(c for c in notebook.cells if TAG.format(key) in c.metadata.get("tags", []))
+
+
+def execute(notebook, cwd) -> str:
+    """Run every cell in a real kernel started in `cwd`; the text the last cell printed."""
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}).execute()
+    return "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
+
+
+def test_the_stub_notebook_checks_its_own_answer_cell_wherever_it_runs(tmp_path):
+    """Run from a folder that holds no notebook file at all, as Colab or nbclient would."""
+    notebook = stub("ex2")
+    answer_cell(notebook, "ex2").source = (REFERENCE / "ex2.py").read_text()
+    out = execute(notebook, tmp_path)
+    assert "Checking your answer cell (In [" in out
+    assert "dlogits matches autograd on all 4 instances" in " ".join(out.split())
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_untouched_stub_notebook_says_where_to_start(tmp_path):
+    out = execute(stub("ex3"), tmp_path)
+    assert "0/1 gradients computed yet: start with dhprebn" in out
+
+
+def write(notebook, path):
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def test_an_answer_continued_in_an_untagged_cell_is_warned_about(tmp_path):
+    notebook = stub("ex2")
+    answer_cell(notebook, "ex2").source = "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1\n"
+    notebook.cells.append(nbformat.v4.new_code_cell("dlogits /= n"))
+    path = write(notebook, tmp_path / "ex2.ipynb")
+    result = CliRunner().invoke(main, ["check", "ex2", str(path)])
+    assert result.exit_code == 1
+    warning = " ".join(result.stderr.split())
+    assert f"{path}, cell {len(notebook.cells)} assigns dlogits, but is not tagged 'backprop-ninja:ex2'" in warning
+    assert "add the tag" in warning
+
+
+def test_a_helper_in_an_untagged_cell_is_warned_about(tmp_path):
+    notebook = stub("ex2")
+    notebook.cells.insert(1, nbformat.v4.new_code_cell("def softmax(x):\n    return F.softmax(x, 1)\n"))
+    answer_cell(notebook, "ex2").source = "dlogits = softmax(logits)\ndlogits[range(n), Yb] -= 1\ndlogits /= n\n"
+    result = CliRunner().invoke(main, ["check", "ex2", str(write(notebook, tmp_path / "ex2.ipynb"))])
+    assert result.exit_code == 1
+    assert "cell 2 defines softmax, which your answer calls" in " ".join(result.stderr.split())
+
+
+def test_a_cell_that_only_uses_the_gradients_is_not_warned_about(tmp_path):
+    notebook = stub("ex2")
+    answer_cell(notebook, "ex2").source = (REFERENCE / "ex2.py").read_text()
+    notebook.cells.append(nbformat.v4.new_code_cell("print(dlogits.shape)\nfrom backprop_ninja import cmp"))
+    result = CliRunner().invoke(main, ["check", "ex2", str(write(notebook, tmp_path / "ex2.ipynb"))])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_several_tagged_cells_run_in_order(tmp_path):
+    notebook = stub("ex1")
+    lines = (REFERENCE / "ex1.py").read_text().splitlines(keepends=True)
+    answer_cell(notebook, "ex1").source = "".join(lines[:12])
+    rest = nbformat.v4.new_code_cell("".join(lines[12:]), metadata={"tags": [TAG.format("ex1")]})
+    notebook.cells.insert(notebook.cells.index(answer_cell(notebook, "ex1")) + 1, rest)
+    result = CliRunner().invoke(main, ["check", "ex1", str(write(notebook, tmp_path / "ex1.ipynb"))])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(main, ["init"]).exit_code == 0
+    return tmp_path / "ninja-exercises"
+
+
+def edit_notebook(path, source):
+    notebook = nbformat.read(str(path), as_version=4)
+    answer_cell(notebook, path.stem).source = source
+    nbformat.write(notebook, str(path))
+
+
+def test_the_changed_copy_is_checked_not_the_newest(workdir):
+    """Jupyter's autosave touches the notebook; that must not change which file is checked."""
+    edit_notebook(workdir / "ex2.ipynb", (REFERENCE / "ex2.py").read_text())
+    os.utime(workdir / "ex2.py")  # the untouched .py is now the newer file
+    result = CliRunner().invoke(main, ["check", "ex2"])
+    assert result.exit_code == 0 and "Checking ninja-exercises/ex2.ipynb" in result.output
+
+
+def test_with_both_copies_changed_the_py_is_checked_and_the_other_named(workdir):
+    edit_notebook(workdir / "ex2.ipynb", "dlogits = logits * 0\n")
+    (workdir / "ex2.py").write_text((REFERENCE / "ex2.py").read_text())
+    os.utime(workdir / "ex2.ipynb")
+    result = CliRunner().invoke(main, ["check", "ex2"])
+    assert result.exit_code == 0 and "Checking ninja-exercises/ex2.py" in result.output
+    assert "ninja-exercises/ex2.ipynb is changed too: `ninja check ex2 ninja-exercises/ex2.ipynb`" in result.stderr
