@@ -158,7 +158,7 @@ def test_ex3_without_bessel_fails():
     assert by_name(run("ex3", source))["dhprebn"].status == "fail"
 
 
-def test_learner_code_cannot_disturb_the_truth():
+def test_in_place_writes_to_the_forward_tensors_do_not_reach_the_truth():
     """Overwriting the forward tensors in place changes nothing the grader compares against."""
     source = "logits.zero_()\nW2.zero_()\n" + (REFERENCE / "ex2.py").read_text()
     assert run("ex2", source).passed is False

@@ -135,3 +135,47 @@ def test_a_failing_check_names_its_root_cause_in_the_table_json_and_hints(run_ni
 def test_hints_all_lists_every_gradient(run_ninja):
     code, out, _ = run_ninja("check", "ex2", REFERENCE / "ex2.py", "--hints", "all")
     assert code == 0 and "Hints:" in out and "dlogits: for one row" in out
+
+
+def test_colour_follows_color_flags_and_no_color(tmp_path):
+    runner = CliRunner()
+    args = ["check", "ex2", str(REFERENCE / "ex2.py")]
+    assert "\x1b[" in runner.invoke(main, [*args, "--color"]).output
+    assert "\x1b[" not in runner.invoke(main, [*args, "--no-color"]).output
+    assert "\x1b[" not in runner.invoke(main, args, env={"NO_COLOR": "1"}, color=True).output
+    assert "\x1b[" in runner.invoke(main, args, color=True).output
+    assert "\x1b[" in runner.invoke(main, [*args, "--color"], env={"NO_COLOR": "1"}).output, "the flag wins"
+
+
+def test_json_carries_errors_and_convergence(run_ninja, tmp_path):
+    mine = tmp_path / "ex4.py"
+    mine.write_text((REFERENCE / "ex4.py").read_text().replace("dW1 = embcat.T @ dhprebn", "dW1 = embcat.T @ dhprebn[0]"))
+    code, out, _ = run_ninja("check", "ex4", mine, "--json", "--steps", "50")
+    assert code == 1
+    result = json.loads(out)
+    error = result["errors"][0]
+    assert error["instance"] == "step 0" and error["where"] == f"{mine}, line 19"
+    assert error["exception"].startswith("RuntimeError") and error["gradient"] == "dW1"
+    assert error["line"] == "dW1 = embcat.T @ dhprebn[0]"
+    convergence = result["convergence"]
+    assert convergence["passed"] is False and convergence["steps"] == 50
+    assert convergence["reason"].startswith("stopped at step 0: your code raised at")
+    assert convergence["raised"]["lineno"] == 19 and convergence["learner_end"] is None
+    code, out, _ = run_ninja("check", "ex4", REFERENCE / "ex4.py", "--json", "--steps", "50")
+    convergence = json.loads(out)["convergence"]
+    assert code == 0 and convergence["passed"] is True and convergence["max_gap"] < 1e-4
+    assert set(convergence) == {"steps", "passed", "reason", "start_loss", "twin_end", "learner_end", "max_gap",
+                                "window", "raised"}
+
+
+def test_ctrl_c_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.Popen([sys.executable, "-m", "backprop_ninja", "train", "--autograd", "--steps", "1000000",
+                             "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "loss" in done.stderr.readline()  # training has started: the first progress line
+    done.send_signal(signal.SIGINT)
+    _, err = done.communicate(timeout=60)
+    assert done.returncode == 130 and "Interrupted." in err and "Traceback" not in err

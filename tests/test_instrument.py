@@ -1,0 +1,77 @@
+"""Reading learner code as syntax: where each gradient is finished, its literals, autograd calls,
+overwrites and indexed writes, and variants edited in place without moving a line."""
+from backprop_ninja.instrument import LearnerSource, written_on_line
+from backprop_ninja.submission import Snippet
+
+NAMES = ("dlogits", "dh", "dW2", "dC")
+
+
+def source(*texts: str) -> LearnerSource:
+    return LearnerSource(tuple(Snippet(t, f"cell {i}") for i, t in enumerate(texts, start=1)), NAMES)
+
+
+def test_a_gradient_is_finished_before_the_statement_after_its_last_write():
+    s = source("dlogits = F.softmax(logits, 1)\n"
+               "dlogits[range(n), Yb] -= 1\n"
+               "dlogits /= n\n"
+               "x = 1\n"
+               "dh = dlogits @ W2.T\n")
+    assert s.checkpoints() == {("cell 1", 4): ["dlogits"], ("cell 1", None): ["dh"]}
+
+
+def test_statements_inside_with_blocks_count_as_top_level():
+    s = source("with torch.no_grad():\n"
+               "    dlogits = logits * 1\n"
+               "    dh = dlogits @ W2.T\n"
+               "dW2 = h.T @ dlogits\n")
+    assert s.checkpoints() == {("cell 1", 3): ["dlogits"], ("cell 1", 4): ["dh"], ("cell 1", None): ["dW2"]}
+
+
+def test_a_loop_is_one_statement_and_each_cell_has_its_own_end():
+    s = source("dC = torch.zeros_like(C)\nfor k in range(n):\n    dC[Xb[k]] += 1\n", "dh = 1\n")
+    assert s.checkpoints() == {("cell 1", None): ["dC"], ("cell 2", None): ["dh"]}
+
+
+def test_literals_of_a_gradients_own_statements_only():
+    s = source("x = 32\ndlogits = probs / 32\ndlogits[range(n), Yb] -= 1.0\n")
+    assert s.literals("dlogits") == [(2, 32), (3, 1.0)]
+
+
+def test_only_calls_into_autograd_are_uses():
+    s = source("print(dh.requires_grad, h.grad)\n"
+               "dW2 = W2.grad\n"
+               "loss.backward()\n"
+               "g = torch.autograd.grad(loss, [h])\n"
+               "from torch.func import grad\n")
+    assert [(line, what) for _, line, what in s.autograd_uses()] == [
+        (2, ".grad copied into dW2"), (3, ".backward()"), (4, "torch.autograd"), (5, "from torch.func import ...")]
+
+
+def test_an_overwrite_is_a_fresh_assignment_after_an_earlier_write():
+    assert source("dlogits = a\ndlogits = b\n").overwrite("dlogits") == (2, 1)
+    assert source("dlogits = a\ndlogits = dlogits + b\n").overwrite("dlogits") is None
+    assert source("dlogits = a\ndlogits += b\n").overwrite("dlogits") is None
+    assert source("dlogits = a\n").overwrite("dlogits") is None
+
+
+def test_indexed_writes_say_their_operator_and_whether_in_a_loop():
+    s = source("dC = torch.zeros_like(C)\nfor i in range(3):\n    dC[ix] = demb[i]\ndC[Xb] += demb\n")
+    assert s.indexed_writes("dC") == [(3, "dC[ix] = demb[i]", "=", True), (4, "dC[Xb] += demb", "+=", False)]
+
+
+def test_variants_edit_in_place_counting_utf8_bytes():
+    s = source("# é, ü: two-byte characters before the call\n"
+               "dlogits = 'é' and logits.sum(1)  # ü\n")
+    variants = {description: snippets[0].source for _, description, snippets in s.axis_variants("dlogits")}
+    edited = variants["`logits.sum(1)` (line 2) reduces over dim 1, where the sum belongs over dim 0"]
+    assert edited.splitlines()[1] == "dlogits = 'é' and logits.sum(0)  # ü"
+    keepdim = next(v for d, v in variants.items() if "keepdim=True is missing" in d)
+    assert keepdim.splitlines()[1] == "dlogits = 'é' and logits.sum(1, keepdim=True)  # ü"
+    assert all(len(v.splitlines()) == 2 for v in variants.values())
+
+
+def test_a_line_that_does_not_parse_still_says_what_it_writes():
+    assert written_on_line("db1 = dhprebn.sum(0", ("db1",)) == "db1"
+    assert written_on_line("    dC[ix] += demb[k, j", ("dC",)) == "dC"
+    assert written_on_line("if db1 == 0:", ("db1",)) is None
+    assert written_on_line("x = db1(", ("db1",)) is None
