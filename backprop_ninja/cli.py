@@ -204,7 +204,7 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     from .convergence import LearnerBackward, LearnerStopped
     from .exercises import EXERCISES
     from .runner import LearnerCode
-    from .training import LECTURE, TrainingRun, autograd_backward, evaluate
+    from .training import LECTURE, Backward, TrainingRun, autograd_backward, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
@@ -218,8 +218,12 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         splits = data.split(data.read_words(data_file), LECTURE.block_size)
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
-    backward = (autograd_backward if autograd else
-                LearnerBackward(LearnerCode(_read(path, EXERCISES["ex4"])), EXERCISES["ex4"], LECTURE))
+    backward: Backward
+    if autograd:
+        backward = autograd_backward
+    else:
+        assert path is not None  # the working copy found above, or a usage error
+        backward = LearnerBackward(LearnerCode(_read(path, EXERCISES["ex4"])), EXERCISES["ex4"], LECTURE)
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")

@@ -48,10 +48,10 @@ def compare(value: object, truth: torch.Tensor, rtol: float, atol: float) -> Com
     value = value.detach().to(truth.dtype)
     exact = torch.equal(value, truth)
     approximate = torch.allclose(value, truth, rtol=rtol, atol=atol)
-    maxdiff = (value - truth).abs().max().item() if truth.numel() else 0.0
-    if not math.isfinite(maxdiff):
+    diff = (value - truth).abs().max().item() if truth.numel() else 0.0
+    maxdiff = diff if math.isfinite(diff) else None
+    if maxdiff is None:
         note = "contains nan or inf"
-        maxdiff = None
     return Comparison(PASS if approximate else FAIL, expected, shape, exact, approximate, maxdiff, note)
 
 

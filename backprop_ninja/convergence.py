@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import torch
 
@@ -38,7 +39,8 @@ class LearnerBackward:
         self.code, self.exercise, self.instance = code, exercise, instance
         self.step = 0
 
-    def __call__(self, params, Xb, Yb) -> tuple[float, list[torch.Tensor]]:
+    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
+                 ) -> tuple[float, list[torch.Tensor]]:
         namespace = learner_namespace(self.instance, FUSED, params, Xb, Yb)
         run = self.code.run(namespace, self.exercise.collected)
         if run.raised:
@@ -47,7 +49,9 @@ class LearnerBackward:
         values = self.exercise.gradients_from(run.values)
         grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
         self.step += 1
-        return namespace["loss"].item(), grads
+        # The forward pass's loss, or the learner's if their code recomputes it (a `loss` rebound to
+        # something other than a tensor fails here, as ever).
+        return cast(torch.Tensor, namespace["loss"]).item(), grads
 
     def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
         if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:

@@ -55,7 +55,8 @@ def build_dataset(words: list[str], block_size: int) -> tuple[torch.Tensor, torc
     The lecture slides a context along each word in Python; this lays the words out in one row,
     each behind `block_size` dots, and takes every window that ends inside a word: the same
     examples in the same order, built in a fraction of the time."""
-    row, starts = [], []
+    row: list[int] = []
+    starts: list[int] = []
     for word in words:
         starts.extend(range(len(row), len(row) + len(word) + 1))
         row.extend([0] * block_size + [STOI[ch] for ch in word] + [0])

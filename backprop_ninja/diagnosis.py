@@ -8,8 +8,9 @@ Each kind of mistake is recognised by one small function below, tried in order.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import torch
 
@@ -18,6 +19,7 @@ from .exercises import Exercise, Gradient
 from .instrument import LearnerSource
 from .model import Instance, branch_gradients
 from .runner import BlockRun, LearnerCode, Raised
+from .submission import Snippet
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,11 @@ class LocalRun:
         return PASS if all(s == PASS for s in statuses) else FAIL
 
 
-def run_locally(exercise: Exercise, code: LearnerCode, checkpoints: dict,
+def run_locally(exercise: Exercise, code: LearnerCode, checkpoints: Mapping[tuple[str, int | None], list[str]],
                 truths: list[dict[str, torch.Tensor]]) -> LocalRun:
     names = [g.name for g in exercise.followed]
-    runs, comparisons = [], {name: [] for name in names}
+    runs: list[BlockRun] = []
+    comparisons: dict[str, list[Comparison]] = {name: [] for name in names}
     for instance, truth in zip(exercise.instances, truths):
         run = code.run(exercise.namespace(instance), exercise.collected, checkpoints, truth)
         runs.append(run)
@@ -73,13 +76,13 @@ class Evidence:
     """What the classifiers look at for one gradient, on the lecture's instance."""
 
     gradient: Gradient
-    value: object
+    value: torch.Tensor  # only a tensor is classified: `diagnose` deals with anything else
     truth: torch.Tensor
     comparisons: tuple[Comparison, ...]  # the local ones, on every instance
     exercise: Exercise
     source: LearnerSource
     namespace: dict[str, object]
-    retry: Callable[[tuple], bool]  # does the gradient's own step pass with these snippets instead?
+    retry: Callable[[tuple[Snippet, ...]], bool]  # does the gradient's own step pass with these snippets instead?
 
     @property
     def instance(self) -> Instance:
@@ -179,7 +182,9 @@ def missing_branch(ev: Evidence) -> Diagnosis | None:
 def duplicate_index(ev: Evidence) -> Diagnosis | None:
     if ev.gradient.indexed_by is None:
         return None
-    index = ev.namespace[ev.gradient.indexed_by].reshape(-1)
+    index = ev.namespace[ev.gradient.indexed_by]
+    assert isinstance(index, torch.Tensor)  # the batch we built: no learner code runs in this namespace
+    index = index.reshape(-1)
     counts = torch.bincount(index, minlength=ev.truth.shape[0])
     v, t = ev.value.to(ev.truth.dtype), ev.truth
     once, again = counts == 1, counts > 1
@@ -232,10 +237,9 @@ ANY_SHAPE = (transpose, axis, shape)
 
 
 def classify(ev: Evidence) -> Diagnosis:
-    """The first kind that recognises the mistake in a gradient whose own step is wrong."""
+    """The first kind that recognises the mistake in a gradient whose own step is wrong (and whose
+    value is a tensor of real numbers: `diagnose` deals with anything else)."""
     first = ev.comparisons[0]
-    if first.status == ERROR:  # not a tensor of real numbers: nothing more to recognise
-        return Diagnosis("local", f"{ev.gradient.name} {first.note}")
     if ev.value.shape != ev.truth.shape and strip_leading_ones(tuple(ev.value.shape)) == strip_leading_ones(
             tuple(ev.truth.shape)):
         ev = replace(ev, value=ev.value.reshape(ev.truth.shape))  # the harmless (64,) for (1, 64)
@@ -292,7 +296,7 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
     lecture = exercise.instances[0]
     namespace = exercise.namespace(lecture)
 
-    def passes(snippets: tuple, name: str) -> bool:
+    def passes(snippets: tuple[Snippet, ...], name: str) -> bool:
         """Does `name`'s own step pass on the lecture's instance when these snippets run instead?
         (Variants keep every line where it was, so the checkpoints still hold.)"""
         run = LearnerCode(snippets).run(exercise.namespace(lecture), exercise.collected, checkpoints, truths[0])
@@ -309,12 +313,17 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
     first_wrong = last_wrong = None
     for g in exercise.followed:
         status = local.status(g.name)
-        if g.name == raised_gradient:
+        diagnosis: Diagnosis | None
+        if raised_error and g.name == raised_gradient:  # (raised_gradient is only ever set with raised_error)
             status, diagnosis = FAIL, raised(raised_error)
         elif status == FAIL:
-            diagnosis = classify(Evidence(g, local.runs[0].finished.get(g.name), truths[0][g.name],
-                                          local.comparisons[g.name], exercise, source, namespace,
-                                          lambda snippets, name=g.name: passes(snippets, name)))
+            value, first = local.runs[0].finished.get(g.name), local.comparisons[g.name][0]
+            # Not a tensor of real numbers (which compares as ERROR): nothing more to recognise.
+            if first.status == ERROR or not isinstance(value, torch.Tensor):
+                diagnosis = Diagnosis("local", f"{g.name} {first.note}")
+            else:
+                diagnosis = classify(Evidence(g, value, truths[0][g.name], local.comparisons[g.name], exercise,
+                                              source, namespace, partial(passes, name=g.name)))
         elif plain_status.get(g.name) == FAIL:
             diagnosis = (Diagnosis("inherited", f"inherits the error in {last_wrong}") if last_wrong else
                          Diagnosis("local", "right when your code finished it, wrong at the end: a later "
@@ -329,4 +338,6 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
     if first_wrong is None:
         return verdicts, None
     step = next(g for g in exercise.followed if g.name == first_wrong)
-    return verdicts, RootCause(first_wrong, verdicts[first_wrong][1], step.hint, graded=first_wrong in exercise.names)
+    diagnosis = verdicts[first_wrong][1]
+    assert diagnosis is not None  # the two branches above that fail a gradient both diagnose it
+    return verdicts, RootCause(first_wrong, diagnosis, step.hint, graded=first_wrong in exercise.names)

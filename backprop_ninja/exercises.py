@@ -125,7 +125,7 @@ class TrainingExercise(Exercise):
         grads = values.get("grads")
         if not isinstance(grads, (list, tuple)):
             return {}
-        named = {name: values[name] for name in self.names if isinstance(values.get(name), torch.Tensor)}
+        named = {name: value for name in self.names if isinstance(value := values.get(name), torch.Tensor)}
         found = {}
         for i, p in enumerate(PARAMETERS):
             name = "d" + p

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from .submission import Snippet
 
@@ -55,7 +56,7 @@ def _base_name(node: ast.AST) -> str | None:
 
 def written_names(node: ast.AST) -> set[str]:
     """Names a statement writes: assigned, augmented, indexed into, or changed by an in-place method."""
-    names = set()
+    names: set[str | None] = set()
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.add(sub.id)
@@ -64,8 +65,7 @@ def written_names(node: ast.AST) -> set[str]:
         elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
               and sub.func.attr.endswith("_") and not sub.func.attr.startswith("_")):
             names.add(_base_name(sub.func.value))
-    names.discard(None)
-    return names
+    return {name for name in names if name is not None}
 
 
 def written_on_line(line: str, names: tuple[str, ...]) -> str | None:
@@ -112,8 +112,9 @@ class LearnerSource:
         if len(sts) < 2:
             return None
         last = sts[-1].node
-        rebinds = isinstance(last, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in last.targets)
-        reads_itself = any(isinstance(sub, ast.Name) and sub.id == name for sub in ast.walk(last.value)) if rebinds else True
+        if not (isinstance(last, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in last.targets)):
+            return None  # not `name = ...`: nothing earlier is thrown away
+        reads_itself = any(isinstance(sub, ast.Name) and sub.id == name for sub in ast.walk(last.value))
         return None if reads_itself else (last.lineno, sts[-2].node.lineno)
 
     def indexed_writes(self, name: str) -> list[tuple[int, str, str, bool]]:
@@ -123,7 +124,9 @@ class LearnerSource:
         for st in self.writes[name]:
             in_loop = isinstance(st.node, (ast.For, ast.While))
             for sub in ast.walk(st.node):
-                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target] if isinstance(sub, ast.AugAssign) else []
+                if not isinstance(sub, (ast.Assign, ast.AugAssign)):
+                    continue
+                targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
                 if any(isinstance(t, ast.Subscript) and _base_name(t) == name for t in targets):
                     code = ast.get_source_segment(self.snippets[st.snippet].source, sub) or ""
                     found.append((sub.lineno, code, "+=" if isinstance(sub, ast.AugAssign) else "=", in_loop))
@@ -188,13 +191,14 @@ class LearnerSource:
                                          f"belongs over dim {other}", self._replaced(st.snippet, axis, str(other))))
                 if _attr(call) not in ("softmax", "log_softmax", "cumsum") and not any(
                         k.arg == "keepdim" for k in call.keywords):
+                    assert call.end_lineno is not None and call.end_col_offset is not None  # ast.parse sets them
                     closing = ast.Constant(None, lineno=call.end_lineno, col_offset=call.end_col_offset - 1,
                                            end_lineno=call.end_lineno, end_col_offset=call.end_col_offset - 1)
                     variants.append(("shape", f"{label} drops the dimension it reduces: keepdim=True is "
                                      "missing", self._replaced(st.snippet, closing, ", keepdim=True")))
         return variants
 
-    def _replaced(self, snippet: int, node: ast.AST, text: str) -> tuple[Snippet, ...]:
+    def _replaced(self, snippet: int, node: ast.expr, text: str) -> tuple[Snippet, ...]:
         """The snippets with the source of `node` (on one line) replaced by `text`."""
         source = self.snippets[snippet].source
         lines = source.splitlines(keepends=True)
@@ -216,7 +220,7 @@ def _attr(call: ast.Call) -> str | None:
     return call.func.attr if isinstance(call.func, ast.Attribute) else None
 
 
-def _reduction(node: ast.AST) -> bool:
+def _reduction(node: ast.AST) -> TypeGuard[ast.Call]:
     return isinstance(node, ast.Call) and _attr(node) in REDUCTIONS
 
 
@@ -225,7 +229,7 @@ def _is_method_call(call: ast.Call) -> bool:
     return _base_name(call.func) not in ("torch", "F", "nn")
 
 
-def _axis_node(call: ast.Call) -> ast.AST | None:
+def _axis_node(call: ast.Call) -> ast.expr | None:
     """The literal axis a reduction is given (`x.sum(0)`, `F.softmax(x, dim=1)`), if any."""
     for keyword in call.keywords:
         if keyword.arg in ("dim", "axis"):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import CodeType
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -85,7 +87,7 @@ class ForwardPass:
         # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
         self.consumers: dict[str, tuple[str, ...]] = {}
         # Each tensor's own line, to recompute it alone from given inputs.
-        self._lines: dict[str, object] = {}
+        self._lines: dict[str, CodeType] = {}
         for line in source.splitlines():
             name, expression = line.split("#")[0].split(" = ", 1)
             self._lines[name] = compile(expression.strip(), f"<{name}>", "eval")
@@ -97,7 +99,8 @@ class ForwardPass:
         """Run it; returns its named tensors in the order they are computed."""
         scope = self._scope(params, Xb, Yb)
         exec(self._code, scope)
-        return {name: scope[name] for name in self.tensors}
+        # Every line of the source assigns a tensor, so each name is one now.
+        return {name: cast(torch.Tensor, scope[name]) for name in self.tensors}
 
     def step(self, name: str, inputs: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor:
         """The one line that computes `name`, from the given tensors and parameters."""
@@ -158,7 +161,12 @@ def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb
             t.retain_grad()
         tensors["loss"].backward()
     everything = {**tensors, **leaves}
-    return {name: everything[name.removeprefix("d")].grad.detach() for name in names}
+    return {name: _grad(everything[name.removeprefix("d")]) for name in names}
+
+
+def _grad(t: torch.Tensor) -> torch.Tensor:
+    assert t.grad is not None  # every tensor and parameter feeds the loss, and the tensors retain their grads
+    return t.grad.detach()
 
 
 def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,

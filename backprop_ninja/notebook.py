@@ -38,8 +38,9 @@ def _last_answer(names: tuple[str, ...]) -> tuple[str, str]:
     try:
         from IPython import get_ipython
     except ImportError:
-        get_ipython = None
-    shell = get_ipython() if get_ipython else None
+        shell = None
+    else:
+        shell = get_ipython()
     if shell is None:
         raise RuntimeError("check_answer() reads your answer from a notebook's history: outside a "
                            "notebook, pass your code (check_answer(key, code=...)) or run `ninja check`")

@@ -151,11 +151,11 @@ def _verdict(result: CheckResult) -> str:
         return click.style(f"All {total} gradients pass the gradient check, but training with them does not "
                            "track autograd.", fg="red", bold=True)
     name = result.root_cause or wrong.name
-    kind = result.root.diagnosis.kind if result.root else None
+    fix = _FIX_FIRST.get(result.root.diagnosis.kind) if result.root else None
     caught = ""
     if result.convergence:  # exercise 4: say which part caught the mistake first
         caught = (" The gradient check catches it first; training with them "
                   + ("still tracks autograd." if result.convergence.passed else "fails too."))
     return click.style("\n".join(textwrap.wrap(
-        f"{passed}/{total} gradients pass.{caught} {_FIX_FIRST.get(kind, f'Fix {name} first.')}", WIDTH)),
+        f"{passed}/{total} gradients pass.{caught} {fix or f'Fix {name} first.'}", WIDTH)),
         fg="red", bold=True)

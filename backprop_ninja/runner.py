@@ -12,7 +12,9 @@ import io
 import traceback
 import re
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import CodeType
 
 import torch
 from torch.autograd.variable import Variable
@@ -91,7 +93,7 @@ class LearnerCode:
 
     def __init__(self, snippets: tuple[Snippet, ...]):
         self.snippets = snippets
-        self._compiled: list[tuple[Snippet, object]] = []
+        self._compiled: list[tuple[Snippet, CodeType]] = []
         self.syntax_error: Raised | None = None
         for snippet in snippets:
             try:
@@ -102,8 +104,8 @@ class LearnerCode:
                 break
 
     def run(self, namespace: dict[str, object], names: tuple[str, ...],
-            checkpoints: dict[tuple[str, int | None], list[str]] | None = None,
-            replacements: dict[str, object] | None = None) -> BlockRun:
+            checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
+            replacements: Mapping[str, torch.Tensor] | None = None) -> BlockRun:
         """Run the snippets in order in `namespace`; return the values of `names` they left there.
 
         With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
@@ -127,7 +129,8 @@ class LearnerCode:
 
 
 @contextlib.contextmanager
-def _checkpointing(code, points: dict[int | None, list[str]], namespace: dict, replacements: dict, finished: dict):
+def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespace: dict[str, object],
+                   replacements: Mapping[str, torch.Tensor], finished: dict[str, object]) -> Iterator[None]:
     """Trace the snippet's own frame: at a checkpoint's line, record and replace its gradients."""
     if not points:
         yield
@@ -164,7 +167,7 @@ def _checkpointing(code, points: dict[int | None, list[str]], namespace: dict, r
         sys.settrace(previous)
 
 
-def _run(snippet: Snippet, code, namespace: dict[str, object]) -> Raised | None:
+def _run(snippet: Snippet, code: CodeType, namespace: dict[str, object]) -> Raised | None:
     try:
         exec(code, namespace)
     except (Exception, SystemExit) as e:
@@ -173,7 +176,7 @@ def _run(snippet: Snippet, code, namespace: dict[str, object]) -> Raised | None:
         lines = snippet.source.splitlines()
         line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
         message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        shapes = tuple((name, tuple(namespace[name].shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
-                       if isinstance(namespace.get(name), torch.Tensor))
+        shapes = tuple((name, tuple(value.shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+                       if isinstance(value := namespace.get(name), torch.Tensor))
         return Raised(snippet.origin, lineno, line, f"{type(e).__name__}: {message}".rstrip(": "), shapes)
     return None

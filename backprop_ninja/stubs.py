@@ -4,6 +4,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import torch
+
 from .exercises import Exercise
 from .model import PARAMETERS
 from .submission import SubmissionError, notebook_tag, read_submission
@@ -24,8 +26,8 @@ def _available(exercise: Exercise) -> str:
 def _answer_lines(exercise: Exercise) -> str:
     """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
     lecture = exercise.namespace(exercise.instances[0])
-    return "\n".join(f"{g.name} = None  # like {g.tensor}: {tuple(lecture[g.tensor].shape)}"
-                     for g in exercise.gradients)
+    shapes = {name: tuple(value.shape) for name, value in lecture.items() if isinstance(value, torch.Tensor)}
+    return "\n".join(f"{g.name} = None  # like {g.tensor}: {shapes[g.tensor]}" for g in exercise.gradients)
 
 
 def _replace_note(exercise: Exercise, suffix: str) -> str:

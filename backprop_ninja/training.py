@@ -109,10 +109,11 @@ def evaluate(params: dict[str, torch.Tensor], splits: data.Splits, samples: int 
     block_size = Xtr.shape[1]
     names = []
     for _ in range(samples):
-        out, context = [], [0] * block_size
+        out: list[int] = []
+        context = [0] * block_size
         while True:
             probs = F.softmax(logits(torch.tensor([context])), dim=1)
-            ix = torch.multinomial(probs, num_samples=1, generator=g).item()
+            ix = int(torch.multinomial(probs, num_samples=1, generator=g).item())  # an index: int already
             context = context[1:] + [ix]
             out.append(ix)
             if ix == 0:
