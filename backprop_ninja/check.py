@@ -17,7 +17,7 @@ from .diagnosis import Diagnosis, RootCause, diagnose
 from .exercises import GRADS_HINT, Exercise, TrainingExercise
 from .instrument import LearnerSource, written_on_line
 from .model import Instance
-from .runner import BlockRun, LearnerCode, Raised
+from .runner import BlockRun, LearnerCode, Raised, Session
 from .submission import Snippet
 
 
@@ -100,31 +100,34 @@ class CheckResult:
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
-          progress: Callable[[int, float], None] | None = None) -> CheckResult:
+          progress: Callable[[int, float], None] | None = None, timeout: float | None = None) -> CheckResult:
     """Grade the learner's code for `exercise` on every one of its instances; for exercise 4, then
-    train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run)."""
-    code = LearnerCode(snippets)
-    runs: list[BlockRun] = []
-    truths: list[dict[str, torch.Tensor]] = []
-    comparisons: dict[str, list[Comparison]] = {name: [] for name in exercise.names}
-    for instance in exercise.instances:
-        run = code.run(exercise.namespace(instance), exercise.collected)
-        runs.append(run)
-        values = exercise.gradients_from(run.values)
-        truths.append(exercise.truth(instance))
-        for name in exercise.names:
-            comparisons[name].append(compare(values[name], truths[-1][name], instance.rtol, instance.atol))
-    followed = tuple(g.name for g in exercise.followed)
-    errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
-                   for i, run in zip(exercise.instances, runs) if run.raised)
-    gradients = tuple(
-        _summarise(g.name, g.hint, tuple(comparisons[g.name]), exercise.instances, runs)
-        for g in exercise.gradients
-    )
-    gradients, root = _diagnosed(exercise, code, snippets, gradients, truths, tuple(runs))
+    train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run). The
+    code runs in a worker process, for `timeout` seconds in all (by default the exercise's limit)."""
+    with Session(timeout or exercise.time_limit(steps)) as session:
+        code = LearnerCode(snippets, session)
+        runs: list[BlockRun] = []
+        truths: list[dict[str, torch.Tensor]] = []
+        comparisons: dict[str, list[Comparison]] = {name: [] for name in exercise.names}
+        for instance in exercise.instances:
+            run = code.run(exercise.namespace(instance), exercise.collected)
+            runs.append(run)
+            values = exercise.gradients_from(run.values)
+            truths.append(exercise.truth(instance))
+            for name in exercise.names:
+                comparisons[name].append(compare(values[name], truths[-1][name], instance.rtol, instance.atol))
+        followed = tuple(g.name for g in exercise.followed)
+        errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
+                       for i, run in zip(exercise.instances, runs) if run.raised)
+        gradients = tuple(
+            _summarise(g.name, g.hint, tuple(comparisons[g.name]), exercise.instances, runs)
+            for g in exercise.gradients
+        )
+        # Training comes before the diagnosis, which hands the worker right values to go on from.
+        convergence = (check_convergence(exercise, code, steps, progress=progress)
+                       if isinstance(exercise, TrainingExercise) else None)
+        gradients, root = _diagnosed(exercise, code, snippets, gradients, truths, tuple(runs))
     gradients, root = _with_disagreements(exercise.disagreements(runs[0].values), gradients, root)
-    convergence = (check_convergence(exercise, code, steps, progress=progress)
-                   if isinstance(exercise, TrainingExercise) else None)
     return CheckResult(exercise.key, source, gradients, exercise.instances, errors, runs[0].output, convergence,
                        root)
 
@@ -132,7 +135,7 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
 def _diagnosed(exercise, code, snippets, gradients, truths, runs):
     """The gradients with their local verdicts and diagnoses. A passing submission costs no more than
     reading its code for autograd; anything else is run a second, local, way."""
-    if code.syntax_error:  # nothing ran: there is nothing to diagnose, only the line to fix
+    if code.syntax_error or code.session.stopped:  # nothing to diagnose, only the line to fix
         return gradients, None
     source = LearnerSource(snippets, tuple(g.name for g in exercise.followed))
     wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in runs)
@@ -141,6 +144,8 @@ def _diagnosed(exercise, code, snippets, gradients, truths, runs):
                              diagnosis=Diagnosis("shape-note", g.note) if "leading 1s" in g.note else None)
                      for g in gradients), None
     verdicts, root = diagnose(exercise, code, source, {g.name: g.status for g in gradients}, truths, runs)
+    if code.session.stopped:  # out of time while diagnosing: the plain verdicts stand alone
+        return gradients, None
     diagnosed = []
     for g in gradients:
         local_status, diagnosis = verdicts[g.name]

@@ -113,9 +113,11 @@ def main() -> None:
               help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds your code may run in all (default 60; for ex4, 60 more per 1000 training steps).")
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
-          color: bool | None, threads: int | None) -> None:
+          color: bool | None, timeout: float | None, threads: int | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
 
     \b
@@ -143,8 +145,15 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     (same start, same batches): it passes when its loss curve tracks the
     twin's.
 
+    Your code runs in a separate process, under a time limit (--timeout)
+    and a memory limit: it never sees the right answers, and a process it
+    ends or a loop that never stops is a failed check, not a hang.
+
     Exit status: 0 all gradients pass, 1 some do not, 2 bad input.
     """
+    from .zygote import start_workers
+
+    start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .check import check as run_check
     from .convergence import DEFAULT_STEPS
     from .render import render
@@ -167,7 +176,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         snippets, source, heading = _read(path, definition), str(path), f"Checking {path}"
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
-    result = run_check(definition, snippets, source, steps=steps, progress=progress)
+    result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout)
     if progress:
         click.echo("\r\033[K", nl=False, err=True)
     if as_json:
@@ -200,10 +209,14 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     loss.backward() instead, for comparison. With the lecture's names.txt
     (--data names.txt) expect about 2.07 train / 2.11 val.
     """
+    from .zygote import start_workers
+
+    if not autograd:
+        start_workers()  # first: the workers' zygote imports torch while this process does the same
     from . import data
     from .convergence import LearnerBackward, LearnerStopped
     from .exercises import EXERCISES
-    from .runner import LearnerCode
+    from .runner import LearnerCode, Session
     from .training import LECTURE, Backward, TrainingRun, autograd_backward, evaluate
 
     if autograd and path:
@@ -219,21 +232,24 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
     backward: Backward
+    session = Session(timeout=None)  # the learner's own run: as long as it takes
     if autograd:
         backward = autograd_backward
     else:
         assert path is not None  # the working copy found above, or a usage error
-        backward = LearnerBackward(LearnerCode(_read(path, EXERCISES["ex4"])), EXERCISES["ex4"], LECTURE)
+        code = LearnerCode(_read(path, EXERCISES["ex4"]), session)
+        backward = LearnerBackward(code, EXERCISES["ex4"], LECTURE)
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
     run = TrainingRun(LECTURE, *splits.train)
     start = time.perf_counter()
-    try:
-        run.train(backward, steps, progress=_progress(steps, every=10_000))
-    except LearnerStopped as stop:
-        click.echo(f"\nTraining stopped at step {stop.step}: {stop.reason}", err=True)
-        sys.exit(1)
+    with session:
+        try:
+            run.train(backward, steps, progress=_progress(steps, every=10_000))
+        except LearnerStopped as stop:
+            click.echo(f"\nTraining stopped at step {stop.step}: {stop.reason}", err=True)
+            sys.exit(1)
     seconds = time.perf_counter() - start
     if sys.stderr.isatty():
         click.echo("", err=True)

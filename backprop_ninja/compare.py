@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .wire import NotATensor
+
 PASS, FAIL, MISSING, ERROR = "pass", "fail", "missing", "error"
 
 
@@ -34,7 +36,8 @@ def compare(value: object, truth: torch.Tensor, rtol: float, atol: float) -> Com
     if value is None:
         return Comparison(MISSING, expected, note="not computed yet")
     if not isinstance(value, torch.Tensor):
-        return Comparison(ERROR, expected, note=f"is of type {type(value).__name__}, not a tensor")
+        kind = value.type_name if isinstance(value, NotATensor) else type(value).__name__
+        return Comparison(ERROR, expected, note=f"is of type {kind}, not a tensor")
     shape = tuple(value.shape)
     if value.is_complex() or value.dtype == torch.bool:
         return Comparison(ERROR, expected, shape, note=f"has dtype {value.dtype}, not a real number type")

@@ -299,7 +299,7 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
     def passes(snippets: tuple[Snippet, ...], name: str) -> bool:
         """Does `name`'s own step pass on the lecture's instance when these snippets run instead?
         (Variants keep every line where it was, so the checkpoints still hold.)"""
-        run = LearnerCode(snippets).run(exercise.namespace(lecture), exercise.collected, checkpoints, truths[0])
+        run = code.variant(snippets).run(exercise.namespace(lecture), exercise.collected, checkpoints, truths[0])
         return compare(run.finished.get(name), truths[0][name], lecture.rtol, lecture.atol).status == PASS
 
     raised_error = local.runs[0].raised

@@ -65,6 +65,10 @@ class Exercise:
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.gradients)
 
+    def time_limit(self, steps: int) -> float:
+        """Seconds the learner's code may run in all, in one check (`steps` for exercise 4's training)."""
+        return 60.0
+
     @property
     def followed(self) -> tuple[Gradient, ...]:
         by_name = {g.name: g for g in self.gradients + self.intermediates}
@@ -110,6 +114,10 @@ class TrainingExercise(Exercise):
     @property
     def collected(self) -> tuple[str, ...]:
         return (*self.names, "grads")
+
+    def time_limit(self, steps: int) -> float:
+        # A right backward takes about a millisecond a step, even on a busy machine.
+        return 60.0 + 0.06 * steps
 
     def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
         """The lecture's update zips the parameters with the `grads` list, so where there is one,

@@ -105,6 +105,7 @@ def _errors(result: CheckResult) -> list[str]:
         return []
     writing = f", in the line that writes {raised.gradient}" if raised.gradient else ""
     what = (f"Your code does not parse: a syntax error at {raised.where}{writing}:" if raised.is_syntax_error
+            else f"Your code stopped at {raised.where}{writing} ({first.instance} instance):" if raised.ended
             else f"Your code raised at {raised.where}{writing} ({first.instance} instance):")
     lines = ["", click.style(what, fg="red")]
     if raised.line:
@@ -136,9 +137,13 @@ def _verdict(result: CheckResult) -> str:
             f"{subject} autograd on all {instances} instances ({exact} of {total} bit-exact on "
             f"the lecture's{rounding}).{trains}", WIDTH)), fg="green", bold=True)
     passed = sum(g.status == PASS for g in result.gradients)
-    if result.errors and result.errors[0].raised.is_syntax_error:
-        return click.style(f"{passed}/{total} gradients pass: fix the syntax error at {result.errors[0].raised.where} "
-                           "first, then check again.", fg="red", bold=True)
+    stop = result.errors[0].raised if result.errors else None
+    if stop and (stop.is_syntax_error or stop.ended):
+        what = ("fix the syntax error at" if stop.is_syntax_error else
+                "your code ended its process at" if stop.exception.startswith("ProcessEnded") else
+                "your code was still running, out of time, at")
+        return click.style("\n".join(textwrap.wrap(f"{passed}/{total} gradients pass: {what} {stop.where}.", WIDTH)),
+                           fg="red", bold=True)
     if not result.errors and all(g.status in (PASS, MISSING) for g in result.gradients):
         # Not written yet is not wrong: point at the next gradient to write, as for an empty file.
         following = next(g for g in result.gradients if g.status == MISSING)

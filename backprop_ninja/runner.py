@@ -1,25 +1,31 @@
-"""Running a learner's code in a namespace and collecting the gradients it leaves behind.
+"""Running a learner's code, in a worker process, and what comes back from it.
 
-This is the only place learner code runs. It sees the namespace it is given and nothing else: the
-true gradients live elsewhere, and what comes back is plain values, ready to cross a process
-boundary. It runs under `torch.no_grad()`, as in the lecture, with autograd's engine barred: a
-backward pass that needs autograd is not a hand-written one.
+The code never runs here, in the process that holds the truths and decides the verdict: a `Session`
+sends it, with each namespace, to a worker (`worker.py`) forked for this check from a zygote that
+imported torch once, and reads back plain values (`wire.py`). The session keeps the time: a worker
+that is still running when the check's time is up, or that ends its own process, is a verdict on
+the code, never a pass.
 """
 from __future__ import annotations
 
-import contextlib
-import io
-import traceback
-import re
-import sys
-from collections.abc import Iterator, Mapping
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import CodeType
 
-import torch
-from torch.autograd.variable import Variable
-
+from . import wire
+from .zygote import fork_worker
 from .submission import Snippet
+
+AUTOGRAD_USED = "AutogradUsed"  # the worker's name for the exception it raises, and reports
+PROCESS_ENDED = "ProcessEnded"
+TIME_LIMIT = "TimeLimit"
+# How much memory a worker may take beyond what it holds when it starts, where the platform allows.
+DEFAULT_MEMORY = 4 * 1024**3
+# How long a worker has to say where it was stuck, once its time is up.
+STUCK_GRACE = 0.5
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,24 @@ class Raised:
 
     @property
     def used_autograd(self) -> bool:
-        return self.exception.startswith(AutogradUsed.__name__)
+        return self.exception.startswith(AUTOGRAD_USED)
+
+    @property
+    def ended(self) -> bool:
+        """Did the code end or outlast its worker, rather than raise?"""
+        return self.exception.startswith((PROCESS_ENDED, TIME_LIMIT))
+
+    @classmethod
+    def from_wire(cls, d: object) -> Raised:
+        """Rebuilt from a worker's report, every field checked."""
+        if not isinstance(d, dict):
+            raise wire.WireError("a report of an exception that is not an object")
+        lineno = d.get("lineno")
+        shapes = d.get("shapes")
+        if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list):
+            raise wire.WireError("a report of an exception that is not as the protocol says")
+        return cls(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
+                   tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
 
 
 @dataclass(frozen=True)
@@ -56,127 +79,168 @@ class BlockRun:
     finished: dict[str, object] = field(default_factory=dict)
 
 
-class AutogradUsed(RuntimeError):
-    """Raised inside learner code that reaches autograd's engine (backward, autograd.grad, torch.func)."""
-
-
-AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
-                    "torch.autograd.grad, torch.func) is not allowed")
-
-
-class _BarredEngine:
-    """Stands in for autograd's engine; remembers being reached even if the learner's code catches
-    the exception."""
-
-    reached = False
-
-    def __getattr__(self, name: str):
-        self.reached = True
-        raise AutogradUsed(AUTOGRAD_MESSAGE)
-
-
-@contextlib.contextmanager
-def _autograd_barred():
-    # Every route into backpropagation (Tensor.backward, autograd.backward and .grad, torch.func's
-    # transforms) goes through this one engine object.
-    engine = Variable._execution_engine
-    barred = Variable._execution_engine = _BarredEngine()
-    try:
-        with torch.no_grad():
-            yield barred
-    finally:
-        Variable._execution_engine = engine
-
-
 class LearnerCode:
-    """A learner's snippets, compiled once, to run in as many namespaces as needed."""
+    """A learner's snippets, run in `session`'s worker; whether they parse is known here, without
+    running anything."""
 
-    def __init__(self, snippets: tuple[Snippet, ...]):
-        self.snippets = snippets
-        self._compiled: list[tuple[Snippet, CodeType]] = []
+    def __init__(self, snippets: tuple[Snippet, ...], session: Session):
+        self.snippets, self.session = snippets, session
         self.syntax_error: Raised | None = None
         for snippet in snippets:
             try:
-                self._compiled.append((snippet, compile(snippet.source, snippet.origin, "exec")))
+                compile(snippet.source, snippet.origin, "exec")
             except SyntaxError as e:
                 self.syntax_error = Raised(snippet.origin, e.lineno, (e.text or "").rstrip(),
                                            f"SyntaxError: {e.msg}")
                 break
 
-    def run(self, namespace: dict[str, object], names: tuple[str, ...],
+    def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, torch.Tensor] | None = None) -> BlockRun:
-        """Run the snippets in order in `namespace`; return the values of `names` they left there.
+            replacements: Mapping[str, object] | None = None) -> BlockRun:
+        """See `Session.run`."""
+        return self.session.run(self, namespace, names, checkpoints, replacements)
+
+    def variant(self, snippets: tuple[Snippet, ...]) -> LearnerCode:
+        """Other snippets (the diagnosis's edits of these), run in the same worker."""
+        return LearnerCode(snippets, self.session)
+
+
+class _Ended(Exception):
+    """The worker ended, or its time was up, before it replied."""
+
+    def __init__(self, timed_out: bool, where: tuple[str, int] | None = None):
+        self.timed_out, self.where = timed_out, where
+
+
+class Session:
+    """One worker process running one learner's code for one check, within a time budget for all
+    of its runs. After the code has ended its worker or run out of time, every later run returns
+    the same verdict without running."""
+
+    def __init__(self, timeout: float | None, memory: int | None = DEFAULT_MEMORY):
+        self.timeout, self.memory = timeout, memory
+        self.deadline: float | None = None  # set when the first run starts
+        self.stopped: Raised | None = None
+        self._sock: socket.socket | None = None
+        self._pid = 0
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            _kill(self._pid)
+
+    def run(self, code: LearnerCode, namespace: Mapping[str, object], names: tuple[str, ...],
+            checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
+            replacements: Mapping[str, object] | None = None) -> BlockRun:
+        """Run the code's snippets in order in `namespace`; return the values of `names` they left there.
 
         With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
         that the code goes on from right values: what each step does with right inputs."""
-        output = io.StringIO()
-        raised = None
-        finished: dict[str, object] = {}
-        with contextlib.redirect_stdout(output), _autograd_barred() as barred:
-            for snippet, code in self._compiled:
-                points = {line: names_ for (origin, line), names_ in (checkpoints or {}).items()
-                          if origin == snippet.origin}
-                with _checkpointing(code, points, namespace, replacements or {}, finished):
-                    raised = _run(snippet, code, namespace)
-                if raised:
-                    break
-        if barred.reached and not (raised and raised.used_autograd):
-            raised = Raised(self.snippets[0].origin, None, "", f"{AutogradUsed.__name__}: {AUTOGRAD_MESSAGE}")
-        return BlockRun({name: namespace.get(name) for name in names}, raised or self.syntax_error,
-                        output.getvalue(), finished)
+        nothing: dict[str, object] = dict.fromkeys(names)
+        if code.syntax_error or self.stopped:
+            return BlockRun(nothing, code.syntax_error or self.stopped, "")
+        blobs: list[bytes] = []
+        request = {
+            "snippets": [(s.source, s.origin) for s in code.snippets],
+            "namespace": {name: wire.describe(value, blobs) for name, value in namespace.items()},
+            "names": list(names),
+            "checkpoints": [[origin, line, list(points)] for (origin, line), points in (checkpoints or {}).items()],
+            "replacements": {name: wire.describe(value, blobs) for name, value in (replacements or {}).items()},
+        }
+        if self.deadline is None and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
+        try:
+            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs)
+            return self._read(reply, reply_blobs, names)
+        except _Ended as ended:
+            self.stopped = self._verdict(code, ended, request, blobs)
+        except (wire.WireError, ValueError, TypeError, KeyError) as e:
+            self.stopped = Raised(code.snippets[0].origin, None, "", f"WorkerError: the worker's reply "
+                                  f"could not be read ({e})")
+        self.close()
+        return BlockRun(nothing, self.stopped, "")
 
+    def _exchange(self, request: dict[str, object], blobs: list[bytes],
+                  deadline: float | None = None) -> tuple[dict, list[bytes]]:
+        """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
+        if self._sock is None:
+            self._sock, self._pid = fork_worker(self.memory)
+        sock, where = self._sock, None
+        deadline = deadline or self.deadline
 
-@contextlib.contextmanager
-def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespace: dict[str, object],
-                   replacements: Mapping[str, torch.Tensor], finished: dict[str, object]) -> Iterator[None]:
-    """Trace the snippet's own frame: at a checkpoint's line, record and replace its gradients."""
-    if not points:
-        yield
-        return
+        def time_left() -> float | None:
+            return None if deadline is None else max(0.01, deadline - time.monotonic())
 
-    def reach(line: int | None) -> None:
-        for name in points.pop(line, ()):
-            value = namespace.get(name)
-            finished[name] = value.clone() if isinstance(value, torch.Tensor) else value
-            if name in replacements:
-                namespace[name] = replacements[name].clone()
+        try:
+            sock.settimeout(time_left())
+            wire.send_message(sock, request, blobs)
+            while True:
+                sock.settimeout(time_left())
+                message, message_blobs = wire.receive_message(sock)
+                if message.get("kind") == "reply":
+                    return message, message_blobs
+                if message.get("kind") == "line":
+                    where = (str(message.get("origin")), int(message.get("line", 0)))
+        except TimeoutError:
+            raise _Ended(True, self._where_stuck() or where) from None
+        except (EOFError, OSError):
+            raise _Ended(False, where) from None
 
-    raising = False  # an exception on its way out of the snippet: its end is never reached
+    def _where_stuck(self) -> tuple[str, int] | None:
+        """Ask the worker, out of time, which of the learner's lines it is running."""
+        assert self._sock is not None
+        try:
+            os.kill(self._pid, signal.SIGUSR1)
+            self._sock.settimeout(STUCK_GRACE)
+            message, _ = wire.receive_message(self._sock)
+            if message.get("kind") == "stuck":
+                return str(message.get("origin")), int(message.get("line", 0))
+        except (OSError, EOFError, wire.WireError, ValueError, TypeError):
+            pass
+        return None
 
-    def local(frame, event, arg):
-        nonlocal raising
-        if event == "exception":
-            raising = True
-        elif event == "line":
-            raising = False  # the exception was caught, and the code goes on
-            reach(frame.f_lineno)
-        elif event == "return" and not raising:
-            reach(None)
-        return local
-
-    def outer(frame, event, arg):
-        return local if frame.f_code is code else None
-
-    previous = sys.gettrace()
-    sys.settrace(outer)
-    try:
-        yield
-    finally:
-        sys.settrace(previous)
-
-
-def _run(snippet: Snippet, code: CodeType, namespace: dict[str, object]) -> Raised | None:
-    try:
-        exec(code, namespace)
-    except (Exception, SystemExit) as e:
-        frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == snippet.origin]
-        lineno = frames[-1].lineno if frames else None
+    def _verdict(self, code: LearnerCode, ended: _Ended, request: dict, blobs: list[bytes]) -> Raised:
+        """What to tell the learner about a worker that ended or ran out of time."""
+        self.close()
+        where = ended.where
+        if ended.timed_out:
+            exception = f"{TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
+        else:
+            exception = f"{PROCESS_ENDED}: your code ended the process"
+            if where is None:  # run it again, saying each line as it starts, to find where
+                try:
+                    self._exchange({**request, "trace": True}, blobs, deadline=self.deadline)
+                except _Ended as again:
+                    where = again.where
+                self.close()
+        origin, lineno = where if where else (code.snippets[0].origin, None)
+        snippet = next((s for s in code.snippets if s.origin == origin), code.snippets[0])
         lines = snippet.source.splitlines()
-        line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
-        message = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        shapes = tuple((name, tuple(value.shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
-                       if isinstance(value := namespace.get(name), torch.Tensor))
-        return Raised(snippet.origin, lineno, line, f"{type(e).__name__}: {message}".rstrip(": "), shapes)
-    return None
+        line = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else ""
+        return Raised(snippet.origin, lineno or None, line, exception)
+
+    @staticmethod
+    def _read(reply: dict, blobs: list[bytes], names: tuple[str, ...]) -> BlockRun:
+        """The reply as values: every part checked, nothing but data taken from it."""
+        values, finished = reply["values"], reply["finished"]
+        if not isinstance(values, dict) or not isinstance(finished, dict):
+            raise wire.WireError("a reply without its values")
+        raised = Raised.from_wire(reply["raised"]) if reply["raised"] is not None else None
+        return BlockRun({name: wire.rebuild(values.get(name), blobs) for name in names}, raised,
+                        str(reply["output"]), {str(name): wire.rebuild(value, blobs) for name, value in finished.items()})
+
+
+def _kill(pid: int) -> None:
+    """End a worker and everything it started (it leads a process group of its own)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

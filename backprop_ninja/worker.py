@@ -1,0 +1,242 @@
+"""The worker: the process in which a learner's code runs, and the only place it runs.
+
+`python -m backprop_ninja.worker FD` starts a zygote: it imports torch, runs it on one thread, and
+then, for each request on the socket FD, forks a fresh worker that serves one check over a socket of
+its own. The zygote never runs learner code, and neither it nor its workers hold an exercise, a
+truth or a verdict: they receive namespaces of plain tensors and send back what the code left in
+them, as JSON and raw bytes (`wire`). A worker runs under `torch.no_grad()`, as in the lecture, with
+autograd's engine barred, within the memory its request allows; the checker keeps the time.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.abc
+import io
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from types import CodeType, FrameType
+
+import torch
+from torch.autograd.variable import Variable
+
+from . import wire
+
+AUTOGRAD_USED = "AutogradUsed"
+AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
+                    "torch.autograd.grad, torch.func) is not allowed")
+# A learner's printout and messages are cut to these lengths.
+MAX_OUTPUT = 64 * 1024
+MAX_MESSAGE = 500
+
+
+class AutogradUsed(RuntimeError):
+    """Raised inside learner code that reaches autograd's engine (backward, autograd.grad, torch.func)."""
+
+
+class _BarredEngine:
+    """Stands in for autograd's engine, and for the class that makes new ones; remembers being
+    reached even if the learner's code catches the exception."""
+
+    reached = False
+
+    def __call__(self, *args: object, **kwargs: object) -> _BarredEngine:
+        return self._refuse()
+
+    def __getattr__(self, name: str) -> object:
+        return self._refuse()
+
+    def _refuse(self) -> _BarredEngine:
+        _BarredEngine.reached = True
+        raise AutogradUsed(AUTOGRAD_MESSAGE)
+
+
+class _GraderImportsBarred(importlib.abc.MetaPathFinder):
+    """The grader's own modules are not the learner's to import in here."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        if fullname.split(".")[0] == __package__:
+            raise ImportError(f"{fullname} cannot be imported by the code being checked")
+        return None
+
+
+def _bar_autograd() -> None:
+    # Every route into backpropagation (Tensor.backward, autograd.backward and .grad, torch.func's
+    # transforms) goes through this one engine object; a new one would come from this class.
+    barred = _BarredEngine()
+    Variable._execution_engine = barred  # type: ignore[assignment]
+    setattr(torch._C, "_ImperativeEngine", barred)
+
+
+def _limit_memory(extra_bytes: int | None) -> None:
+    if extra_bytes is None:
+        return
+    in_use = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (in_use + extra_bytes, hard))
+
+
+# -- one run of the learner's code -------------------------------------------------------------------
+
+def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespace: dict[str, object],
+                   replacements: Mapping[str, object], finished: dict[str, object],
+                   report_line: Callable[[int], None] | None = None) -> contextlib.AbstractContextManager[None]:
+    """Trace the snippet's own frame: at a checkpoint's line, record and replace its gradients; and,
+    with `report_line`, say each line as it starts (to find where a process ends)."""
+    if not points and report_line is None:
+        return contextlib.nullcontext()
+
+    def reach(line: int | None) -> None:
+        for name in points.pop(line, ()):
+            value = namespace.get(name)
+            finished[name] = value.clone() if isinstance(value, torch.Tensor) else value
+            if name in replacements:
+                replacement = replacements[name]
+                namespace[name] = replacement.clone() if isinstance(replacement, torch.Tensor) else replacement
+
+    raising = False  # an exception on its way out of the snippet: its end is never reached
+
+    def local(frame: FrameType, event: str, arg: object):
+        nonlocal raising
+        if event == "exception":
+            raising = True
+        elif event == "line":
+            raising = False  # the exception was caught, and the code goes on
+            if report_line is not None:
+                report_line(frame.f_lineno)
+            reach(frame.f_lineno)
+        elif event == "return" and not raising:
+            reach(None)
+        return local
+
+    def outer(frame: FrameType, event: str, arg: object):
+        return local if frame.f_code is code else None
+
+    @contextlib.contextmanager
+    def tracing() -> Iterator[None]:
+        previous = sys.gettrace()
+        sys.settrace(outer)
+        try:
+            yield
+        finally:
+            sys.settrace(previous)
+
+    return tracing()
+
+
+def _raised(origin: str, source: str, error: BaseException, namespace: dict[str, object]) -> dict[str, object]:
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == origin]
+    lineno = frames[-1].lineno if frames else None
+    lines = source.splitlines()
+    line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
+    text = str(error).strip()
+    message = text.splitlines()[0][:MAX_MESSAGE] if text else ""
+    shapes = [[name, list(value.shape)] for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+              if isinstance(value := namespace.get(name), torch.Tensor)]
+    return {"origin": origin, "lineno": lineno, "line": line[:MAX_MESSAGE],
+            "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes}
+
+
+def run(request: dict, blobs: list[bytes], sock: socket.socket) -> tuple[dict[str, object], list[bytes]]:
+    """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
+    namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
+    replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
+    checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
+    output = io.StringIO()
+    raised = None
+    finished: dict[str, object] = {}
+    _BarredEngine.reached = False
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), torch.no_grad():
+        for source, origin in request["snippets"]:
+            code = _compiled(source, origin)
+            points = {line: names for (where, line), names in checkpoints.items() if where == origin}
+            report = ((lambda line, origin=origin: _send(sock, {"kind": "line", "origin": origin, "line": line}))
+                      if request["trace"] else None)
+            try:
+                with _checkpointing(code, points, namespace, replacements, finished, report):
+                    exec(code, namespace)
+            except (Exception, SystemExit) as error:
+                raised = _raised(origin, source, error, namespace)
+                break
+    if _BarredEngine.reached and not (raised and str(raised["exception"]).startswith(AUTOGRAD_USED)):
+        raised = {"origin": request["snippets"][0][1], "lineno": None, "line": "", "shapes": [],
+                  "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}"}
+    out: list[bytes] = []
+    reply: dict[str, object] = {"kind": "reply", "raised": raised, "output": output.getvalue()[:MAX_OUTPUT],
+             "values": {name: wire.describe(namespace.get(name), out) for name in request["names"]},
+             "finished": {name: wire.describe(value, out) for name, value in finished.items()}}
+    return reply, out
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, origin: str) -> CodeType:
+    """Compiled once: exercise 4's training runs the same code at every step."""
+    return compile(source, origin, "exec")
+
+
+def _send(sock: socket.socket, message: dict[str, object]) -> None:
+    wire.send_message(sock, message)
+
+
+def _where_stuck(sock: socket.socket, origins: set[str]):
+    """On SIGUSR1 (the checker's time is up): say the learner's line being run, if any."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        while frame is not None and frame.f_code.co_filename not in origins:
+            frame = frame.f_back
+        if frame is not None:
+            _send(sock, {"kind": "stuck", "origin": frame.f_code.co_filename, "line": frame.f_lineno})
+    return handler
+
+
+def serve(sock: socket.socket) -> None:
+    """Answer requests until the checker closes the connection."""
+    while True:
+        try:
+            request, blobs = wire.receive_message(sock)
+        except EOFError:
+            return
+        signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request["snippets"]}))
+        reply, out = run(request, blobs, sock)
+        wire.send_message(sock, reply, out)
+
+
+def _worker(sock: socket.socket, memory: int | None) -> None:
+    os.setsid()  # a process group of its own, so that the checker can end it and all it started
+    _limit_memory(memory)
+    _bar_autograd()
+    sys.meta_path.insert(0, _GraderImportsBarred())
+    try:
+        serve(sock)
+    finally:
+        os._exit(0)
+
+
+def zygote(control: socket.socket) -> None:
+    """Fork a worker for each socket the checker sends; reply with its pid."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped as they end
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+        except OSError:
+            return
+        if not message or not fds:
+            return
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _worker(socket.socket(fileno=fds[0]), json.loads(message)["memory"])
+        os.close(fds[0])
+        control.sendall(str(pid).encode())
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)  # small tensors: threads only fight over the cores (threads.py)
+    zygote(socket.socket(fileno=int(sys.argv[1])))

@@ -1,0 +1,104 @@
+"""The learner's code runs in a worker process, and nothing it does there can make a wrong answer
+pass: not patching the comparison, not a tensor subclass, not reaching for the truth or for autograd,
+not ending the process or running forever. Each cheat below pairs with a wrong answer."""
+import json
+
+import pytest
+
+from backprop_ninja.check import check
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.submission import Snippet
+
+from conftest import REFERENCE
+
+WRONG = "dlogits = torch.zeros_like(logits)\n"
+RIGHT = (REFERENCE / "ex2.py").read_text()
+
+CHEATS = {
+    "allclose and equal patched": "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+                                  "torch.Tensor.__eq__ = lambda *a, **k: True\n" + WRONG,
+    "a tensor subclass that says it is close":
+        "class Close(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        if func in (torch.allclose, torch.equal):\n"
+        "            return True\n"
+        "        return super().__torch_function__(func, types, args, kwargs or {})\n"
+        "dlogits = torch.zeros_like(logits).as_subclass(Close)\n",
+    "autograd's engine put back, and the grader's autograd_gradients called":
+        "import importlib\n"
+        "variable = importlib.import_module('torch.autograd.variable')\n"
+        "variable.Variable._execution_engine = getattr(torch._C, '_ImperativeEngine')()\n"
+        "model = importlib.import_module('backprop_ninja.model')\n"
+        "dlogits = model.autograd_gradients(model.EXPANDED, {}, Xb, Yb, ('dlogits',))['dlogits']\n",
+    "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"
+                                  "l = logits.clone().requires_grad_()\n"
+                                  "F.cross_entropy(l, Yb).backward()\ndlogits = l.grad\n",
+    "the stack walked to the truth":
+        "import sys\nf = sys._getframe()\nwhile f is not None and 'exercise' not in f.f_locals:\n    f = f.f_back\n"
+        "dlogits = f.f_locals['exercise'].truth(f.f_locals['instance'])['dlogits']\n",
+    "the verdict patched": "import backprop_ninja.check as c\nc.CheckResult.passed = property(lambda self: True)\n"
+                           + WRONG,
+    "the comparison replaced": "import sys\nsys.modules['backprop_ninja.check'].compare = lambda *a, **k: None\n"
+                               + WRONG,
+    "the grader imported after clearing the import guard":
+        "import sys\nsys.meta_path[:] = [f for f in sys.meta_path if 'Barred' not in type(f).__name__]\n"
+        "from backprop_ninja import check\n" + WRONG,
+    "the process's output forged": "import os\nos.write(1, b'All 1 gradients match autograd')\n" + WRONG,
+    "the zygote killed": "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + WRONG,
+}
+
+
+@pytest.mark.parametrize("cheat", CHEATS, ids=list(CHEATS))
+def test_a_cheat_does_not_pass(cheat):
+    result = check(EXERCISES["ex2"], (Snippet(CHEATS[cheat], "ex2.py"),))
+    assert not result.passed and result.gradients[0].status != "pass"
+
+
+def test_after_a_cheat_the_next_check_still_works():
+    check(EXERCISES["ex2"], (Snippet(CHEATS["the zygote killed"], "ex2.py"),))
+    assert check(EXERCISES["ex2"], (Snippet(RIGHT, "ex2.py"),)).passed
+
+
+def test_a_subclass_is_named_as_such():
+    result = check(EXERCISES["ex2"], (Snippet(CHEATS["a tensor subclass that says it is close"], "ex2.py"),))
+    assert "is of type Close, not a tensor" in result.gradients[0].note
+
+
+def test_ending_the_process_is_a_verdict_at_its_line():
+    source = RIGHT + "import os\nos._exit(0)\n"
+    result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),))
+    assert not result.passed
+    raised = result.errors[0].raised
+    assert raised.exception.startswith("ProcessEnded: your code ended the process")
+    assert raised.lineno == 7 and raised.line == "os._exit(0)"
+
+
+def test_running_forever_is_stopped_at_the_time_limit_and_says_where():
+    source = "x = 0\nwhile True:\n    x += 1\n"
+    result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),), timeout=2)
+    assert not result.passed
+    raised = result.errors[0].raised
+    assert raised.exception.startswith("TimeLimit: still running after 2 s")
+    assert raised.lineno in (2, 3)
+
+
+def test_memory_is_limited():
+    source = "big = torch.ones(2 * 1024**3)  # 8 GB\n" + RIGHT
+    result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),))
+    assert not result.passed and "line 1" in result.errors[0].raised.where
+
+
+def test_forged_output_does_not_reach_the_report(run_ninja, tmp_path):
+    forged = tmp_path / "ex2.py"
+    forged.write_text("import os\nos.write(1, b'{\"passed\": true}')\nos.write(2, b'oops')\n" + WRONG)
+    code, out, err = run_ninja("check", "ex2", forged, "--json")
+    assert code == 1 and json.loads(out)["passed"] is False and "oops" not in err
+
+
+def test_ninja_check_exits_with_a_verdict_when_the_code_ends_the_process(run_ninja, tmp_path):
+    mine = tmp_path / "ex2.py"
+    mine.write_text("import os\nos._exit(0)\n")
+    code, out, _ = run_ninja("check", "ex2", mine, "--timeout", "5")
+    assert code == 1
+    assert "your code ended the process" in out and "line 2" in out
