@@ -3,16 +3,17 @@ a twin run from the same initialisation and the same batches, driven by autograd
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import cast
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import torch
 
-from .compare import strip_leading_ones
+from .compare import harmless_shape
 from .exercises import Exercise
 from .model import FUSED, PARAMETERS, Instance, learner_namespace
-from .runner import LearnerCode, Raised
+from .records import Convergence, Raised
+from .runner import LearnerCode
+from .wire import type_name
 from .training import LECTURE, TrainingRun, autograd_backward, training_data
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
@@ -49,36 +50,20 @@ class LearnerBackward:
         values = self.exercise.gradients_from(run.values)
         grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
         self.step += 1
-        # The forward pass's loss, or the learner's if their code recomputes it (a `loss` rebound to
-        # something other than a tensor fails here, as ever).
-        return cast(torch.Tensor, namespace["loss"]).item(), grads
+        loss = namespace["loss"]
+        assert isinstance(loss, torch.Tensor)  # our forward pass's: the learner's code ran on a copy
+        return loss.item(), grads
 
     def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
         if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:
             return value  # the common case, on the hot path of every training step
         if not isinstance(value, torch.Tensor):
             raise LearnerStopped(self.step, f"{name} is not computed" if value is None
-                                 else f"{name} is of type {type(value).__name__}, not a tensor")
-        if strip_leading_ones(tuple(value.shape)) != strip_leading_ones(tuple(param.shape)):
+                                 else f"{name} is of type {type_name(value)}, not a tensor")
+        if not harmless_shape(tuple(value.shape), tuple(param.shape)):
             raise LearnerStopped(self.step, f"{name} has shape {tuple(value.shape)}, "
                                  f"{name[1:]} is {tuple(param.shape)}")
         return value.reshape(param.shape).to(param.dtype)
-
-
-@dataclass(frozen=True)
-class Convergence:
-    steps: int
-    passed: bool
-    reason: str
-    start_loss: float
-    twin_end: float
-    learner_end: float | None
-    max_gap: float | None
-    window: int
-    raised: Raised | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _loss(value: float) -> str:
@@ -86,7 +71,7 @@ def _loss(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3g}"
 
 
-def smooth(losses: list[float], window: int) -> list[float]:
+def smooth(losses: Sequence[float], window: int) -> list[float]:
     """The trailing mean over `window` steps (fewer at the start)."""
     out, total = [], 0.0
     for i, loss in enumerate(losses):
@@ -95,13 +80,19 @@ def smooth(losses: list[float], window: int) -> list[float]:
     return out
 
 
+@lru_cache(maxsize=8)
+def twin_run(instance: Instance, steps: int) -> tuple[float, ...]:
+    """The losses of autograd's run: the same for every learner, so trained once per process."""
+    return tuple(TrainingRun(instance, *training_data(instance.block_size).train).train(autograd_backward, steps))
+
+
 def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
                       instance: Instance = LECTURE,
                       progress: Callable[[int, float], None] | None = None) -> Convergence:
     """Train twice from the same start on the same batches, with autograd and with the learner's
     gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
     Xtr, Ytr = training_data(instance.block_size).train
-    twin = TrainingRun(instance, Xtr, Ytr).train(autograd_backward, steps)
+    twin = twin_run(instance, steps)
     window = max(1, min(100, steps // 10))
     twin_smooth = smooth(twin, window)
     start, twin_end = twin[0], twin_smooth[-1]

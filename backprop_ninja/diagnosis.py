@@ -8,85 +8,44 @@ Each kind of mistake is recognised by one small function below, tried in order.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
 
-from .compare import ERROR, FAIL, MISSING, PASS, Comparison, compare, strip_leading_ones
+from .compare import harmless_shape
 from .exercises import Exercise, Gradient
 from .instrument import LearnerSource
 from .model import Instance, branch_gradients
-from .runner import BlockRun, LearnerCode, Raised
+from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
+from .runner import LearnerCode
 from .submission import Snippet
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    kind: str
-    message: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class RootCause:
-    """The first gradient, in backprop order, whose own step is wrong; in exercise 4 it may be one
-    the learner wrote on the way (dhprebn) rather than one that is graded (dW1). Where the whole
-    submission is at fault (autograd used, a `grads` list at odds), the name is what is at fault."""
-
-    name: str
-    diagnosis: Diagnosis
-    hint: str
-    graded: bool
-
-
-@dataclass(frozen=True)
-class LocalRun:
-    """The checkpointed run on every instance: each gradient's own step, from right inputs."""
-
-    comparisons: dict[str, tuple[Comparison, ...]]
-    runs: tuple[BlockRun, ...]
-
-    def status(self, name: str) -> str | None:
-        """"pass" or "fail" for the gradient's own step; None where the code never wrote it."""
-        statuses = [c.status for c in self.comparisons[name]]
-        if statuses[0] == MISSING:
-            return None
-        return PASS if all(s == PASS for s in statuses) else FAIL
-
-
-def run_locally(exercise: Exercise, code: LearnerCode, checkpoints: Mapping[tuple[str, int | None], list[str]],
-                truths: list[dict[str, torch.Tensor]]) -> LocalRun:
-    names = [g.name for g in exercise.followed]
-    runs: list[BlockRun] = []
-    comparisons: dict[str, list[Comparison]] = {name: [] for name in names}
-    for instance, truth in zip(exercise.instances, truths):
-        run = code.run(exercise.namespace(instance), exercise.collected, checkpoints, truth)
-        runs.append(run)
-        for name in names:
-            comparisons[name].append(compare(run.finished.get(name), truth[name], instance.rtol, instance.atol))
-    return LocalRun({k: tuple(v) for k, v in comparisons.items()}, tuple(runs))
+from .trials import Trial, namespace, run_trial, truth
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the classifiers look at for one gradient, on the lecture's instance."""
+    """What the classifiers look at for one gradient whose own step is wrong."""
 
     gradient: Gradient
     value: torch.Tensor  # only a tensor is classified: `diagnose` deals with anything else
-    truth: torch.Tensor
-    comparisons: tuple[Comparison, ...]  # the local ones, on every instance
+    local: Trial  # the checkpointed run: each step from right inputs
     exercise: Exercise
     source: LearnerSource
-    namespace: dict[str, object]
     retry: Callable[[tuple[Snippet, ...]], bool]  # does the gradient's own step pass with these snippets instead?
 
     @property
     def instance(self) -> Instance:
-        return self.exercise.instances[0]
+        return self.exercise.lecture
+
+    @property
+    def truth(self) -> torch.Tensor:
+        return truth(self.exercise, self.instance)[self.gradient.name]
+
+    @property
+    def namespace(self) -> dict[str, object]:
+        return namespace(self.exercise, self.instance)
 
     def close(self, a: torch.Tensor, b: torch.Tensor, widen: float = 1.0) -> bool:
         """Equal within the lecture instance's tolerance (`widen` times it, to recognise a multiple)."""
@@ -99,7 +58,7 @@ class Evidence:
 def transpose(ev: Evidence) -> Diagnosis | None:
     v, t = ev.value, ev.truth
     if v.dim() == 2 and t.dim() == 2 and v.shape == t.T.shape and not ev.close(t, t.T) and ev.close(v.T, t):
-        return Diagnosis("transpose", f"the transpose of the right answer: {ev.gradient.name} must have "
+        return Diagnosis(Kind.TRANSPOSE, f"the transpose of the right answer: {ev.gradient.name} must have "
                          f"{ev.gradient.tensor}'s shape {tuple(t.shape)}; swap the operands of the matrix "
                          "product (and their transposes)")
     return None
@@ -109,13 +68,13 @@ def axis(ev: Evidence) -> Diagnosis | None:
     """Try each variant of the code with one reduction's axis changed, or keepdim added."""
     for kind, description, snippets in ev.source.axis_variants(ev.gradient.name):
         if ev.retry(snippets):
-            return Diagnosis(kind, description)
+            return Diagnosis(Kind(kind), description)
     return None
 
 
 def shape(ev: Evidence) -> Diagnosis | None:
     v, t = ev.value, ev.truth
-    if strip_leading_ones(tuple(v.shape)) == strip_leading_ones(tuple(t.shape)):
+    if harmless_shape(tuple(v.shape), tuple(t.shape)):
         return None
     expected, got = tuple(t.shape), tuple(v.shape)
     if v.dim() == 0:
@@ -126,12 +85,12 @@ def shape(ev: Evidence) -> Diagnosis | None:
         detail = "the reduced dimension is dropped: keepdim=True?"
     else:
         detail = "broadcasting will not make this right"
-    return Diagnosis("shape", f"wrong shape: expected {expected}, got {got}; {detail}")
+    return Diagnosis(Kind.SHAPE, f"wrong shape: expected {expected}, got {got}; {detail}")
 
 
 def sign(ev: Evidence) -> Diagnosis | None:
     if ev.close(-ev.value, ev.truth):
-        return Diagnosis("sign", "the right answer negated: check the sign of the local derivative")
+        return Diagnosis(Kind.SIGN, "the right answer negated: check the sign of the local derivative")
     return None
 
 
@@ -146,7 +105,7 @@ def scale(ev: Evidence) -> Diagnosis | None:
     named = _name_factor(factor, ev.instance.n)
     if named is None or not ev.close(v, factor * t, widen=10):
         return None
-    return Diagnosis("scale", f"the right answer times {named}")
+    return Diagnosis(Kind.SCALE, f"the right answer times {named}")
 
 
 def _name_factor(factor: float, n: int) -> str | None:
@@ -174,7 +133,7 @@ def missing_branch(ev: Evidence) -> Diagnosis | None:
             overwrite = ev.source.overwrite(ev.gradient.name)
             how = (f"line {overwrite[0]} writes {ev.gradient.name} with `=`, which throws away what line "
                    f"{overwrite[1]} put there" if overwrite else f"{tensor} is used in {others} and in {consumer}")
-            return Diagnosis("missing-branch", f"the contribution through {consumer} is missing: {how}; the "
+            return Diagnosis(Kind.MISSING_BRANCH, f"the contribution through {consumer} is missing: {how}; the "
                              "gradients from every use add up (+=)")
     return None
 
@@ -199,19 +158,25 @@ def duplicate_index(ev: Evidence) -> Diagnosis | None:
     else:
         what = (f"an indexed `{op}` over all of {index_name} at once{at} keeps one contribution per row; "
                 "accumulate every occurrence (a loop with +=, or index_add_)")
-    return Diagnosis("duplicate-index", f"right for rows of {table} picked once in {index_name}, wrong for rows "
+    return Diagnosis(Kind.DUPLICATE_INDEX, f"right for rows of {table} picked once in {index_name}, wrong for rows "
                      f"picked more than once: {what}")
 
 
+def lecture_only(trial: Trial, name: str, lecture: Instance) -> tuple[Instance, bool] | None:
+    """The one judgement of a gradient right on the lecture's instance but wrong on another: that
+    instance, and whether it changes a size (rather than only the precision) of the lecture's."""
+    if trial.on_lecture(name).status != PASS:
+        return None
+    failing = trial.first_failing_elsewhere(name)
+    return None if failing is None else (failing, failing.sizes != lecture.sizes)
+
+
 def hard_coded_size(ev: Evidence) -> Diagnosis | None:
-    comparisons, instances = ev.comparisons, ev.exercise.instances
-    if comparisons[0].status != PASS:
+    judged = lecture_only(ev.local, ev.gradient.name, ev.instance)
+    if judged is None or not judged[1]:
         return None
-    failing = next((i for c, i in zip(comparisons, instances) if c.status != PASS), None)
-    if failing is None:
-        return None
-    lecture = _sizes(instances[0])
-    changed = {label: value for label, value in lecture.items() if _sizes(failing)[label] != value}
+    failing = judged[0]
+    changed = {label: value for label, value in _sizes(ev.instance).items() if _sizes(failing)[label] != value}
     found = []
     for line, literal in ev.source.literals(ev.gradient.name):
         for label, value in changed.items():
@@ -219,8 +184,8 @@ def hard_coded_size(ev: Evidence) -> Diagnosis | None:
                 name = label if literal == value else f"1/({label})" if " " in label or "-" in label else f"1/{label}"
                 found.append(f"{literal!r} on line {line} (use {name})")
                 break
-    where = "; ".join(found) if found else "a size written as a number"
-    return Diagnosis("hard-coded-size", f"right on the lecture's sizes only, wrong with {failing.describe()}: "
+    where = "; ".join(found) if found else "a size written as a number (32, 64, 27, 30, 10, 3)?"
+    return Diagnosis(Kind.HARD_CODED_SIZE, f"right on the lecture's sizes only, wrong with {failing.describe()}: "
                      f"{where}")
 
 
@@ -239,24 +204,25 @@ ANY_SHAPE = (transpose, axis, shape)
 def classify(ev: Evidence) -> Diagnosis:
     """The first kind that recognises the mistake in a gradient whose own step is wrong (and whose
     value is a tensor of real numbers: `diagnose` deals with anything else)."""
-    first = ev.comparisons[0]
-    if ev.value.shape != ev.truth.shape and strip_leading_ones(tuple(ev.value.shape)) == strip_leading_ones(
-            tuple(ev.truth.shape)):
+    first = ev.local.on_lecture(ev.gradient.name)
+    if first.leading_ones:
         ev = replace(ev, value=ev.value.reshape(ev.truth.shape))  # the harmless (64,) for (1, 64)
-    if ev.comparisons[0].status == PASS:
-        return hard_coded_size(ev) or Diagnosis("local", "right on the lecture's instance, wrong on another")
+    if first.status == PASS:
+        return hard_coded_size(ev) or Diagnosis(
+            Kind.LOCAL, "right on the lecture's instance in float32, wrong at the same sizes in float64: "
+            "a step that loses precision, or depends on float32's rounding?")
     for recognise in (SAME_SHAPE if ev.value.shape == ev.truth.shape else ()) + ANY_SHAPE:
         if diagnosis := recognise(ev):
             return diagnosis
     how = f"maxdiff {first.maxdiff:.2g}" if first.maxdiff is not None else first.note
-    return Diagnosis("local", f"wrong even from right inputs ({how} on the lecture's instance): look at this "
-                     "step's local derivative")
+    return Diagnosis(Kind.LOCAL, f"wrong even from right inputs ({how} on the lecture's instance): look at "
+                     "this step's local derivative")
 
 
 def raised(raised_error: Raised) -> Diagnosis:
     shapes = ", ".join(f"{name} {shape}" for name, shape in raised_error.shapes)
     line = f" `{raised_error.line}`" if raised_error.line else ""
-    return Diagnosis("raised", f"{raised_error.where}{line} raised {raised_error.exception}"
+    return Diagnosis(Kind.RAISED, f"{raised_error.where}{line} raised {raised_error.exception}"
                      + (f" (shapes: {shapes})" if shapes else ""))
 
 
@@ -265,51 +231,54 @@ AUTOGRAD_HINT = ("write each gradient from the forward pass's tensors and the lo
                  "for you.")
 
 
-def autograd_used(source: LearnerSource, runs: tuple[BlockRun, ...]) -> tuple[str, int | None] | None:
-    """Where the code reaches for autograd, by reading it or by having been stopped doing so."""
+def autograd_used(source: LearnerSource, plain: Trial
+                  ) -> tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause] | None:
+    """The one autograd verdict: where the code calls into autograd, by reading it or by having
+    been stopped doing so in its worker, every gradient fails, right numbers or not; said once."""
     uses = source.autograd_uses()
+    lineno: int | None
+    stopped = next((run.raised for run in plain.runs if run.raised and run.raised.used_autograd), None)
     if uses:
         origin, line, what = uses[0]
-        return f"{origin}, line {line} reaches for autograd ({what})", line
-    stopped = next((run.raised for run in runs if run.raised and run.raised.used_autograd), None)
-    return (f"{stopped.where} calls into autograd", stopped.lineno) if stopped else None
+        where, lineno = f"{origin}, line {line} reaches for autograd ({what})", line
+    elif stopped:
+        where, lineno = f"{stopped.where} calls into autograd", stopped.lineno
+    else:
+        return None
+    names = source.names
+    culprit = next((n for n in names if any(lineno in st.lines for st in source.writes[n])), "autograd")
+    root = RootCause(culprit, Diagnosis(Kind.AUTOGRAD_USED, f"{where}: the backward pass must be written by hand, "
+                                        "so every gradient fails, right numbers or not"), AUTOGRAD_HINT, graded=True)
+    others = Diagnosis(Kind.AUTOGRAD_USED, f"fails with every other gradient: {where}")
+    return {name: (FAIL, root.diagnosis if name == culprit else others) for name in names}, root
 
 
-def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain_status: dict[str, str],
-             truths: list[dict[str, torch.Tensor]], plain_runs: tuple[BlockRun, ...]
-             ) -> tuple[dict[str, tuple[str | None, Diagnosis | None]], RootCause | None]:
+def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain: Trial
+             ) -> tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause | None]:
     """Each followed gradient's local status and diagnosis, and the root cause: the first gradient, in
     backprop order, whose own step is wrong."""
     names = tuple(g.name for g in exercise.followed)
-    autograd = autograd_used(source, plain_runs)
+    autograd = autograd_used(source, plain)
     if autograd:
-        where, line = autograd
-        culprit = next((n for n in names if any(line in st.lines for st in source.writes[n])), "autograd")
-        message = (f"{where}: the backward pass must be written by hand, so every gradient fails, "
-                   "right numbers or not")
-        others = Diagnosis("autograd-used", f"fails with every other gradient: {where}")
-        root = RootCause(culprit, Diagnosis("autograd-used", message), AUTOGRAD_HINT, graded=True)
-        return {name: (FAIL, root.diagnosis if name == culprit else others) for name in names}, root
+        return autograd
 
     checkpoints = source.checkpoints()
-    local = run_locally(exercise, code, checkpoints, truths)
-    lecture = exercise.instances[0]
-    namespace = exercise.namespace(lecture)
+    local = run_trial(exercise, code, names, checkpoints)
 
     def passes(snippets: tuple[Snippet, ...], name: str) -> bool:
         """Does `name`'s own step pass on the lecture's instance when these snippets run instead?
         (Variants keep every line where it was, so the checkpoints still hold.)"""
-        run = code.variant(snippets).run(exercise.namespace(lecture), exercise.collected, checkpoints, truths[0])
-        return compare(run.finished.get(name), truths[0][name], lecture.rtol, lecture.atol).status == PASS
+        retried = run_trial(exercise, code.variant(snippets), (name,), checkpoints, (exercise.lecture,))
+        return retried.on_lecture(name).status == PASS
 
-    raised_error = local.runs[0].raised
+    raised_error = local.lecture_run.raised
     raised_gradient = None
     if raised_error:
         statement = source.statement_at(raised_error.origin, raised_error.lineno)
         raised_gradient = source.gradient_written_at(statement) or next(
-            (n for n in names if local.comparisons[n][0].status == MISSING), None)
+            (n for n in names if local.on_lecture(n).status == MISSING), None)
 
-    verdicts: dict[str, tuple[str | None, Diagnosis | None]] = {}
+    verdicts: dict[str, tuple[Status | None, Diagnosis | None]] = {}
     first_wrong = last_wrong = None
     for g in exercise.followed:
         status = local.status(g.name)
@@ -317,20 +286,19 @@ def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain
         if raised_error and g.name == raised_gradient:  # (raised_gradient is only ever set with raised_error)
             status, diagnosis = FAIL, raised(raised_error)
         elif status == FAIL:
-            value, first = local.runs[0].finished.get(g.name), local.comparisons[g.name][0]
+            value, first = local.lecture_run.finished.get(g.name), local.on_lecture(g.name)
             # Not a tensor of real numbers (which compares as ERROR): nothing more to recognise.
             if first.status == ERROR or not isinstance(value, torch.Tensor):
-                diagnosis = Diagnosis("local", f"{g.name} {first.note}")
+                diagnosis = Diagnosis(Kind.LOCAL, f"{g.name} {first.note}")
             else:
-                diagnosis = classify(Evidence(g, value, truths[0][g.name], local.comparisons[g.name], exercise,
-                                              source, namespace, partial(passes, name=g.name)))
-        elif plain_status.get(g.name) == FAIL:
-            diagnosis = (Diagnosis("inherited", f"inherits the error in {last_wrong}") if last_wrong else
-                         Diagnosis("local", "right when your code finished it, wrong at the end: a later "
+                diagnosis = classify(Evidence(g, value, local, exercise, source, partial(passes, name=g.name)))
+        elif g.name in plain.comparisons and plain.status(g.name) == FAIL:
+            diagnosis = (Diagnosis(Kind.INHERITED, f"inherits the error in {last_wrong}") if last_wrong else
+                         Diagnosis(Kind.LOCAL, "right when your code finished it, wrong at the end: a later "
                                    "in-place change to a tensor it shares memory with? (use .clone())"))
         else:
-            note = local.comparisons[g.name][0].note
-            diagnosis = Diagnosis("shape-note", note) if status == PASS and "leading 1s" in note else None
+            first = local.on_lecture(g.name)
+            diagnosis = Diagnosis(Kind.SHAPE_NOTE, first.note) if status == PASS and first.leading_ones else None
         if status == FAIL:
             first_wrong = first_wrong or g.name
             last_wrong = g.name

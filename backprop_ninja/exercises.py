@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .compare import strip_leading_ones
+from .compare import harmless_shape
 from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch,
                     learner_namespace, parameters)
 from .training import training_point
@@ -64,6 +64,11 @@ class Exercise:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.gradients)
+
+    @property
+    def lecture(self) -> Instance:
+        """The lecture's own instance: the one shown as `cmp` shows it, with the lecture's tolerance."""
+        return self.instances[0]
 
     def time_limit(self, steps: int) -> float:
         """Seconds the learner's code may run in all, in one check (`steps` for exercise 4's training)."""
@@ -169,7 +174,7 @@ GRADS_HINT = ("the lecture's update, `for p, grad in zip(parameters, grads): p.d
 def _same(a: object, b: torch.Tensor) -> bool:
     """The same tensor, or an equal one (a `.clone()`, or a reshape by leading 1s)."""
     return a is b or (isinstance(a, torch.Tensor) and a.numel() == b.numel()
-                      and strip_leading_ones(tuple(a.shape)) == strip_leading_ones(tuple(b.shape))
+                      and harmless_shape(tuple(a.shape), tuple(b.shape))
                       and torch.equal(a.reshape(b.shape).to(b.dtype), b))
 
 
@@ -315,4 +320,4 @@ EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 def exercise_namespace(key: str) -> dict[str, object]:
     """The namespace of `key`'s lecture instance, for working on an exercise in a notebook."""
     exercise = EXERCISES[key]
-    return exercise.namespace(exercise.instances[0])
+    return exercise.namespace(exercise.lecture)

@@ -6,7 +6,7 @@ import ast
 
 import torch
 
-from .compare import strip_leading_ones
+from .compare import harmless_shape
 from .exercises import EXERCISES, exercise_namespace
 from .instrument import written_names, written_on_line
 from .submission import Snippet
@@ -76,7 +76,7 @@ def cmp(s: str, dt: torch.Tensor, t: torch.Tensor) -> None:
         return
     line = f"{s:15s} | exact: {str(ex):5s} | approximate: {str(app):5s} | maxdiff: {maxdiff}"
     if dt.shape != t.grad.shape:
-        harmless = strip_leading_ones(tuple(dt.shape)) == strip_leading_ones(tuple(t.grad.shape))
+        harmless = harmless_shape(tuple(dt.shape), tuple(t.grad.shape))
         verdict = "fine: only leading 1s differ" if harmless else "passes here only by broadcasting"
         line += f" | shape {tuple(dt.shape)}, {s} is {tuple(t.grad.shape)}: {verdict}"
     print(line)

@@ -7,15 +7,12 @@ import textwrap
 import click
 from tabulate import tabulate
 
-from .check import CheckResult, GradientResult
-from .compare import ERROR, FAIL, MISSING, PASS
+from .records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult, Kind
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta")}
-# Kinds of mistake that concern the whole submission: the root cause's message says it for all.
-SAID_ONCE = ("autograd-used", "grads-list")
-_FIX_FIRST = {"autograd-used": "Take autograd out first.", "grads-list": "Fix the grads list first."}
+_FIX_FIRST = {Kind.AUTOGRAD_USED: "Take autograd out first.", Kind.GRADS_LIST: "Fix the grads list first."}
 _OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
 
 
@@ -76,15 +73,15 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
     for g in result.gradients:
         if g.name == result.root_cause:
             continue
-        if g.diagnosis and g.diagnosis.kind == "inherited":
+        if g.diagnosis and g.diagnosis.kind == Kind.INHERITED:
             inherited.append(g.name)
             continue
-        if g.diagnosis and result.root and g.diagnosis.kind == result.root.diagnosis.kind in SAID_ONCE:
-            continue
+        if g.diagnosis and result.root and g.diagnosis.kind == result.root.diagnosis.kind in WHOLE_SUBMISSION:
+            continue  # the root cause's message says it for every gradient
         message = g.diagnosis.message if g.diagnosis else g.note
         if not message or (g.status == MISSING and g.diagnosis is None):
             continue
-        label = f"{g.name} ({g.diagnosis.kind})" if g.diagnosis and g.diagnosis.kind != "shape-note" else g.name
+        label = f"{g.name} ({g.diagnosis.kind})" if g.diagnosis and g.diagnosis.kind != Kind.SHAPE_NOTE else g.name
         lines += _wrap(message, first=f"  {label}: ")
         if hints == "on" and g.local_status == FAIL:
             lines += _wrap(f"hint: {g.hint}", indent="      ")
@@ -97,11 +94,11 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
 
 def _errors(result: CheckResult) -> list[str]:
     """Where the learner's code raised, unless a diagnosis has said it already."""
-    if not result.errors or any(g.diagnosis and g.diagnosis.kind == "raised" for g in result.gradients):
+    if not result.errors or any(g.diagnosis and g.diagnosis.kind == Kind.RAISED for g in result.gradients):
         return []
     first = result.errors[0]
     raised = first.raised
-    if raised.used_autograd and result.root and result.root.diagnosis.kind == "autograd-used":
+    if raised.used_autograd and result.root and result.root.diagnosis.kind == Kind.AUTOGRAD_USED:
         return []
     writing = f", in the line that writes {raised.gradient}" if raised.gradient else ""
     what = (f"Your code does not parse: a syntax error at {raised.where}{writing}:" if raised.is_syntax_error

@@ -16,58 +16,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import wire
+from .records import Raised
 from .zygote import fork_worker
 from .submission import Snippet
 
-AUTOGRAD_USED = "AutogradUsed"  # the worker's name for the exception it raises, and reports
-PROCESS_ENDED = "ProcessEnded"
-TIME_LIMIT = "TimeLimit"
 # How much memory a worker may take beyond what it holds when it starts, where the platform allows.
 DEFAULT_MEMORY = 4 * 1024**3
 # How long a worker has to say where it was stuck, once its time is up.
 STUCK_GRACE = 0.5
 
 
-@dataclass(frozen=True)
-class Raised:
-    """Where and how the learner's code stopped, with the shapes of the tensors named on that line."""
-
-    origin: str
-    lineno: int | None
-    line: str
-    exception: str
-    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
-    # The gradient that line writes, where the caller knows the exercise's names.
-    gradient: str | None = None
-
-    @property
-    def where(self) -> str:
-        return f"{self.origin}, line {self.lineno}" if self.lineno else self.origin
-
-    @property
-    def is_syntax_error(self) -> bool:
-        return self.exception.startswith(SyntaxError.__name__)
-
-    @property
-    def used_autograd(self) -> bool:
-        return self.exception.startswith(AUTOGRAD_USED)
-
-    @property
-    def ended(self) -> bool:
-        """Did the code end or outlast its worker, rather than raise?"""
-        return self.exception.startswith((PROCESS_ENDED, TIME_LIMIT))
-
-    @classmethod
-    def from_wire(cls, d: object) -> Raised:
-        """Rebuilt from a worker's report, every field checked."""
-        if not isinstance(d, dict):
-            raise wire.WireError("a report of an exception that is not an object")
-        lineno = d.get("lineno")
-        shapes = d.get("shapes")
-        if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list):
-            raise wire.WireError("a report of an exception that is not as the protocol says")
-        return cls(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
-                   tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
+def _raised_from_wire(d: object) -> Raised:
+    """A worker's report of an exception, every field checked."""
+    if not isinstance(d, dict):
+        raise wire.WireError("a report of an exception that is not an object")
+    lineno, shapes = d.get("lineno"), d.get("shapes")
+    if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list):
+        raise wire.WireError("a report of an exception that is not as the protocol says")
+    return Raised(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
+                  tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
 
 
 @dataclass(frozen=True)
@@ -212,9 +179,9 @@ class Session:
         self.close()
         where = ended.where
         if ended.timed_out:
-            exception = f"{TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
+            exception = f"{Raised.TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
         else:
-            exception = f"{PROCESS_ENDED}: your code ended the process"
+            exception = f"{Raised.PROCESS_ENDED}: your code ended the process"
             if where is None:  # run it again, saying each line as it starts, to find where
                 try:
                     self._exchange({**request, "trace": True}, blobs, deadline=self.deadline)
@@ -233,7 +200,7 @@ class Session:
         values, finished = reply["values"], reply["finished"]
         if not isinstance(values, dict) or not isinstance(finished, dict):
             raise wire.WireError("a reply without its values")
-        raised = Raised.from_wire(reply["raised"]) if reply["raised"] is not None else None
+        raised = _raised_from_wire(reply["raised"]) if reply["raised"] is not None else None
         return BlockRun({name: wire.rebuild(values.get(name), blobs) for name in names}, raised,
                         str(reply["output"]), {str(name): wire.rebuild(value, blobs) for name, value in finished.items()})
 

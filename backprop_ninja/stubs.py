@@ -25,7 +25,7 @@ def _available(exercise: Exercise) -> str:
 
 def _answer_lines(exercise: Exercise) -> str:
     """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
-    lecture = exercise.namespace(exercise.instances[0])
+    lecture = exercise.namespace(exercise.lecture)
     shapes = {name: tuple(value.shape) for name, value in lecture.items() if isinstance(value, torch.Tensor)}
     return "\n".join(f"{g.name} = None  # like {g.tensor}: {shapes[g.tensor]}" for g in exercise.gradients)
 

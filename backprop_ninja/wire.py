@@ -36,6 +36,11 @@ class NotATensor:
     type_name: str
 
 
+def type_name(value: object) -> str:
+    """The name of a value's type, as the learner's code made it."""
+    return value.type_name if isinstance(value, NotATensor) else type(value).__name__
+
+
 def send(sock: socket.socket, payload: bytes) -> None:
     sock.sendall(_LENGTH.pack(len(payload)) + payload)
 

@@ -28,8 +28,9 @@ import torch
 from torch.autograd.variable import Variable
 
 from . import wire
+from .records import Raised
 
-AUTOGRAD_USED = "AutogradUsed"
+AUTOGRAD_USED = Raised.AUTOGRAD_USED
 AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
                     "torch.autograd.grad, torch.func) is not allowed")
 # A learner's printout and messages are cut to these lengths.

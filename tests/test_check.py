@@ -106,7 +106,8 @@ def test_hard_coded_batch_size_fails_though_right_on_the_lectures_batch():
     grads = by_name(run("ex1", _mutate("= -1.0 / n", "= -1.0 / 32")))
     g = grads["dlogprobs"]
     assert g.status == "fail" and g.exact is True, "right on the lecture's instance, wrong elsewhere"
-    assert "hard-code" in g.note and "n=7" in g.note
+    assert "right on the lecture's instance, but not with n=7" in g.note
+    assert g.diagnosis.kind == "hard-coded-size" and "32 on line 4 (use n)" in g.diagnosis.message
 
 
 def test_hard_coded_size_that_raises_elsewhere_reports_the_raise():

@@ -1,0 +1,298 @@
+"""The results of a check, as typed records: what the check returns, what `--json` prints, what a
+gradebook stores and what a report reads back.
+
+Plain data only (no tensors, no torch), each record with `to_dict()` and `from_dict()`, so that a
+result crosses a process boundary or sits in a database as JSON and comes back the same. Statuses
+and kinds of mistake are enums whose values are the strings `--json` shows.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+# Bumped when a key changes meaning or goes away; new keys alone do not bump it.
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    """A gradient's verdict (and, for its own step, `local_status`)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    MISSING = "missing"  # not computed (yet)
+    ERROR = "error"  # not a tensor of real numbers
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PASS, FAIL, MISSING, ERROR = Status.PASS, Status.FAIL, Status.MISSING, Status.ERROR
+
+
+class Kind(str, Enum):
+    """The kinds of mistake the diagnosis names, and its notes on gradients that are not mistakes."""
+
+    SHAPE = "shape"
+    TRANSPOSE = "transpose"
+    WRONG_AXIS = "wrong-axis"
+    SIGN = "sign"
+    SCALE = "scale"
+    MISSING_BRANCH = "missing-branch"
+    HARD_CODED_SIZE = "hard-coded-size"
+    DUPLICATE_INDEX = "duplicate-index"
+    AUTOGRAD_USED = "autograd-used"
+    RAISED = "raised"
+    GRADS_LIST = "grads-list"
+    LOCAL = "local"
+    SHAPE_NOTE = "shape-note"  # passes: the shape differs from the tensor's by leading 1s only
+    INHERITED = "inherited"  # a right step, wrong only because of an earlier gradient
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# Kinds that concern the whole submission rather than one step: said once, for all gradients.
+WHOLE_SUBMISSION = (Kind.AUTOGRAD_USED, Kind.GRADS_LIST)
+
+
+def _from(cls: Any, d: dict) -> Any:
+    """A record from its dict, ignoring keys it does not know (written by a newer version)."""
+    return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+def _shape(value: Any) -> tuple[int, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict on one gradient on one instance."""
+
+    status: Status
+    expected_shape: tuple[int, ...]
+    shape: tuple[int, ...] | None = None
+    exact: bool | None = None
+    approximate: bool | None = None
+    maxdiff: float | None = None
+    note: str = ""
+    # The shape differs from the tensor's by leading 1s only: fine, and said in a note.
+    leading_ones: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Comparison:
+        c = _from(cls, d)
+        return cls(**{**asdict(c), "status": Status(c.status), "expected_shape": tuple(c.expected_shape),
+                      "shape": _shape(c.shape)})
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: Kind
+    message: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Diagnosis | None:
+        return None if d is None else cls(Kind(d["kind"]), d["message"])
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """The first gradient, in backprop order, whose own step is wrong; in exercise 4 it may be one
+    the learner wrote on the way (dhprebn) rather than one that is graded (dW1). Where the whole
+    submission is at fault (autograd used, a `grads` list at odds), the name is what is at fault."""
+
+    name: str
+    diagnosis: Diagnosis
+    hint: str
+    graded: bool
+
+
+@dataclass(frozen=True)
+class Raised:
+    """Where and how the learner's code stopped, with the shapes of the tensors named on that line."""
+
+    origin: str
+    lineno: int | None
+    line: str
+    exception: str
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # The gradient that line writes, where the caller knows the exercise's names.
+    gradient: str | None = None
+
+    # How the worker names what stopped the code, where it was not an exception of the code's own.
+    AUTOGRAD_USED = "AutogradUsed"
+    PROCESS_ENDED = "ProcessEnded"
+    TIME_LIMIT = "TimeLimit"
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin}, line {self.lineno}" if self.lineno else self.origin
+
+    @property
+    def is_syntax_error(self) -> bool:
+        return self.exception.startswith(SyntaxError.__name__)
+
+    @property
+    def used_autograd(self) -> bool:
+        return self.exception.startswith(self.AUTOGRAD_USED)
+
+    @property
+    def ended(self) -> bool:
+        """Did the code end its process, or outlast its time, rather than raise?"""
+        return self.exception.startswith((self.PROCESS_ENDED, self.TIME_LIMIT))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "where": self.where}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Raised | None:
+        if d is None:
+            return None
+        r = _from(cls, d)
+        return cls(**{**asdict(r), "shapes": tuple((name, tuple(shape)) for name, shape in r.shapes)})
+
+
+@dataclass(frozen=True)
+class InstanceError:
+    instance: str
+    raised: Raised
+
+    def to_dict(self) -> dict:
+        return {"instance": self.instance, **self.raised.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InstanceError:
+        raised = Raised.from_dict(d)
+        assert raised is not None  # an instance error always has one
+        return cls(d["instance"], raised)
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """One gradient's verdict over all instances. `exact`, `approximate`, `maxdiff` and `shape` are
+    the lecture instance's, as the lecture's `cmp` would print them; `status` is over all."""
+
+    name: str
+    status: Status
+    expected_shape: tuple[int, ...]
+    shape: tuple[int, ...] | None
+    exact: bool | None
+    approximate: bool | None
+    maxdiff: float | None
+    note: str
+    hint: str
+    instances: tuple[Comparison, ...]
+    # Is the gradient's own step right, given right inputs? None where the code never wrote it.
+    local_status: Status | None = None
+    diagnosis: Diagnosis | None = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "instances": [c.to_dict() for c in self.instances],
+                "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GradientResult:
+        g = _from(cls, d)
+        return cls(**{**{f.name: getattr(g, f.name) for f in fields(cls)}, "status": Status(g.status),
+                      "expected_shape": tuple(g.expected_shape), "shape": _shape(g.shape),
+                      "instances": tuple(Comparison.from_dict(c) for c in g.instances),
+                      "local_status": None if g.local_status is None else Status(g.local_status),
+                      "diagnosis": Diagnosis.from_dict(d.get("diagnosis"))})
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Exercise 4's training with the learner's gradients, next to autograd's twin run."""
+
+    steps: int
+    passed: bool
+    reason: str
+    start_loss: float
+    twin_end: float
+    learner_end: float | None
+    max_gap: float | None
+    window: int
+    raised: Raised | None = None
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "raised": self.raised.to_dict() if self.raised else None}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Convergence | None:
+        if d is None:
+            return None
+        c = _from(cls, d)
+        return cls(**{**{f.name: getattr(c, f.name) for f in fields(cls)}, "raised": Raised.from_dict(d.get("raised"))})
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """One instance a check ran on, as the report names it."""
+
+    label: str
+    description: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    exercise: str
+    source: str
+    gradients: tuple[GradientResult, ...]
+    instances: tuple[InstanceInfo, ...]
+    errors: tuple[InstanceError, ...] = ()
+    output: str = ""
+    convergence: Convergence | None = None  # exercise 4 only
+    root: RootCause | None = None
+    schema: int = field(default=SCHEMA_VERSION)
+
+    @property
+    def root_cause(self) -> str | None:
+        return self.root.name if self.root else None
+
+    @property
+    def passed(self) -> bool:
+        return self.score == 1.0
+
+    @property
+    def score(self) -> float:
+        """The share of the parts that pass: every gradient, and for exercise 4 the convergence."""
+        parts = [g.status == PASS for g in self.gradients]
+        if self.convergence:
+            parts.append(self.convergence.passed)
+        return sum(parts) / len(parts)
+
+    def to_dict(self) -> dict:
+        root = self.root
+        return {
+            "schema": self.schema,
+            "exercise": self.exercise,
+            "source": self.source,
+            "passed": self.passed,
+            "score": self.score,
+            "root_cause": root.name if root else None,
+            "root_diagnosis": root.diagnosis.to_dict() if root else None,
+            "root_hint": root.hint if root else None,
+            "root_graded": root.graded if root else None,
+            "gradients": [g.to_dict() for g in self.gradients],
+            "instances": [asdict(i) for i in self.instances],
+            "errors": [e.to_dict() for e in self.errors],
+            "output": self.output,
+            "convergence": self.convergence.to_dict() if self.convergence else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CheckResult:
+        diagnosis = Diagnosis.from_dict(d.get("root_diagnosis"))
+        root = (RootCause(d["root_cause"], diagnosis, d.get("root_hint") or "", bool(d.get("root_graded")))
+                if d.get("root_cause") is not None and diagnosis is not None else None)
+        return cls(d["exercise"], d["source"], tuple(GradientResult.from_dict(g) for g in d["gradients"]),
+                   tuple(_from(InstanceInfo, i) for i in d["instances"]),
+                   tuple(InstanceError.from_dict(e) for e in d.get("errors", ())), d.get("output", ""),
+                   Convergence.from_dict(d.get("convergence")), root, d.get("schema", SCHEMA_VERSION))
