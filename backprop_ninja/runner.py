@@ -114,7 +114,7 @@ class Session:
         nothing: dict[str, object] = dict.fromkeys(names)
         if code.syntax_error or self.stopped:
             return BlockRun(nothing, code.syntax_error or self.stopped, "")
-        blobs: list[bytes] = []
+        blobs: list[wire.Buffer] = []
         request = {
             "snippets": [(s.source, s.origin) for s in code.snippets],
             "namespace": {name: wire.describe(value, blobs) for name, value in namespace.items()},
@@ -135,8 +135,8 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
-    def _exchange(self, request: dict[str, object], blobs: list[bytes],
-                  deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer],
+                  deadline: float | None = None) -> tuple[dict, list[memoryview]]:
         """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
         if self._sock is None:
             self._sock, self._pid = fork_worker(self.memory)
@@ -174,7 +174,7 @@ class Session:
             pass
         return None
 
-    def _verdict(self, code: LearnerCode, ended: _Ended, request: dict, blobs: list[bytes]) -> Raised:
+    def _verdict(self, code: LearnerCode, ended: _Ended, request: dict, blobs: list[wire.Buffer]) -> Raised:
         """What to tell the learner about a worker that ended or ran out of time."""
         self.close()
         where = ended.where
@@ -195,7 +195,7 @@ class Session:
         return Raised(snippet.origin, lineno or None, line, exception)
 
     @staticmethod
-    def _read(reply: dict, blobs: list[bytes], names: tuple[str, ...]) -> BlockRun:
+    def _read(reply: dict, blobs: list[memoryview], names: tuple[str, ...]) -> BlockRun:
         """The reply as values: every part checked, nothing but data taken from it."""
         values, finished = reply["values"], reply["finished"]
         if not isinstance(values, dict) or not isinstance(finished, dict):

@@ -18,11 +18,15 @@ from types import ModuleType
 import torch
 
 _LENGTH = struct.Struct(">Q")
+_HEADER = struct.Struct(">I")
 # The most a reply may hold: far beyond any gradient of these exercises.
 MAX_FRAME = 256 * 1024**2
 DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
     torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
+_ITEMSIZE = {d: torch.empty((), dtype=d).element_size() for d in DTYPES.values()}
+# Bytes to send: a bytes object, or a view of a tensor's memory.
+Buffer = bytes | memoryview
 
 
 class WireError(Exception):
@@ -41,32 +45,9 @@ def type_name(value: object) -> str:
     return value.type_name if isinstance(value, NotATensor) else type(value).__name__
 
 
-def send(sock: socket.socket, payload: bytes) -> None:
-    sock.sendall(_LENGTH.pack(len(payload)) + payload)
-
-
-def receive(sock: socket.socket, limit: int = MAX_FRAME) -> bytes:
-    """One frame; EOFError when the other side has closed, WireError when it is too large."""
-    (length,) = _LENGTH.unpack(_exactly(sock, _LENGTH.size))
-    if length > limit:
-        raise WireError(f"a frame of {length} bytes, more than the {limit} allowed")
-    return _exactly(sock, length)
-
-
-def _exactly(sock: socket.socket, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise EOFError("the other side closed the connection")
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 # -- values: a JSON-able description, and the bytes of each tensor apart ------------------------------
 
-def describe(value: object, blobs: list[bytes]) -> object:
+def describe(value: object, blobs: list[Buffer]) -> object:
     """A JSON-able description of `value`; the bytes of a plain tensor go to `blobs`. Anything that is
     not None, a list, a plain tensor, a number, a string or a module is described by its type alone."""
     if value is None:
@@ -80,7 +61,7 @@ def describe(value: object, blobs: list[bytes]) -> object:
     if type(value) is torch.Tensor and str(value.dtype).removeprefix("torch.") in DTYPES:
         try:
             flat = value.detach().resolve_conj().resolve_neg().contiguous().reshape(-1)
-            data = flat.view(torch.uint8).numpy().tobytes()
+            data = flat.view(torch.uint8).numpy().data
         except Exception:  # a sparse, meta or otherwise unreadable tensor
             return {"type": "unreadable tensor"}
         blobs.append(data)
@@ -89,7 +70,7 @@ def describe(value: object, blobs: list[bytes]) -> object:
     return {"type": type(value).__name__}
 
 
-def rebuild(described: object, blobs: list[bytes], import_modules: bool = False) -> object:
+def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool = False) -> object:
     """The value a description stands for, checked at every step: a plain tensor, a number, a
     string, None, a list, or a NotATensor; a module only where `import_modules` (in a worker, for
     the modules the checker names: torch and its own)."""
@@ -113,28 +94,49 @@ def rebuild(described: object, blobs: list[bytes], import_modules: bool = False)
             and all(isinstance(d, int) and d >= 0 for d in shape)):
         raise WireError("a tensor that is not described as the protocol says")
     data = blobs[index]
-    itemsize = torch.empty((), dtype=dtype).element_size()
-    if len(data) != math.prod(shape) * itemsize:
+    if data.nbytes != math.prod(shape) * _ITEMSIZE[dtype]:
         raise WireError("a tensor whose bytes do not match its shape")
-    if not data:
+    if not data.nbytes:
         return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(shape)
+    return torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
 
 
-def send_message(sock: socket.socket, message: dict[str, object], blobs: Sequence[bytes] = ()) -> None:
-    """A JSON frame that says how many byte frames follow it, then those."""
-    send(sock, json.dumps({**message, "blobs": len(blobs)}).encode())
-    for blob in blobs:
-        send(sock, blob)
+def send_message(sock: socket.socket, message: dict[str, object], blobs: Sequence[Buffer] = ()) -> None:
+    """One frame: its length, the length of its JSON part, the JSON, then the bytes it describes."""
+    header = json.dumps({**message, "sizes": [memoryview(b).nbytes for b in blobs]}).encode()
+    body = b"".join([_HEADER.pack(len(header)), header, *blobs])
+    sock.sendall(_LENGTH.pack(len(body)) + body)
 
 
-def receive_message(sock: socket.socket, limit: int = MAX_FRAME) -> tuple[dict, list[bytes]]:
-    """A JSON frame and the byte frames it announces; WireError for anything else."""
+def receive_message(sock: socket.socket, limit: int = MAX_FRAME) -> tuple[dict, list[memoryview]]:
+    """The JSON part of one frame, and the byte strings it describes; EOFError when the other side
+    has closed, WireError for anything that is not as the protocol says."""
+    (length,) = _LENGTH.unpack(_exactly(sock, _LENGTH.size))
+    if length > limit:
+        raise WireError(f"a frame of {length} bytes, more than the {limit} allowed")
+    body = memoryview(_exactly(sock, length))
     try:
-        message = json.loads(receive(sock, limit))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WireError(f"a frame that is not JSON ({e})") from None
-    count = message.get("blobs") if isinstance(message, dict) else None
-    if not isinstance(count, int) or not 0 <= count <= 10_000:
-        raise WireError("a message that does not say how many byte frames follow it")
-    return message, [receive(sock, limit) for _ in range(count)]
+        (header_length,) = _HEADER.unpack(body[:_HEADER.size])
+        message = json.loads(bytes(body[_HEADER.size:_HEADER.size + header_length]))
+    except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WireError(f"a frame that is not as the protocol says ({e})") from None
+    sizes = message.get("sizes") if isinstance(message, dict) else None
+    if not (isinstance(sizes, list) and all(isinstance(n, int) and n >= 0 for n in sizes)
+            and _HEADER.size + header_length + sum(sizes) == length):
+        raise WireError("a frame whose parts do not add up to its length")
+    blobs, start = [], _HEADER.size + header_length
+    for size in sizes:
+        blobs.append(body[start:start + size])
+        start += size
+    return message, blobs
+
+
+def _exactly(sock: socket.socket, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        received = sock.recv_into(view[got:], min(size - got, 1 << 22))
+        if not received:
+            raise EOFError("the other side closed the connection")
+        got += received
+    return buffer

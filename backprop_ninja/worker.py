@@ -145,7 +145,7 @@ def _raised(origin: str, source: str, error: BaseException, namespace: dict[str,
             "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes}
 
 
-def run(request: dict, blobs: list[bytes], sock: socket.socket) -> tuple[dict[str, object], list[bytes]]:
+def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
     """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
     namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
     replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
@@ -169,7 +169,7 @@ def run(request: dict, blobs: list[bytes], sock: socket.socket) -> tuple[dict[st
     if _BarredEngine.reached and not (raised and str(raised["exception"]).startswith(AUTOGRAD_USED)):
         raised = {"origin": request["snippets"][0][1], "lineno": None, "line": "", "shapes": [],
                   "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}"}
-    out: list[bytes] = []
+    out: list[wire.Buffer] = []
     reply: dict[str, object] = {"kind": "reply", "raised": raised, "output": output.getvalue()[:MAX_OUTPUT],
              "values": {name: wire.describe(namespace.get(name), out) for name in request["names"]},
              "finished": {name: wire.describe(value, out) for name, value in finished.items()}}
