@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import ast
 
+import click
 import torch
 
 from .compare import harmless_shape
 from .exercises import EXERCISES, exercise_namespace
+from .records import CheckResult
+from .render import render, render_html
 from .instrument import written_names, written_on_line
 from .submission import Snippet
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]
 
 
-def check_answer(key: str, code: str | None = None, hints: str = "on") -> None:
-    """Check exercise `key` as `ninja check` does, and print the same report.
+class Report:
+    """A check's report, shown as an HTML table in Jupyter and as text anywhere else."""
+
+    def __init__(self, result: CheckResult, heading: str, hints: str):
+        self.result, self.heading, self.hints = result, heading, hints
+
+    def _repr_html_(self) -> str:
+        return render_html(self.result, self.heading, self.hints)
+
+    def __str__(self) -> str:
+        return click.unstyle(render(self.result, self.heading, self.hints))
+
+    __repr__ = __str__
+
+
+def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report:
+    """Check exercise `key` as `ninja check` does: the same worker, instances, table, root cause and
+    hints. In Jupyter the report is an HTML table; elsewhere, text.
 
     The code checked is `code` if given, else that of the cell you ran last that assigns one of the
     exercise's gradients: it is read from the kernel's history, not from a file, so it works in
     Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
     from .check import check
-    from .render import render
 
     if key not in EXERCISES:
         raise ValueError(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}")
@@ -29,8 +47,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> None:
     origin = "the code given"
     if code is None:
         origin, code = _last_answer(tuple(g.name for g in exercise.followed))
-    result = check(exercise, (Snippet(code, origin),), origin)
-    print(render(result, f"Checking {origin}", hints))
+    return Report(check(exercise, (Snippet(code, origin),), origin), f"Checking {origin}", hints)
 
 
 def _last_answer(names: tuple[str, ...]) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 why, for a terminal."""
 from __future__ import annotations
 
+import html
 import textwrap
 
 import click
@@ -13,6 +14,8 @@ WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta")}
 _FIX_FIRST = {Kind.AUTOGRAD_USED: "Take autograd out first.", Kind.GRADS_LIST: "Fix the grads list first."}
+_HTML_STYLE = {"pass": "color: green", "FAIL": "color: red; font-weight: bold", "wrong": "color: red",
+               "not computed": "color: darkorange", "error": "color: purple"}
 _OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
 
 
@@ -31,8 +34,8 @@ def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
                          subsequent_indent=indent + "  ")
 
 
-def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
-    """The whole report: the table, what went wrong and why, the learner's error, the verdict."""
+def _table(result: CheckResult) -> tuple[list[str], list[list[str]]]:
+    """The headers and rows of the lecture's `cmp`, one row per gradient, with its status (styled)."""
     diagnosed = result.root is not None
     headers = ["#", "gradient", "exact", "approximate", "maxdiff", "status"] + (["own step"] if diagnosed else [])
     rows = []
@@ -40,12 +43,12 @@ def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
         word, colour = _STATUS[g.status]
         rows.append([str(step), g.name, _flag(g.exact), _flag(g.approximate), _maxdiff(g.maxdiff),
                      click.style(word, fg=colour)] + ([_OWN_STEP[g.local_status]] if diagnosed else []))
-    lines = [heading, ""] if heading else []
-    lines.append(tabulate(rows, headers=headers, disable_numparse=True,
-                          colalign=("right", "left", "left", "left", "right", "left", "left")))
-    lines += _findings(result, hints)
-    lines += _errors(result)
-    lines += _convergence(result)
+    return headers, rows
+
+
+def _after_table(result: CheckResult, hints: str) -> list[str]:
+    """What went wrong and why, the learner's error and printout, hints, and the verdict."""
+    lines = _findings(result, hints) + _errors(result) + _convergence(result)
     if result.output.strip():
         printed = result.output.rstrip().splitlines()
         lines += ["", "Your code printed (on the lecture's instance):", *("  " + line for line in printed[:10])]
@@ -53,8 +56,32 @@ def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
             lines.append(f"  ... {len(printed) - 10} more lines")
     if hints == "all":
         lines += ["", "Hints:"] + [line for g in result.gradients for line in _wrap(g.hint, first=f"  {g.name}: ")]
-    lines += ["", _verdict(result)]
-    return "\n".join(lines)
+    return lines + ["", _verdict(result)]
+
+
+def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
+    """The whole report, for a terminal: the table, then what went wrong and why, and the verdict."""
+    headers, rows = _table(result)
+    lines = [heading, ""] if heading else []
+    lines.append(tabulate(rows, headers=headers, disable_numparse=True,
+                          colalign=("right", "left", "left", "left", "right", "left", "left")))
+    return "\n".join(lines + _after_table(result, hints))
+
+
+def render_html(result: CheckResult, heading: str = "", hints: str = "on") -> str:
+    """The same report for a notebook: the table as HTML, the rest as the terminal shows it."""
+    headers, rows = _table(result)
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(_html_cell(click.unstyle(c)) for c in row) + "</tr>" for row in rows)
+    rest = html.escape(click.unstyle("\n".join(_after_table(result, hints)).strip("\n")))
+    title = f"<p><b>{html.escape(heading)}</b></p>" if heading else ""
+    return (f"<div>{title}<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+            f"<pre style='white-space: pre-wrap'>{rest}</pre></div>")
+
+
+def _html_cell(text: str) -> str:
+    style = _HTML_STYLE.get(text)
+    return f"<td style='{style}'>{html.escape(text)}</td>" if style else f"<td>{html.escape(text)}</td>"
 
 
 def _findings(result: CheckResult, hints: str) -> list[str]:

@@ -24,26 +24,31 @@ def answer_cell(notebook, key: str):
     return next(c for c in notebook.cells if TAG.format(key) in c.metadata.get("tags", []))
 
 
-def execute(notebook, cwd) -> str:
-    """Run every cell in a real kernel started in `cwd`; the text the last cell printed."""
+def execute(notebook, cwd) -> dict:
+    """Run every cell in a real kernel started in `cwd`; what the last cell shows, by MIME type."""
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(cwd)}}).execute()
-    return "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
+    (shown,) = notebook.cells[-1].outputs
+    return shown["data"]
 
 
 def test_the_stub_notebook_checks_its_own_answer_cell_wherever_it_runs(tmp_path):
     """Run from a folder that holds no notebook file at all, as Colab or nbclient would."""
     notebook = stub("ex2")
     answer_cell(notebook, "ex2").source = (REFERENCE / "ex2.py").read_text()
-    out = execute(notebook, tmp_path)
-    assert "Checking your answer cell (In [" in out
-    assert "dlogits matches autograd on all 4 instances" in " ".join(out.split())
+    shown = execute(notebook, tmp_path)
+    text, page = shown["text/plain"], shown["text/html"]
+    assert "Checking your answer cell (In [" in text and "\x1b[" not in text
+    assert "dlogits matches autograd on all 4 instances" in " ".join(text.split())
+    assert "<table>" in page and "<td style='color: green'>pass</td>" in page
+    assert "dlogits matches autograd on all 4 instances" in " ".join(page.split())
     assert os.listdir(tmp_path) == []
 
 
 def test_the_untouched_stub_notebook_says_where_to_start(tmp_path):
-    out = execute(stub("ex3"), tmp_path)
-    assert "0/1 gradients computed yet: start with dhprebn" in out
+    shown = execute(stub("ex3"), tmp_path)
+    assert "0/1 gradients computed yet: start with dhprebn" in shown["text/plain"]
+    assert "not computed" in shown["text/html"]
 
 
 def write(notebook, path):
