@@ -10,7 +10,7 @@ import torch
 
 from .compare import harmless_shape
 from .exercises import Exercise
-from .model import FUSED, PARAMETERS, Instance, learner_namespace
+from .model import FUSED, PARAMETERS, Instance, learner_inputs
 from .records import Convergence, Raised
 from .runner import LearnerCode
 from .wire import type_name
@@ -42,17 +42,21 @@ class LearnerBackward:
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
                  ) -> tuple[float, list[torch.Tensor]]:
-        namespace = learner_namespace(self.instance, FUSED, params, Xb, Yb)
-        run = self.code.run(namespace, self.exercise.collected)
+        losses = []
+
+        def loss() -> None:  # the forward pass's, here, while the worker does the same for its namespace
+            with torch.no_grad():
+                losses.append(FUSED(params, Xb, Yb)["loss"].item())
+
+        run = self.code.run(learner_inputs(self.instance, params, Xb, Yb), self.exercise.collected,
+                            forward=FUSED, meanwhile=loss)
         if run.raised:
             raise LearnerStopped(self.step, f"your code raised at {run.raised.where}: {run.raised.exception}",
                                  run.raised)
         values = self.exercise.gradients_from(run.values)
         grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
         self.step += 1
-        loss = namespace["loss"]
-        assert isinstance(loss, torch.Tensor)  # our forward pass's: the learner's code ran on a copy
-        return loss.item(), grads
+        return losses[0], grads
 
     def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
         if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:

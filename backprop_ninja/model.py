@@ -80,8 +80,8 @@ class ForwardPass:
     """A forward pass written as the lecture writes it, one named tensor per line. The same source
     is executed here and shown to learners in the stubs."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, name: str, source: str):
+        self.name, self.source = name, source
         self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
         self._code = compile(source, "<forward pass>", "exec")
         # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
@@ -112,7 +112,7 @@ class ForwardPass:
 
 
 # Exercises 1-3: every step its own tensor, down to the loss.
-EXPANDED = ForwardPass("""\
+EXPANDED = ForwardPass("expanded", """\
 emb = C[Xb]  # embed the characters into vectors
 embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
 hprebn = embcat @ W1 + b1  # hidden layer pre-activation
@@ -136,7 +136,7 @@ loss = -logprobs[range(n), Yb].mean()
 """)
 
 # Exercise 4: one training step's forward pass, with batchnorm and cross-entropy fused.
-FUSED = ForwardPass("""\
+FUSED = ForwardPass("fused", """\
 emb = C[Xb]  # embed the characters into vectors
 embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
 hprebn = embcat @ W1 + b1  # hidden layer pre-activation
@@ -149,6 +149,9 @@ h = torch.tanh(hpreact)  # hidden layer
 logits = h @ W2 + b2  # output layer
 loss = F.cross_entropy(logits, Yb)  # loss function
 """)
+
+
+FORWARD_PASSES = {forward.name: forward for forward in (EXPANDED, FUSED)}
 
 
 def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
@@ -191,18 +194,31 @@ def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: 
     return parts
 
 
-def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],
-                      Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
-    """What a learner's code sees: the forward pass's tensors, the parameters and the sizes, by the
-    lecture's names, as plain tensors with no autograd history, copied so that nothing the code
-    does to them reaches the caller's."""
+def learner_inputs(instance: Instance, params: dict[str, torch.Tensor], Xb: torch.Tensor,
+                   Yb: torch.Tensor) -> dict[str, object]:
+    """What a learner's code is given before the forward pass: the sizes, the parameters and the
+    batch, by the lecture's names, as plain tensors with no autograd history, copied so that
+    nothing the code does to them reaches the caller's."""
     i = instance
-    params = {k: p.detach().clone() for k, p in params.items()}
-    with torch.no_grad():
-        tensors = forward(params, Xb, Yb)
     return {
         "torch": torch, "F": F,
         "n": i.n, "batch_size": i.n, "n_hidden": i.n_hidden, "n_embd": i.n_embd,
         "block_size": i.block_size, "vocab_size": i.vocab_size,
-        "Xb": Xb.clone(), "Yb": Yb.clone(), **params, **tensors,
+        "Xb": Xb.clone(), "Yb": Yb.clone(), **{k: p.detach().clone() for k, p in params.items()},
     }
+
+
+def with_forward(inputs: dict[str, object], forward: ForwardPass) -> dict[str, object]:
+    """The inputs and the forward pass's tensors computed from them: all a learner's code sees."""
+    params = {k: v for k, v in inputs.items() if k in PARAMETERS and isinstance(v, torch.Tensor)}
+    Xb, Yb = inputs["Xb"], inputs["Yb"]
+    assert isinstance(Xb, torch.Tensor) and isinstance(Yb, torch.Tensor)  # as learner_inputs made them
+    with torch.no_grad():
+        return {**inputs, **forward(params, Xb, Yb)}
+
+
+def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],
+                      Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
+    """What a learner's code sees: the sizes, the parameters, the batch and the forward pass's
+    tensors, by the lecture's names (see `learner_inputs`)."""
+    return with_forward(learner_inputs(instance, params, Xb, Yb), forward)

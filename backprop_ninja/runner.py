@@ -12,10 +12,11 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from . import wire
+from .model import ForwardPass
 from .records import Raised
 from .zygote import fork_worker
 from .submission import Snippet
@@ -63,9 +64,10 @@ class LearnerCode:
 
     def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None,
+            meanwhile: Callable[[], None] | None = None) -> BlockRun:
         """See `Session.run`."""
-        return self.session.run(self, namespace, names, checkpoints, replacements)
+        return self.session.run(self, namespace, names, checkpoints, replacements, forward, meanwhile)
 
     def variant(self, snippets: tuple[Snippet, ...]) -> LearnerCode:
         """Other snippets (the diagnosis's edits of these), run in the same worker."""
@@ -105,8 +107,12 @@ class Session:
 
     def run(self, code: LearnerCode, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None,
+            meanwhile: Callable[[], None] | None = None) -> BlockRun:
         """Run the code's snippets in order in `namespace`; return the values of `names` they left there.
+
+        With `forward`, the namespace holds only the inputs (`model.learner_inputs`), and the worker
+        adds the forward pass's tensors itself: less to send, and `meanwhile` runs here while it works.
 
         With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
@@ -121,11 +127,12 @@ class Session:
             "names": list(names),
             "checkpoints": [[origin, line, list(points)] for (origin, line), points in (checkpoints or {}).items()],
             "replacements": {name: wire.describe(value, blobs) for name, value in (replacements or {}).items()},
+            "forward": forward.name if forward else None,
         }
         if self.deadline is None and self.timeout is not None:
             self.deadline = time.monotonic() + self.timeout
         try:
-            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs)
+            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs, meanwhile=meanwhile)
             return self._read(reply, reply_blobs, names)
         except _Ended as ended:
             self.stopped = self._verdict(code, ended, request, blobs)
@@ -135,8 +142,8 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
-    def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer],
-                  deadline: float | None = None) -> tuple[dict, list[memoryview]]:
+    def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[memoryview]]:
         """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
         if self._sock is None:
             self._sock, self._pid = fork_worker(self.memory)
@@ -149,6 +156,8 @@ class Session:
         try:
             sock.settimeout(time_left())
             wire.send_message(sock, request, blobs)
+            if meanwhile:
+                meanwhile()
             while True:
                 sock.settimeout(time_left())
                 message, message_blobs = wire.receive_message(sock)

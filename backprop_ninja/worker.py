@@ -27,7 +27,7 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import wire
+from . import model, wire
 from .records import Raised
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
@@ -148,6 +148,8 @@ def _raised(origin: str, source: str, error: BaseException, namespace: dict[str,
 def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
     """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
     namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
+    if request["forward"]:
+        namespace = model.with_forward(namespace, model.FORWARD_PASSES[request["forward"]])
     replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
     checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
     output = io.StringIO()

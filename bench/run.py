@@ -1,22 +1,32 @@
-"""Benchmarks, measured side by side in one run: `python bench/run.py [--runs N]`.
+"""Benchmarks, measured side by side in one run: `python bench/run.py [--runs N] [--only NAME ...]`.
 
 Machines are shared and noisy, so each figure is a ratio of two commands run in turn (A B A B ...),
 taken pair by pair, and the median of those ratios is reported along with both medians.
+
+NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd), and
+threads-check, threads-train (`threads` for both). The threads ones time `ninja check ex4` and
+`ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
+old behaviour), each idle and beside a second copy of the same command looping as a competing
+load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+Target = tuple[str, Callable[[float], bool]]
 
 
 def _ninja() -> list[str]:
@@ -31,14 +41,47 @@ def _wall(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+@contextlib.contextmanager
+def _competing(command: list[str]) -> Iterator[None]:
+    """Keep `command` running over and over until the block ends: a second CPU-bound process."""
+    lock, stop = threading.Lock(), threading.Event()
+    running: list[subprocess.Popen] = []
+
+    def loop() -> None:
+        while True:
+            with lock:  # so that a process is never started after the block has killed the last one
+                if stop.is_set():
+                    return
+                running[:] = [subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL)]
+            running[0].wait()
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield
+    finally:
+        with lock:
+            stop.set()
+            for process in running:
+                process.kill()
+        thread.join()
+
+
+def _verdict(target: Target | None, value: float) -> str:
+    return "" if target is None else f" (target {target[0]}: {'met' if target[1](value) else 'NOT met'})"
+
+
 def _report(name: str, a: str, b: str, pairs: list[tuple[float, float]], unit: str,
-            target: tuple[str, Callable[[float], bool]] | None = None) -> None:
-    """Print both medians and the median of the pairwise ratios, against a target when there is one."""
+            target: Target | None = None, a_target: Target | None = None) -> None:
+    """Print both medians and the median of the pairwise ratios, against targets (for the ratio,
+    for median A) when there are some."""
     ratio = statistics.median(x / y for x, y in pairs)
-    verdict = "" if target is None else f"  (target {target[0]}: {'met' if target[1](ratio) else 'NOT met'})"
+    median_a = statistics.median(x for x, _ in pairs)
     print(f"{name}\n  A: {a}\n  B: {b}\n"
-          f"  median A {statistics.median(x for x, _ in pairs):.3f} {unit}, "
-          f"B {statistics.median(y for _, y in pairs):.3f} {unit}, median A/B {ratio:.3f}{verdict}\n")
+          f"  median A {median_a:.3f} {unit}{_verdict(a_target, median_a)}, "
+          f"B {statistics.median(y for _, y in pairs):.3f} {unit}, "
+          f"median A/B {ratio:.3f}{_verdict(target, ratio)}\n")
 
 
 def wall_ratio(name: str, a: list[str], b: list[str], runs: int, target: float | None = None) -> None:
@@ -49,43 +92,92 @@ def wall_ratio(name: str, a: list[str], b: list[str], runs: int, target: float |
             None if target is None else (f"<= {target}", lambda r: r <= target))
 
 
+def _train(args: list[str], steps: int) -> list[str]:
+    return [*_ninja(), "train", *args, "--steps", str(steps), "--samples", "0", "--json"]
+
+
+def _steps_per_second(command: list[str]) -> float:
+    out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["steps_per_second"]
+
+
 def training_speed(runs: int, steps: int) -> None:
     """Steps per second of `ninja train` with the reference backward, over the same with autograd."""
-    def rate(args: list[str]) -> float:
-        out = subprocess.run([*_ninja(), "train", *args, "--steps", str(steps), "--samples", "0", "--json"],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout
-        return json.loads(out)["steps_per_second"]
+    a, b = _train(["reference/ex4.py"], steps), _train(["--autograd"], steps)
+    pairs = [(_steps_per_second(a), _steps_per_second(b)) for _ in range(runs)]
+    _report(f"ninja train, {steps} steps: steps per second, reference backward (A) over autograd (B); the "
+            "backward runs in its worker process, one round trip a step, autograd in the process itself",
+            "ninja train reference/ex4.py", "ninja train --autograd", pairs, "steps/s")
 
-    a, b = ["reference/ex4.py"], ["--autograd"]
-    pairs = [(rate(a), rate(b)) for _ in range(runs)]
-    _report(f"ninja train, {steps} steps: steps per second, reference backward (A) over autograd (B)",
-            "ninja train reference/ex4.py", "ninja train --autograd", pairs, "steps/s",
-            (">= 1, not slower than autograd", lambda r: r >= 1))
+
+def threads_speed(name: str, command: list[str], measure: Callable[[list[str]], float], runs: int,
+                  busy_target: float | None = None) -> None:
+    """`measure(command)` in seconds on one thread and on os.cpu_count() threads, idle and beside a
+    second copy of itself on the same threads; one round of all four after another."""
+    many = os.cpu_count() or 1
+    one, all_cores = [*command, "--threads", "1"], [*command, "--threads", str(many)]
+
+    def busy(c: list[str]) -> float:
+        with _competing(c):
+            return measure(c)
+
+    measure(one)  # warm the file cache
+    rounds = [(measure(one), measure(all_cores), busy(one), busy(all_cores)) for _ in range(runs)]
+    beside = "  (beside the same, looping)"
+    _report(f"{name}: one thread, beside a second copy (A) over idle (B)", " ".join(one) + beside,
+            " ".join(one), [(b1, i1) for i1, _, b1, _ in rounds], "s", ("< 2", lambda r: r < 2),
+            None if busy_target is None else (f"< {busy_target} s", lambda s: s < busy_target))
+    _report(f"{name}: {many} threads (A) over one (B), idle", " ".join(all_cores), " ".join(one),
+            [(im, i1) for i1, im, _, _ in rounds], "s")
+    _report(f"{name}: {many} threads (A) over one (B), each beside a second copy of itself",
+            " ".join(all_cores) + beside, " ".join(one) + beside, [(bm, b1) for _, _, b1, bm in rounds], "s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train"],
+                        help="run only this benchmark (repeatable); `threads` runs both threads ones")
     args = parser.parse_args()
-    wall_ratio("ninja check ex1 on the reference solution, against importing torch",
-               [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
-               args.runs, target=1.4)
-    with tempfile.TemporaryDirectory() as work:
-        # One mistake early on (the += into dcounts forgotten): every gradient after it fails, so
-        # the check runs the diagnosis in full.
-        failing = Path(work) / "ex1.py"
-        failing.write_text((REPO / "reference" / "ex1.py").read_text().replace(
-            "dcounts += torch.ones_like(counts) * dcounts_sum\n", ""))
-        wall_ratio("ninja check ex1 on a failing submission (diagnosed), against the passing reference",
-                   [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
-                   args.runs, target=2.0)
-    from backprop_ninja.convergence import DEFAULT_STEPS
 
-    wall_ratio(f"ninja check ex4 on the reference solution, against the lecture's loop with "
-               f"loss.backward() for the same {DEFAULT_STEPS} steps in a plain script",
-               [*_ninja(), "check", "ex4", "reference/ex4.py"],
-               [PYTHON, "bench/lecture_loop.py", str(DEFAULT_STEPS)], args.runs)
-    training_speed(max(3, args.runs // 2), steps=20_000)
+    def wanted(name: str) -> bool:
+        return not args.only or name in args.only or name.split("-")[0] in args.only
+
+    if wanted("ex1"):
+        wall_ratio("ninja check ex1 on the reference solution, against importing torch",
+                   [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
+                   args.runs, target=1.4)
+    if wanted("failing"):
+        with tempfile.TemporaryDirectory() as work:
+            # One mistake early on (the += into dcounts forgotten): every gradient after it fails, so
+            # the check runs the diagnosis in full.
+            failing = Path(work) / "ex1.py"
+            failing.write_text((REPO / "reference" / "ex1.py").read_text().replace(
+                "dcounts += torch.ones_like(counts) * dcounts_sum\n", ""))
+            wall_ratio("ninja check ex1 on a failing submission (diagnosed), against the passing reference",
+                       [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
+                       args.runs, target=2.0)
+    if wanted("ex4"):
+        from backprop_ninja.convergence import DEFAULT_STEPS
+
+        wall_ratio(f"ninja check ex4 on the reference solution, against the lecture's loop with "
+                   f"loss.backward() for the same {DEFAULT_STEPS} steps in a plain script",
+                   [*_ninja(), "check", "ex4", "reference/ex4.py"],
+                   [PYTHON, "bench/lecture_loop.py", str(DEFAULT_STEPS)], args.runs)
+    if wanted("train"):
+        training_speed(max(3, args.runs // 2), steps=20_000)
+    # Fewer rounds: each has four runs, and the many-thread ones can take minutes on a busy machine.
+    if wanted("threads-check"):
+        threads_speed("ninja check ex4, wall time", [*_ninja(), "check", "ex4", "reference/ex4.py"], _wall,
+                      max(1, args.runs // 2), busy_target=10)
+    if wanted("threads-train"):
+        # Steps per second do not depend on the number of steps; on many threads beside a second
+        # copy, 20,000 steps took 13 minutes.
+        steps = 2_000
+        # Seconds spent training (steps over the reported steps per second), torch's import left out.
+        threads_speed(f"ninja train, {steps} steps, training time", _train(["reference/ex4.py"], steps),
+                      lambda c: steps / _steps_per_second(c), max(1, args.runs // 2))
 
 
 if __name__ == "__main__":
