@@ -3,8 +3,8 @@
 `python -m backprop_ninja.worker FD` starts a zygote: it imports torch, runs it on one thread, and
 then, for each request on the socket FD, forks a fresh worker that serves one check over a socket of
 its own. The zygote never runs learner code, and neither it nor its workers hold an exercise, a
-truth or a verdict: they receive namespaces of plain tensors and send back what the code left in
-them, as JSON and raw bytes (`wire`). A worker runs under `torch.no_grad()`, as in the lecture, with
+truth or a verdict (only the forward passes, to complete exercise 4's namespaces): they receive
+namespaces of plain tensors and send back what the code left in them, as JSON and raw bytes (`wire`). A worker runs under `torch.no_grad()`, as in the lecture, with
 autograd's engine barred, within the memory its request allows; the checker keeps the time.
 """
 from __future__ import annotations
