@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from . import wire
 from .model import ForwardPass
 from .records import Raised
-from .zygote import fork_worker
 from .submission import Snippet
+from .zygote import fork_worker
 
 # How much memory a worker may take beyond what it holds when it starts, where the platform allows.
 DEFAULT_MEMORY = 4 * 1024**3
