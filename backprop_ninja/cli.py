@@ -214,10 +214,9 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
     from . import data
-    from .convergence import LearnerBackward, LearnerStopped
     from .exercises import EXERCISES
     from .runner import LearnerCode, Session
-    from .training import LECTURE, Backward, TrainingRun, autograd_backward, evaluate
+    from .training import LECTURE, TrainingRun, autograd_backward, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
@@ -231,29 +230,27 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         splits = data.split(data.read_words(data_file), LECTURE.block_size)
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
-    backward: Backward
-    session = Session(timeout=None)  # the learner's own run: as long as it takes
-    if autograd:
-        backward = autograd_backward
-    else:
-        assert path is not None  # the working copy found above, or a usage error
-        code = LearnerCode(_read(path, EXERCISES["ex4"]), session)
-        backward = LearnerBackward(code, EXERCISES["ex4"], LECTURE)
+    snippets = None if autograd else _read(path, EXERCISES["ex4"]) if path else None
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
     run = TrainingRun(LECTURE, *splits.train)
+    progress = _progress(steps, every=10_000)
     start = time.perf_counter()
-    with session:
-        try:
-            run.train(backward, steps, progress=_progress(steps, every=10_000))
-        except LearnerStopped as stop:
-            click.echo(f"\nTraining stopped at step {stop.step}: {stop.reason}", err=True)
+    if snippets is None:
+        run.train(autograd_backward, steps, progress=progress)
+        params = run.params
+    else:  # the learner's backward, and so the whole loop, runs in a worker process
+        with Session(timeout=None) as session:
+            params, stopped = session.train(LearnerCode(snippets, session), steps, *splits.train, run.params,
+                                            progress, progress.every)
+        if stopped:
+            click.echo(f"\nTraining stopped at step {stopped[0]}: {stopped[1]}", err=True)
             sys.exit(1)
     seconds = time.perf_counter() - start
     if sys.stderr.isatty():
         click.echo("", err=True)
-    result = evaluate(run.params, splits, samples)
+    result = evaluate(params, splits, samples)
     if as_json:
         click.echo(json.dumps({"backward": "autograd" if autograd else str(path), "steps": steps,
                                "data": str(data_file) if data_file else data.BUILT_IN,

@@ -3,16 +3,17 @@ a twin run from the same initialisation and the same batches, driven by autograd
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
+from typing import Protocol
 
 import torch
 
 from .compare import harmless_shape
 from .exercises import Exercise
-from .model import FUSED, PARAMETERS, Instance, learner_inputs
+from .model import FUSED, PARAMETERS, ForwardPass, Instance, learner_inputs
 from .records import Convergence, Raised
-from .runner import LearnerCode
+from .runner import BlockRun, LearnerCode
 from .wire import type_name
 from .training import LECTURE, TrainingRun, autograd_backward, training_data
 
@@ -33,10 +34,18 @@ class LearnerStopped(Exception):
         self.step, self.reason, self.raised = step, reason, raised
 
 
+class RunsCode(Protocol):
+    """Learner code that can be run: in a worker through a session (`LearnerCode`), or in the
+    worker itself (`ninja train`)."""
+
+    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], *, forward: ForwardPass | None = None,
+            meanwhile: Callable[[], None] | None = None) -> BlockRun: ...
+
+
 class LearnerBackward:
     """A learner's exercise-4 code as a backward pass for `TrainingRun`."""
 
-    def __init__(self, code: LearnerCode, exercise: Exercise, instance: Instance):
+    def __init__(self, code: RunsCode, exercise: Exercise, instance: Instance):
         self.code, self.exercise, self.instance = code, exercise, instance
         self.step = 0
 

@@ -8,12 +8,15 @@ the code, never a pass.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+import torch
 
 from . import wire
 from .model import ForwardPass
@@ -142,8 +145,40 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
+    def train(self, code: LearnerCode, steps: int, X: torch.Tensor, Y: torch.Tensor,
+              expected: Mapping[str, torch.Tensor], progress: Callable[[int, float], None], every: int
+              ) -> tuple[dict[str, torch.Tensor], tuple[int, str] | None]:
+        """`ninja train`'s run with the code's backward, all in the worker (the learner's own run:
+        no verdict rests on it). The trained parameters, checked against `expected`'s shapes and
+        dtypes; or the step at which training stopped, and why."""
+        if code.syntax_error:
+            return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
+        blobs: list[wire.Buffer] = []
+        request = {"snippets": [(s.source, s.origin) for s in code.snippets], "steps": steps, "every": every,
+                   "data": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        last = [0]
+
+        def follow(step: int, loss: float) -> None:
+            last[0] = step
+            progress(step, loss)
+
+        try:
+            reply, reply_blobs = self._exchange(request, blobs, on_progress=follow)
+        except _Ended:
+            return {}, (last[0], "your code ended the process")
+        finally:
+            self.close()
+        if reply["stopped"]:
+            return {}, (int(reply["stopped"]["step"]), str(reply["stopped"]["reason"]))
+        params = {name: wire.rebuild(reply["params"].get(name), reply_blobs) for name in expected}
+        if not all(isinstance(p, torch.Tensor) and p.shape == expected[name].shape and p.dtype == expected[name].dtype
+                   for name, p in params.items()):
+            return {}, (steps, "the worker sent back parameters that are not the model's")
+        return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
+
     def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None,
-                  meanwhile: Callable[[], None] | None = None) -> tuple[dict, list[memoryview]]:
+                  meanwhile: Callable[[], None] | None = None,
+                  on_progress: Callable[[int, float], None] | None = None) -> tuple[dict, list[memoryview]]:
         """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
         if self._sock is None:
             self._sock, self._pid = fork_worker(self.memory)
@@ -165,6 +200,8 @@ class Session:
                     return message, message_blobs
                 if message.get("kind") == "line":
                     where = (str(message.get("origin")), int(message.get("line", 0)))
+                if message.get("kind") == "progress" and on_progress:
+                    on_progress(int(message.get("step", 0)), float(message.get("loss", math.nan)))
         except TimeoutError:
             raise _Ended(True, self._where_stuck() or where) from None
         except (EOFError, OSError):

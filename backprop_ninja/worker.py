@@ -27,8 +27,9 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import model, wire
+from . import convergence, exercises, model, training, wire
 from .records import Raised
+from .runner import BlockRun
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
 AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
@@ -145,23 +146,20 @@ def _raised(origin: str, source: str, error: BaseException, namespace: dict[str,
             "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes}
 
 
-def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
-    """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
-    namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
-    if request["forward"]:
-        namespace = model.with_forward(namespace, model.FORWARD_PASSES[request["forward"]])
-    replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
-    checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
+def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
+             checkpoints: Mapping[tuple[str, int | None], list[str]] = {}, replacements: Mapping[str, object] = {},
+             report_line: Callable[[str, int], None] | None = None) -> tuple[dict[str, object], dict | None, str]:
+    """Run the snippets in order in `namespace`: the gradients finished at the checkpoints, how the
+    code stopped (None if it ran to the end), and what it printed."""
     output = io.StringIO()
     raised = None
     finished: dict[str, object] = {}
     _BarredEngine.reached = False
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), torch.no_grad():
-        for source, origin in request["snippets"]:
+        for source, origin in snippets:
             code = _compiled(source, origin)
             points = {line: names for (where, line), names in checkpoints.items() if where == origin}
-            report = ((lambda line, origin=origin: _send(sock, {"kind": "line", "origin": origin, "line": line}))
-                      if request["trace"] else None)
+            report = functools.partial(report_line, origin) if report_line else None
             try:
                 with _checkpointing(code, points, namespace, replacements, finished, report):
                     exec(code, namespace)
@@ -169,13 +167,65 @@ def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[di
                 raised = _raised(origin, source, error, namespace)
                 break
     if _BarredEngine.reached and not (raised and str(raised["exception"]).startswith(AUTOGRAD_USED)):
-        raised = {"origin": request["snippets"][0][1], "lineno": None, "line": "", "shapes": [],
+        raised = {"origin": snippets[0][1], "lineno": None, "line": "", "shapes": [],
                   "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}"}
+    return finished, raised, output.getvalue()[:MAX_OUTPUT]
+
+
+def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
+    """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
+    namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
+    if request["forward"]:
+        namespace = model.with_forward(namespace, model.FORWARD_PASSES[request["forward"]])
+    replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
+    checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
+    say_line = (lambda origin, line: _send(sock, {"kind": "line", "origin": origin, "line": line})) if request["trace"] else None
+    finished, raised, output = _execute(request["snippets"], namespace, checkpoints, replacements, say_line)
     out: list[wire.Buffer] = []
-    reply: dict[str, object] = {"kind": "reply", "raised": raised, "output": output.getvalue()[:MAX_OUTPUT],
-             "values": {name: wire.describe(namespace.get(name), out) for name in request["names"]},
-             "finished": {name: wire.describe(value, out) for name, value in finished.items()}}
+    reply: dict[str, object] = {"kind": "reply", "raised": raised, "output": output,
+                                "values": {name: wire.describe(namespace.get(name), out) for name in request["names"]},
+                                "finished": {name: wire.describe(value, out) for name, value in finished.items()}}
     return reply, out
+
+
+class _HereAndNow:
+    """The learner's code run in this worker at each step of `ninja train`'s loop, as a session
+    runs it from the checker for `ninja check` (`convergence.LearnerBackward` takes either)."""
+
+    def __init__(self, snippets: list[tuple[str, str]]):
+        self.snippets = snippets
+
+    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], forward: model.ForwardPass | None = None,
+            meanwhile: Callable[[], None] | None = None) -> BlockRun:
+        complete = model.with_forward(dict(namespace), forward) if forward else dict(namespace)
+        if meanwhile:
+            meanwhile()
+        _, raised, output = _execute(self.snippets, complete)
+        return BlockRun({name: complete.get(name) for name in names}, Raised.from_dict(raised), output)
+
+
+def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
+    """`ninja train`'s whole run with the learner's backward, here: it decides no verdict, so it
+    needs no round trip a step. The reply holds the trained parameters, or where training stopped."""
+    Xtr, Ytr = (wire.rebuild(request["data"][k], blobs) for k in ("X", "Y"))
+    assert isinstance(Xtr, torch.Tensor) and isinstance(Ytr, torch.Tensor)  # as the checker sent them
+    every = max(1, int(request["every"]))
+
+    def progress(step: int, loss: float) -> None:
+        if step % every == 0 or step == request["steps"]:
+            _send(sock, {"kind": "progress", "step": step, "loss": loss})
+
+    run = training.TrainingRun(training.LECTURE, Xtr, Ytr)
+    backward = convergence.LearnerBackward(_HereAndNow(request["snippets"]), exercises.EXERCISES["ex4"],
+                                           training.LECTURE)
+    stopped = None
+    try:
+        run.train(backward, request["steps"], progress=progress)
+    except convergence.LearnerStopped as stop:
+        stopped = {"step": stop.step, "reason": stop.reason}
+    out: list[wire.Buffer] = []
+    return {"kind": "reply", "stopped": stopped,
+            "params": {name: wire.describe(p, out) for name, p in run.params.items()}}, out
 
 
 @functools.lru_cache(maxsize=64)
@@ -206,7 +256,7 @@ def serve(sock: socket.socket) -> None:
         except EOFError:
             return
         signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request["snippets"]}))
-        reply, out = run(request, blobs, sock)
+        reply, out = (train if "steps" in request else run)(request, blobs, sock)
         wire.send_message(sock, reply, out)
 
 

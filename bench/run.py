@@ -106,7 +106,7 @@ def training_speed(runs: int, steps: int) -> None:
     a, b = _train(["reference/ex4.py"], steps), _train(["--autograd"], steps)
     pairs = [(_steps_per_second(a), _steps_per_second(b)) for _ in range(runs)]
     _report(f"ninja train, {steps} steps: steps per second, reference backward (A) over autograd (B); the "
-            "backward runs in its worker process, one round trip a step, autograd in the process itself",
+            "backward's whole loop runs in its worker process, autograd's in the process itself",
             "ninja train reference/ex4.py", "ninja train --autograd", pairs, "steps/s")
 
 

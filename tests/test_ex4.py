@@ -177,3 +177,15 @@ def test_ninja_train_rejects_bad_data_and_missing_backward(run_ninja, tmp_path):
     assert code == 2 and "characters outside a-z" in err and "Traceback" not in err
     code, _, err = run_ninja("train", "--steps", "5", cwd=tmp_path)
     assert code == 2 and "no working copy of ex4" in err
+
+
+@pytest.mark.parametrize("source, words", [
+    ("x = 1 / 0\n", "Training stopped at step 0: your code raised at"),
+    ("import os\nos._exit(3)\n", "Training stopped at step 0: your code ended the process"),
+    ("dC = (\n", "Training stopped at step 0: your code does not parse"),
+])
+def test_ninja_train_says_where_a_backward_stops_it(run_ninja, tmp_path, source, words):
+    mine = tmp_path / "ex4.py"
+    mine.write_text(source)
+    code, _, err = run_ninja("train", mine, "--steps", "50", "--samples", "0")
+    assert code == 1 and words in err and "Traceback" not in err
