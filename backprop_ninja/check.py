@@ -12,11 +12,12 @@ from dataclasses import replace
 from .convergence import DEFAULT_STEPS, check_convergence
 from .diagnosis import diagnose, lecture_only
 from .exercises import GRADS_HINT, Exercise, TrainingExercise
-from .instrument import LearnerSource, written_on_line
+from .instrument import LearnerSource
 from .records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
                       InstanceInfo, Kind, RootCause)
 from .runner import LearnerCode, Session
 from .submission import Snippet
+from .syntax import written_on_line
 from .trials import Trial, run_trial
 
 

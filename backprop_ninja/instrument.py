@@ -8,11 +8,11 @@ Nothing here runs learner code: it turns snippets into facts, and into other sni
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
 from .submission import Snippet
+from .syntax import base_name, written_names
 
 REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std", "argmax", "argmin",
               "prod", "logsumexp", "amax", "amin", "norm", "cumsum"}
@@ -46,33 +46,6 @@ def _statements(body: list[ast.stmt], snippet: int, path: tuple[int, ...] = ()) 
         else:
             out.append(Statement(snippet, (*path, i), node))
     return out
-
-
-def _base_name(node: ast.AST) -> str | None:
-    while isinstance(node, (ast.Subscript, ast.Attribute)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def written_names(node: ast.AST) -> set[str]:
-    """Names a statement writes: assigned, augmented, indexed into, or changed by an in-place method."""
-    names: set[str | None] = set()
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            names.add(sub.id)
-        elif isinstance(sub, (ast.Subscript, ast.Attribute)) and isinstance(sub.ctx, ast.Store):
-            names.add(_base_name(sub))
-        elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
-              and sub.func.attr.endswith("_") and not sub.func.attr.startswith("_")):
-            names.add(_base_name(sub.func.value))
-    return {name for name in names if name is not None}
-
-
-def written_on_line(line: str, names: tuple[str, ...]) -> str | None:
-    """The name among `names` that a line of code assigns (`db1 = ...`, `dC[ix] += ...`), read from
-    its text alone: the line need not parse."""
-    match = re.match(r"\s*([A-Za-z_]\w*)\s*(\[.*\])?\s*[-+*/@]?=(?!=)", line)
-    return match.group(1) if match and match.group(1) in names else None
 
 
 class LearnerSource:
@@ -127,7 +100,7 @@ class LearnerSource:
                 if not isinstance(sub, (ast.Assign, ast.AugAssign)):
                     continue
                 targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
-                if any(isinstance(t, ast.Subscript) and _base_name(t) == name for t in targets):
+                if any(isinstance(t, ast.Subscript) and base_name(t) == name for t in targets):
                     code = ast.get_source_segment(self.snippets[st.snippet].source, sub) or ""
                     found.append((sub.lineno, code, "+=" if isinstance(sub, ast.AugAssign) else "=", in_loop))
         return found
@@ -226,7 +199,7 @@ def _reduction(node: ast.AST) -> TypeGuard[ast.Call]:
 
 def _is_method_call(call: ast.Call) -> bool:
     """`x.sum(0)` rather than `torch.sum(x, 0)` or `F.softmax(x, 1)`."""
-    return _base_name(call.func) not in ("torch", "F", "nn")
+    return base_name(call.func) not in ("torch", "F", "nn")
 
 
 def _axis_node(call: ast.Call) -> ast.expr | None:

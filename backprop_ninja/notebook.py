@@ -11,8 +11,8 @@ from .compare import harmless_shape
 from .exercises import EXERCISES, exercise_namespace
 from .records import CheckResult
 from .render import render, render_html
-from .instrument import written_names, written_on_line
 from .submission import Snippet
+from .syntax import written_names, written_on_line
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]
 
