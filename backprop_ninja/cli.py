@@ -45,15 +45,16 @@ def _exercise(key: str):
 
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
+    from .exercises import ANSWERS
     from .submission import SubmissionError, read_submission
 
     try:
-        submission = read_submission(path, exercise.key, tuple(g.name for g in exercise.followed))
+        submission = read_submission(path, exercise.key, ANSWERS)
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
     for warning in submission.warnings:
         click.echo(click.style("Warning: ", fg="yellow") + warning, err=True)
-    return submission.snippets
+    return submission
 
 
 def _threads(threads: int | None) -> None:
@@ -173,7 +174,9 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         heading = (f"No working copy of {exercise} here or in ./{WORKDIR}/, so this checks the "
                    "untouched stub.\nRun `ninja init` to get your own copies to edit.")
     else:
-        snippets, source, heading = _read(path, definition), str(path), f"Checking {path}"
+        submission = _read(path, definition)
+        snippets, source = submission.snippets, str(path)
+        heading = f"Checking {path}" + (f" ({submission.found})" if submission.found else "")
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
     result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout)
@@ -230,7 +233,7 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         splits = data.split(data.read_words(data_file), LECTURE.block_size)
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
-    snippets = None if autograd else _read(path, EXERCISES["ex4"]) if path else None
+    snippets = None if autograd else _read(path, EXERCISES["ex4"]).snippets if path else None
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .syntax import base_name, written_names, written_on_line
 
 
 class SubmissionError(Exception):
@@ -29,12 +32,24 @@ class Submission:
 
     snippets: tuple[Snippet, ...]
     warnings: tuple[str, ...] = ()
+    # How the code was found, where there was any finding to do ("cell 9, by what it assigns").
+    found: str = ""
 
 
-def read_submission(path: Path, exercise: str, names: tuple[str, ...] = ()) -> Submission:
-    """The code of `path` for `exercise`: a whole `.py` file, or the tagged cells of a notebook
-    (with a warning for untagged cells that look like part of the answer: they assign one of
-    `names`, or define a function the answer calls)."""
+@dataclass(frozen=True)
+class Answers:
+    """What each exercise's code writes (its gradients), and which exercise's code sits inside a
+    training loop: how an answer is found in a notebook written the lecture's way, with no tags."""
+
+    names: Mapping[str, tuple[str, ...]]
+    in_training_loop: str | None = None
+
+
+def read_submission(path: Path, exercise: str, answers: Answers | None = None) -> Submission:
+    """The code of `path` for `exercise`: a whole `.py` file; the cells of a notebook tagged as its
+    answer (with a warning for untagged cells that look like part of it: they assign one of its
+    gradients, or define a function it calls); or, in a notebook with no such tag, the code found
+    by what it assigns, as `answers` says."""
     if not path.is_file():
         raise SubmissionError(f"{path}: no such file")
     try:
@@ -42,13 +57,13 @@ def read_submission(path: Path, exercise: str, names: tuple[str, ...] = ()) -> S
     except (OSError, UnicodeDecodeError) as e:
         raise SubmissionError(f"{path}: cannot read it ({e})") from None
     if path.suffix == ".ipynb":
-        return _notebook_submission(path, text, exercise, names)
+        return _notebook_submission(path, text, exercise, answers)
     if path.suffix != ".py":
         raise SubmissionError(f"{path}: expected a .py file or a .ipynb notebook")
     return Submission((Snippet(text, str(path)),))
 
 
-def _notebook_submission(path: Path, text: str, exercise: str, names: tuple[str, ...]) -> Submission:
+def _notebook_submission(path: Path, text: str, exercise: str, answers: Answers | None) -> Submission:
     import nbformat  # imported here: it is slow to import and .py submissions never need it
 
     try:
@@ -61,7 +76,14 @@ def _notebook_submission(path: Path, text: str, exercise: str, names: tuple[str,
              for index, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
     snippets = tuple(snippet for snippet, tagged in cells if tagged)
     if not snippets:
-        raise SubmissionError(f"{path}: no code cell tagged '{tag}' (the answer cell of {exercise})")
+        found = _lecture_answer(notebook.cells, str(path), exercise, answers) if answers else ()
+        if not found:
+            writes = (f", nor a cell that answers it by what it assigns ({', '.join(answers.names[exercise][:3])}, "
+                      "...)" if answers else "")
+            raise SubmissionError(f"{path}: no code cell tagged '{tag}' (the answer cell of {exercise}){writes}")
+        where = ", ".join(s.origin.rsplit(", ", 1)[-1] for s in found)
+        return Submission(found, found=f"{where}, found by what it assigns")
+    names = answers.names[exercise] if answers else ()
     first = next(i for i, (_, tagged) in enumerate(cells) if tagged)
     called = set().union(*(_names(s.source)[1] for s in snippets))
     warnings = []
@@ -77,6 +99,96 @@ def _notebook_submission(path: Path, text: str, exercise: str, names: tuple[str,
                         "to it (Jupyter: View > Cell Toolbar > Tags; JupyterLab: the property inspector), "
                         "or move its code into the tagged cell")
     return Submission(snippets, tuple(warnings))
+
+
+# -- notebooks written the lecture's way: each answer found by what it assigns ---------------------------
+
+# Bare calls that only look at results (the lecture's cmp, prints, plots): left out of an answer.
+_LOOKING = {"cmp", "print", "display"}
+
+
+def _lecture_answer(cells: list, origin: str, exercise: str, answers: Answers) -> tuple[Snippet, ...]:
+    """`exercise`'s code in a notebook with no tags. Exercises 1-3: the top-level statements of the
+    cells whose gradients are that exercise's (a cell writing only dlogits is exercise 2's, one
+    writing dlogprobs too is exercise 1's), in the order they ran. The training exercise: the
+    backward part of the training loop's body. Other lines become blank, so that line numbers stay
+    those of the cell."""
+    every = set().union(*answers.names.values())
+    found = []
+    for index, cell in enumerate(cells, start=1):
+        if cell.cell_type != "code":
+            continue
+        source = _without_magics(cell.source)
+        try:
+            tree: ast.Module | None = ast.parse(source)
+        except SyntaxError:
+            tree = None
+        training = answers.in_training_loop
+        in_loop = _training_backward(tree, answers.names[training]) if tree and training else None
+        if exercise == training or in_loop:  # the training loop's cell holds that exercise only
+            kept = in_loop if exercise == training else None
+        else:
+            writes = ({n for node in tree.body for n in written_names(node)} if tree else
+                      {written_on_line(line, tuple(every)) for line in source.splitlines()}) & every
+            owner = min((k for k, names in answers.names.items() if k != answers.in_training_loop
+                         and writes and writes <= set(names)), key=lambda k: len(answers.names[k]), default=None)
+            kept = (tree.body if tree else None) if owner == exercise else None
+            if owner == exercise and tree is None:  # does not parse: the whole cell, so the check says where
+                found.append((cell.get("execution_count"), Snippet(source, f"{origin}, cell {index}")))
+                continue
+        if kept:
+            found.append((cell.get("execution_count"), Snippet(_only(source, kept), f"{origin}, cell {index}")))
+    if found and all(count is not None for count, _ in found):
+        found.sort(key=lambda pair: pair[0])  # the order the cells ran in, which may not be the page's
+    return tuple(snippet for _, snippet in found)
+
+
+def _training_backward(tree: ast.Module, names: tuple[str, ...]) -> list[ast.stmt] | None:
+    """In a cell with the training loop, the loop body's statements from the first that writes a
+    gradient (or calls into autograd) to the one that writes `grads` (or the last that writes a
+    gradient)."""
+    wanted = set(names)
+    for loop in (node for node in ast.walk(tree) if isinstance(node, (ast.For, ast.While))):
+        writes = [written_names(st) for st in loop.body]
+        gradients = [i for i, w in enumerate(writes) if w & wanted]
+        if len(gradients) < 3:  # not a backward pass: the lecture's dC loop, say
+            continue
+        last = next((i for i, w in enumerate(writes) if "grads" in w), gradients[-1])
+        # A call into autograd just before the hand-written gradients belongs to them: it is checked.
+        first = next(i for i, st in enumerate(loop.body) if i in gradients or _calls_autograd(st))
+        return loop.body[first:last + 1]
+    return None
+
+
+def _calls_autograd(statement: ast.stmt) -> bool:
+    return any((isinstance(node, ast.Attribute) and node.attr in ("backward", "autograd"))
+               for node in ast.walk(statement))
+
+
+def _only(source: str, statements: list[ast.stmt]) -> str:
+    """The source with only `statements` left (less the bare calls that only look at results),
+    dedented, every other line blank."""
+    lines = source.splitlines()
+    keep = [""] * len(lines)
+    for st in statements:
+        if _only_looks(st):
+            continue
+        for lineno in range(st.lineno, (st.end_lineno or st.lineno) + 1):
+            keep[lineno - 1] = lines[lineno - 1]
+    indent = min((len(line) - len(line.lstrip()) for line in keep if line.strip()), default=0)
+    return "\n".join(line[indent:] if not line[:indent].strip() else line.lstrip() for line in keep) + "\n"
+
+
+def _only_looks(statement: ast.stmt) -> bool:
+    """A bare `cmp(...)`, `print(...)`, `plt....(...)` or a value left to be displayed."""
+    if not isinstance(statement, ast.Expr):
+        return False
+    value = statement.value
+    if isinstance(value, ast.Call):
+        func = value.func
+        return ((isinstance(func, ast.Name) and func.id in _LOOKING)
+                or (isinstance(func, ast.Attribute) and base_name(func) == "plt"))
+    return isinstance(value, (ast.Name, ast.Attribute, ast.Subscript, ast.Tuple, ast.Constant))
 
 
 def _names(source: str) -> tuple[set[str], set[str], set[str]]:
