@@ -290,6 +290,85 @@ def init(directory: Path, force: bool) -> None:
     click.echo(f"\nNext: edit {directory / 'ex1.py'} (or the notebook), then run `ninja check ex1{where}`.")
 
 
+@main.command()
+@click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--gradebook", "gradebook_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("gradebook.db"), show_default=True, help="The SQLite gradebook to write.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Submissions graded at once (default: the number of cores).")
+@click.option("--steps", type=click.IntRange(min=10), default=None,
+              help="ex4: training steps of the convergence check (default 2000).")
+@click.option("--learner-from", type=click.Choice(["auto", "stem", "folder"]), default="auto", show_default=True,
+              help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
+                   "file's name without its suffix; stem and folder always take that one.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
+def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int | None,
+          learner_from: str, as_json: bool) -> None:
+    """Grade a class's SUBMISSIONS into a gradebook.
+
+    \b
+    SUBMISSIONS are notebooks, .py files, folders of them, or nbgrader's
+    submitted/<learner>/<assignment>/ folders. Every exercise found in a
+    file is graded as `ninja check` grades it: in a notebook, the cells
+    tagged backprop-ninja:exN, or, in a notebook written the lecture's
+    way, the cells found by what they assign. Each check runs the code in
+    a worker process of its own, with time and memory limits.
+
+    \b
+    Results go to the gradebook (SQLite), a row per attempt and exercise,
+    each attempt written whole as it finishes. A submission graded before
+    with the same content and the same version is skipped, so an
+    interrupted run picks up where it stopped; a changed resubmission is
+    a new attempt.
+
+    Exit status: 0 every submission graded (whatever its score), 1 some
+    could not be graded, 2 bad input.
+    """
+    from .zygote import start_workers
+
+    start_workers()  # first: the workers' zygote imports torch while this process does the same
+    from tabulate import tabulate
+
+    from .convergence import DEFAULT_STEPS
+    from .grade import Graded, grade as grade_all
+    from .gradebook import Gradebook, GradebookError
+    from .submission import SubmissionError
+
+    def progress(done: Graded, count: int, total: int) -> None:
+        what = "skipped, graded before" if done.skipped else done.error or ", ".join(
+            f"{r.exercise} {r.score:.0%}" for r in done.results)
+        click.echo(f"[{count}/{total}] {done.learner}: {what}", err=True)
+
+    click.echo("Note: each submission runs in a worker process with time and memory limits; the "
+               "bubblewrap sandbox (no network, no files beyond its own) is not in place yet.", err=True)
+    try:
+        with Gradebook(gradebook_path) as book:
+            graded = grade_all(list(submissions), book, jobs or os.cpu_count() or 1, steps or DEFAULT_STEPS,
+                               learner_from, progress)
+    except (GradebookError, SubmissionError) as e:
+        raise click.UsageError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps([g.to_dict() for g in graded], indent=2))
+    else:
+        rows = []
+        for key in sorted({r.exercise for g in graded for r in g.results}):
+            results = [r for g in graded for r in g.results if r.exercise == key]
+            kinds: dict[str, int] = {}
+            for r in results:
+                if r.root:
+                    kinds[r.root.diagnosis.kind.value] = kinds.get(r.root.diagnosis.kind.value, 0) + 1
+            rows.append([key, len(results), sum(r.passed for r in results),
+                         ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) or "-"])
+        click.echo(tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]))
+        errors = [g for g in graded if g.error]
+        click.echo(f"\n{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
+                   f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
+                   f"gradebook {gradebook_path}")
+        for g in errors:
+            click.echo(f"  {g.error}")
+    sys.exit(1 if any(g.error for g in graded) else 0)
+
+
 @main.command(name="list")
 def list_exercises() -> None:
     """List the exercises and the gradients each one asks for."""

@@ -5,6 +5,7 @@ import ast
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .syntax import base_name, written_names, written_on_line
 
@@ -50,26 +51,68 @@ def read_submission(path: Path, exercise: str, answers: Answers | None = None) -
     answer (with a warning for untagged cells that look like part of it: they assign one of its
     gradients, or define a function it calls); or, in a notebook with no such tag, the code found
     by what it assigns, as `answers` says."""
-    if not path.is_file():
-        raise SubmissionError(f"{path}: no such file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SubmissionError(f"{path}: cannot read it ({e})") from None
+    text = _text(path)
     if path.suffix == ".ipynb":
-        return _notebook_submission(path, text, exercise, answers)
-    if path.suffix != ".py":
-        raise SubmissionError(f"{path}: expected a .py file or a .ipynb notebook")
+        return _notebook_submission(path, _notebook(path, text), exercise, answers)
     return Submission((Snippet(text, str(path)),))
 
 
-def _notebook_submission(path: Path, text: str, exercise: str, answers: Answers | None) -> Submission:
+def _text(path: Path) -> str:
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
+    if path.suffix not in (".py", ".ipynb"):
+        raise SubmissionError(f"{path}: expected a .py file or a .ipynb notebook")
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SubmissionError(f"{path}: cannot read it ({e})") from None
+
+
+def _notebook(path: Path, text: str) -> Any:
     import nbformat  # imported here: it is slow to import and .py submissions never need it
 
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        return nbformat.reads(text, as_version=4)
     except Exception as e:  # nbformat raises several unrelated types for a broken file
         raise SubmissionError(f"{path}: not a readable notebook ({e})") from None
+
+
+def exercises_in(path: Path, answers: Answers) -> list[str]:
+    """The exercises `path` answers: for a notebook, those it has tagged cells or lecture-format
+    cells for; for a `.py` file, the one its name says (`ex2.py`), else the one its code writes
+    the gradients of (a `grads` list makes it the training exercise's). SubmissionError for a file
+    that cannot be read at all."""
+    text = _text(path)
+    if path.suffix == ".py":
+        if path.stem in answers.names:
+            return [path.stem]
+        try:
+            writes = {n for node in ast.parse(text).body for n in written_names(node)}
+        except SyntaxError:
+            return []
+        if "grads" in writes and answers.in_training_loop:
+            return [answers.in_training_loop]
+        owner = _owner(writes, answers)
+        return [owner] if owner else []
+    notebook, found = _notebook(path, text), []
+    for key in answers.names:
+        try:
+            _notebook_submission(path, notebook, key, answers)
+        except SubmissionError:
+            continue
+        found.append(key)
+    return found
+
+
+def _owner(writes: set[str], answers: Answers) -> str | None:
+    """The exercise whose gradients these are: of those (but the training one) whose names hold all
+    of them, the one with the fewest (a cell writing only dlogits is exercise 2's, not 1's)."""
+    writes = writes & set().union(*answers.names.values())
+    return min((k for k, names in answers.names.items() if k != answers.in_training_loop
+                and writes and writes <= set(names)), key=lambda k: len(answers.names[k]), default=None)
+
+
+def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answers | None) -> Submission:
     tag = notebook_tag(exercise)
     cells = [(Snippet(_without_magics(cell.source), f"{path}, cell {index}"),
               tag in cell.get("metadata", {}).get("tags", []))
@@ -129,9 +172,8 @@ def _lecture_answer(cells: list, origin: str, exercise: str, answers: Answers) -
             kept = in_loop if exercise == training else None
         else:
             writes = ({n for node in tree.body for n in written_names(node)} if tree else
-                      {written_on_line(line, tuple(every)) for line in source.splitlines()}) & every
-            owner = min((k for k, names in answers.names.items() if k != answers.in_training_loop
-                         and writes and writes <= set(names)), key=lambda k: len(answers.names[k]), default=None)
+                      {n for line in source.splitlines() if (n := written_on_line(line, tuple(every)))})
+            owner = _owner(writes, answers)
             kept = (tree.body if tree else None) if owner == exercise else None
             if owner == exercise and tree is None:  # does not parse: the whole cell, so the check says where
                 found.append((cell.get("execution_count"), Snippet(source, f"{origin}, cell {index}")))

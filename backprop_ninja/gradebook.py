@@ -1,0 +1,149 @@
+"""The gradebook: a SQLite file of every attempt graded and its grades, which `ninja grade` writes
+and reports read back.
+
+One row per attempt (a learner's submission, by its content, graded by one version of the grader),
+one per exercise graded in it, one per gradient. An attempt and all its grades are written in one
+transaction, in WAL mode with full syncs, so an interrupted run (Ctrl-C, kill -9, a power cut) loses
+no finished grade and leaves no half-written one. Grading is idempotent: an attempt already in the
+gradebook is not graded again; a changed resubmission is a new attempt, kept beside the old.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .records import CheckResult
+
+SCHEMA_VERSION = 1
+DEFAULT = Path("gradebook.db")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY,
+    learner TEXT NOT NULL,
+    submission TEXT NOT NULL,      -- the file, as given to `ninja grade`
+    content TEXT NOT NULL,         -- sha256 of the file's bytes
+    grader TEXT NOT NULL,          -- the version of backprop_ninja that graded it
+    submitted_at TEXT NOT NULL,    -- the file's modification time, UTC, ISO 8601
+    graded_at TEXT NOT NULL,
+    error TEXT,                    -- why it could not be graded at all, or NULL
+    UNIQUE (learner, content, grader)
+);
+CREATE TABLE IF NOT EXISTS grades (
+    attempt INTEGER NOT NULL REFERENCES attempts(id),
+    exercise TEXT NOT NULL,
+    score REAL NOT NULL,
+    passed INTEGER NOT NULL,
+    root_cause TEXT,
+    root_kind TEXT,
+    result TEXT NOT NULL,          -- the check's JSON, as `ninja check --json` prints it
+    PRIMARY KEY (attempt, exercise)
+);
+CREATE TABLE IF NOT EXISTS gradient_grades (
+    attempt INTEGER NOT NULL,
+    exercise TEXT NOT NULL,
+    gradient TEXT NOT NULL,
+    status TEXT NOT NULL,
+    local_status TEXT,
+    kind TEXT,
+    PRIMARY KEY (attempt, exercise, gradient),
+    FOREIGN KEY (attempt, exercise) REFERENCES grades(attempt, exercise)
+);
+"""
+
+
+class GradebookError(Exception):
+    """A gradebook that cannot be opened or is not one of ours: a user error."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One submission to store: who, which file and content, and its results (or why there are none)."""
+
+    learner: str
+    submission: str
+    content: str
+    submitted_at: datetime
+    results: tuple[CheckResult, ...]
+    error: str | None = None
+
+
+class Gradebook:
+    def __init__(self, path: Path):
+        try:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a finished grade survives a power cut
+            self.db.executescript(_SCHEMA)
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise GradebookError(f"{path}: not a gradebook ({e})") from None
+        if version is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(version[0]) > SCHEMA_VERSION:
+            raise GradebookError(f"{path}: written by a newer backprop_ninja (schema {version[0]}); upgrade it")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def graded_before(self, learner: str, content: str, grader: str) -> tuple[bool, str | None]:
+        """Is this learner's submission, with this content, already graded by this grader, and if
+        so, why could it not be graded (None when it could)?"""
+        row = self.db.execute("SELECT error FROM attempts WHERE learner = ? AND content = ? AND grader = ?",
+                              (learner, content, grader)).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def store(self, attempt: Attempt, grader: str) -> bool:
+        """Write an attempt and all its grades at once; False if it was there already."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with _transaction(self.db):
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO attempts (learner, submission, content, grader, submitted_at, graded_at, error)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (attempt.learner, attempt.submission, attempt.content, grader,
+                 attempt.submitted_at.astimezone(timezone.utc).isoformat(timespec="seconds"), now, attempt.error))
+            if not cursor.rowcount:
+                return False
+            attempt_id = cursor.lastrowid
+            for result in attempt.results:
+                root = result.root
+                self.db.execute("INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (attempt_id, result.exercise, result.score, int(result.passed),
+                                 root.name if root else None, root.diagnosis.kind.value if root else None,
+                                 json.dumps(result.to_dict())))
+                self.db.executemany("INSERT INTO gradient_grades VALUES (?, ?, ?, ?, ?, ?)", [
+                    (attempt_id, result.exercise, g.name, g.status.value,
+                     g.local_status.value if g.local_status else None, g.diagnosis.kind.value if g.diagnosis else None)
+                    for g in result.gradients])
+        return True
+
+    def results(self, learner: str | None = None) -> list[tuple[str, str, CheckResult]]:
+        """(learner, graded_at, result) of every grade, oldest first: what reports read back."""
+        rows = self.db.execute(
+            "SELECT a.learner, a.graded_at, g.result FROM grades g JOIN attempts a ON a.id = g.attempt"
+            + (" WHERE a.learner = ?" if learner else "") + " ORDER BY a.id, g.exercise",
+            (learner,) if learner else ()).fetchall()
+        return [(who, when, CheckResult.from_dict(json.loads(text))) for who, when, text in rows]
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error: all of an attempt or none of it."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if kind else "COMMIT")

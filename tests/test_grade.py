@@ -1,0 +1,132 @@
+"""`ninja grade` on a class: real notebooks in nbgrader's layout and plain folders, real worker
+processes, a real SQLite gradebook; idempotent, resumable after kill -9, and never stopped by one
+bad submission."""
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from backprop_ninja.exercises import EXERCISES
+from backprop_ninja.grade import learner_of
+from backprop_ninja.gradebook import Gradebook
+from backprop_ninja.stubs import render_ipynb
+
+import lecture_notebooks as lecture
+from conftest import REFERENCE, REPO
+
+STEPS = "100"
+EX1_WRONG = (REFERENCE / "ex1.py").read_text().split('"""', 2)[2].replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
+
+
+def counts(db) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as c:
+        return tuple(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("attempts", "grades", "gradient_grades"))
+
+
+@pytest.fixture
+def course(tmp_path):
+    """submitted/<learner>/backprop/: right, wrong, broken and empty notebooks, our own tagged
+    notebook, and a .py answer."""
+    root = tmp_path / "submitted"
+    files = {
+        "alice": ("nb.ipynb", lecture.lecture_notebook(outputs=True)),
+        "bob": ("nb.ipynb", lecture.lecture_notebook(ex1=EX1_WRONG)),
+        "carol": ("broken.ipynb", "{not json"),
+        "dave": ("empty.ipynb", nbformat.writes(nbformat.v4.new_notebook())),
+        "erin": ("answer.py", (REFERENCE / "ex2.py").read_text()),
+    }
+    for learner, (name, text) in files.items():
+        (root / learner / "backprop").mkdir(parents=True)
+        (root / learner / "backprop" / name).write_text(text)
+    ours = nbformat.reads(render_ipynb(EXERCISES["ex3"]), as_version=4)
+    next(c for c in ours.cells if "backprop-ninja:ex3" in c.metadata.get("tags", [])).source = \
+        (REFERENCE / "ex3.py").read_text()
+    (root / "frank" / "backprop").mkdir(parents=True)
+    nbformat.write(ours, str(root / "frank" / "backprop" / "ex3.ipynb"))
+    return root
+
+
+def test_a_class_is_graded_into_the_gradebook(run_ninja, course, tmp_path):
+    db = tmp_path / "book.db"
+    code, out, err = run_ninja("grade", course, "--gradebook", db, "--steps", STEPS, "--json")
+    assert code == 1, "two submissions could not be graded"
+    graded = {g["learner"]: g for g in json.loads(out)}
+    assert set(graded) == {"alice", "bob", "carol", "dave", "erin", "frank"}
+    assert [r["exercise"] for r in graded["alice"]["results"]] == ["ex1", "ex2", "ex3", "ex4"]
+    assert all(r["passed"] for r in graded["alice"]["results"])
+    bob = {r["exercise"]: r for r in graded["bob"]["results"]}
+    assert not bob["ex1"]["passed"] and bob["ex1"]["root_cause"] == "dbnmeani" and bob["ex2"]["passed"]
+    assert "not a readable notebook" in graded["carol"]["error"]
+    assert "no exercise found" in graded["dave"]["error"]
+    assert [r["exercise"] for r in graded["erin"]["results"]] == ["ex2"] and graded["erin"]["results"][0]["passed"]
+    assert [r["exercise"] for r in graded["frank"]["results"]] == ["ex3"]
+    assert counts(db) == (6, 4 + 4 + 1 + 1, 2 * (26 + 1 + 1 + 7) + 1 + 1)
+    assert "[6/6]" in err
+    with Gradebook(db) as book:
+        stored = {(who, r.exercise): r for who, _, r in book.results()}
+    assert json.loads(json.dumps(stored[("bob", "ex1")].to_dict())) == bob["ex1"]
+
+
+def test_grading_again_grades_nothing_twice(run_ninja, course, tmp_path):
+    db = tmp_path / "book.db"
+    run_ninja("grade", course, "--gradebook", db, "--steps", STEPS)
+    before = counts(db)
+    code, out, _ = run_ninja("grade", course, "--gradebook", db, "--steps", STEPS)
+    assert code == 1 and counts(db) == before
+    assert "0 graded now, 6 graded before, 2 could not be graded" in out
+
+
+def test_a_changed_resubmission_is_a_new_attempt(run_ninja, course, tmp_path):
+    db = tmp_path / "book.db"
+    run_ninja("grade", course / "bob", "--gradebook", db, "--steps", STEPS)
+    (course / "bob" / "backprop" / "nb.ipynb").write_text(lecture.lecture_notebook())
+    run_ninja("grade", course / "bob", "--gradebook", db, "--steps", STEPS)
+    with Gradebook(db) as book:
+        ex1 = [r.passed for who, _, r in book.results("bob") if r.exercise == "ex1"]
+    assert ex1 == [False, True], "both attempts kept, the old first"
+
+
+def test_killed_mid_run_it_loses_and_duplicates_nothing(course, tmp_path):
+    db = tmp_path / "book.db"
+    for i in range(6):  # enough work that the kill lands mid-run
+        (course / f"extra{i}" / "backprop").mkdir(parents=True)
+        (course / f"extra{i}" / "backprop" / "nb.ipynb").write_text(lecture.lecture_notebook())
+    command = [sys.executable, "-m", "backprop_ninja", "grade", str(course), "--gradebook", str(db),
+               "--steps", "400", "--jobs", "1"]
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not db.exists() or counts(db)[0] < 2):
+        time.sleep(0.2)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    partial = counts(db)
+    assert 2 <= partial[0] < 12, "killed mid-run"
+    subprocess.run(command, cwd=REPO, capture_output=True, timeout=600)
+    with sqlite3.connect(db) as c:
+        per_file = c.execute("SELECT submission, count(*) FROM attempts GROUP BY submission").fetchall()
+        orphans = c.execute("SELECT count(*) FROM grades WHERE attempt NOT IN (SELECT id FROM attempts)").fetchone()
+    assert len(per_file) == 12 and all(n == 1 for _, n in per_file)
+    assert orphans == (0,)
+
+
+def test_who_a_file_is_from(tmp_path):
+    nbgrader = tmp_path / "course" / "submitted" / "alice" / "ps1" / "backprop.ipynb"
+    plain = tmp_path / "inbox" / "bob_ex1.ipynb"
+    assert learner_of(nbgrader) == "alice"
+    assert learner_of(plain) == "bob_ex1"
+    assert learner_of(plain, "folder") == "inbox" and learner_of(nbgrader, "stem") == "backprop"
+
+
+def test_bad_input_exits_2(run_ninja, tmp_path):
+    code, _, err = run_ninja("grade", tmp_path / "nowhere")
+    assert code == 2 and "no such file or folder" in err and "Traceback" not in err
+    (tmp_path / "not.db").write_text("this is not sqlite, it is text " * 100)
+    (tmp_path / "a.py").write_text((REFERENCE / "ex2.py").read_text())
+    code, _, err = run_ninja("grade", tmp_path / "a.py", "--gradebook", tmp_path / "not.db")
+    assert code == 2 and "not a gradebook" in err
