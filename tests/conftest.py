@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from backprop_ninja.cli import main
 
 from backprop_ninja.threads import use_threads
 
@@ -21,5 +24,18 @@ def run_ninja():
         done = subprocess.run([sys.executable, "-m", "backprop_ninja", *map(str, args)],
                               cwd=cwd, capture_output=True, text=True, timeout=300)
         return done.returncode, done.stdout, done.stderr
+
+    return run
+
+
+@pytest.fixture
+def ninja(monkeypatch):
+    """The command run in this process, with click's runner: (exit code, stdout, stderr). What the
+    command does is the same; only a real process start is left out (`run_ninja` has one)."""
+
+    def run(*args, cwd=REPO):
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        return result.exit_code, result.stdout, result.stderr
 
     return run

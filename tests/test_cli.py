@@ -26,8 +26,8 @@ def test_reference_passes_with_exit_0_and_a_plain_table_when_piped(run_ninja):
     assert all(r[-1] == "pass" for r in rows)
 
 
-def test_json_has_the_stable_keys_in_backprop_order(run_ninja):
-    code, out, _ = run_ninja("check", "ex1", REFERENCE / "ex1.py", "--json")
+def test_json_has_the_stable_keys_in_backprop_order(ninja):
+    code, out, _ = ninja("check", "ex1", REFERENCE / "ex1.py", "--json")
     assert code == 0
     result = json.loads(out)
     assert result["exercise"] == "ex1" and result["passed"] is True and result["score"] == 1.0
@@ -40,21 +40,21 @@ def test_json_has_the_stable_keys_in_backprop_order(run_ninja):
     assert dbnmeani["diagnosis"]["kind"] == "shape-note" and dbnmeani["local_status"] == "pass"
 
 
-def test_untouched_stub_exits_1_without_a_traceback(run_ninja, tmp_path):
-    assert run_ninja("init", tmp_path / "work")[0] == 0
-    code, out, err = run_ninja("check", "ex2", tmp_path / "work" / "ex2.py", "--json")
+def test_untouched_stub_exits_1_without_a_traceback(ninja, tmp_path):
+    assert ninja("init", tmp_path / "work")[0] == 0
+    code, out, err = ninja("check", "ex2", tmp_path / "work" / "ex2.py", "--json")
     assert code == 1 and "Traceback" not in err
     assert json.loads(out)["gradients"][0]["status"] == "missing"
 
 
-def test_bad_input_exits_2_with_a_message(run_ninja, tmp_path):
-    code, _, err = run_ninja("check", "ex1", tmp_path / "nope.py")
+def test_bad_input_exits_2_with_a_message(ninja, tmp_path):
+    code, _, err = ninja("check", "ex1", tmp_path / "nope.py")
     assert code == 2 and "no such file" in err and "Traceback" not in err
-    code, _, err = run_ninja("check", "ex9")
+    code, _, err = ninja("check", "ex9")
     assert code == 2 and "ex9" in err
     broken = tmp_path / "broken.ipynb"
     broken.write_text("{not json")
-    code, _, err = run_ninja("check", "ex1", broken)
+    code, _, err = ninja("check", "ex1", broken)
     assert code == 2 and "not a readable notebook" in err
 
 
@@ -67,13 +67,13 @@ def test_learner_error_is_reported_not_raised(tmp_path, monkeypatch):
         in " ".join(result.output.split())
 
 
-def test_notebook_answer_cell_is_checked(tmp_path, run_ninja):
+def test_notebook_answer_cell_is_checked(tmp_path, ninja):
     notebook = nbformat.reads(render_ipynb(EXERCISES["ex1"]), as_version=4)
     answer = next(c for c in notebook.cells if "backprop-ninja:ex1" in c.metadata.get("tags", []))
     answer.source = "%time 1\n" + (REFERENCE / "ex1.py").read_text()
     path = tmp_path / "mine.ipynb"
     nbformat.write(notebook, str(path))
-    code, out, err = run_ninja("check", "ex1", path)
+    code, out, err = ninja("check", "ex1", path)
     assert code == 0, out + err
 
 
@@ -112,17 +112,17 @@ def test_help_teaches_and_the_entry_points_agree(run_ninja):
     assert code == 0 and "Exit status: 0 all gradients pass, 1 some do not, 2 bad input." in " ".join(out.split())
 
 
-def test_a_failing_check_names_its_root_cause_in_the_table_json_and_hints(run_ninja, tmp_path):
+def test_a_failing_check_names_its_root_cause_in_the_table_json_and_hints(ninja, tmp_path):
     mine = tmp_path / "ex1.py"
     mine.write_text((REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)"))
-    code, out, _ = run_ninja("check", "ex1", mine)
+    code, out, _ = ninja("check", "ex1", mine)
     assert code == 1
     assert "root cause: dbnmeani (sign)" in out and "own step" in out
     assert "hint: bndiff = hprebn - bnmeani" in out
     assert "Fix dbnmeani first." in out
-    code, out, _ = run_ninja("check", "ex1", mine, "--hints", "off")
+    code, out, _ = ninja("check", "ex1", mine, "--hints", "off")
     assert "hint:" not in out and "root cause: dbnmeani (sign)" in out
-    code, out, _ = run_ninja("check", "ex1", mine, "--json")
+    code, out, _ = ninja("check", "ex1", mine, "--json")
     result = json.loads(out)
     assert result["root_cause"] == "dbnmeani"
     grads = {g["name"]: g for g in result["gradients"]}
@@ -132,8 +132,8 @@ def test_a_failing_check_names_its_root_cause_in_the_table_json_and_hints(run_ni
     assert grads["dlogprobs"]["diagnosis"] is None and grads["dlogprobs"]["local_status"] == "pass"
 
 
-def test_hints_all_lists_every_gradient(run_ninja):
-    code, out, _ = run_ninja("check", "ex2", REFERENCE / "ex2.py", "--hints", "all")
+def test_hints_all_lists_every_gradient(ninja):
+    code, out, _ = ninja("check", "ex2", REFERENCE / "ex2.py", "--hints", "all")
     assert code == 0 and "Hints:" in out and "dlogits: for one row" in out
 
 
@@ -147,10 +147,10 @@ def test_colour_follows_color_flags_and_no_color(tmp_path):
     assert "\x1b[" in runner.invoke(main, [*args, "--color"], env={"NO_COLOR": "1"}).output, "the flag wins"
 
 
-def test_json_carries_errors_and_convergence(run_ninja, tmp_path):
+def test_json_carries_errors_and_convergence(ninja, tmp_path):
     mine = tmp_path / "ex4.py"
     mine.write_text((REFERENCE / "ex4.py").read_text().replace("dW1 = embcat.T @ dhprebn", "dW1 = embcat.T @ dhprebn[0]"))
-    code, out, _ = run_ninja("check", "ex4", mine, "--json", "--steps", "50")
+    code, out, _ = ninja("check", "ex4", mine, "--json", "--steps", "50")
     assert code == 1
     result = json.loads(out)
     error = result["errors"][0]
@@ -161,7 +161,7 @@ def test_json_carries_errors_and_convergence(run_ninja, tmp_path):
     assert convergence["passed"] is False and convergence["steps"] == 50
     assert convergence["reason"].startswith("stopped at step 0: your code raised at")
     assert convergence["raised"]["lineno"] == 19 and convergence["learner_end"] is None
-    code, out, _ = run_ninja("check", "ex4", REFERENCE / "ex4.py", "--json", "--steps", "50")
+    code, out, _ = ninja("check", "ex4", REFERENCE / "ex4.py", "--json", "--steps", "50")
     convergence = json.loads(out)["convergence"]
     assert code == 0 and convergence["passed"] is True and convergence["max_gap"] < 1e-4
     assert set(convergence) == {"steps", "passed", "reason", "start_loss", "twin_end", "learner_end", "max_gap",
@@ -169,13 +169,15 @@ def test_json_carries_errors_and_convergence(run_ninja, tmp_path):
 
 
 def test_ctrl_c_exits_130(tmp_path):
+    import os
     import signal
     import subprocess
     import sys
 
     done = subprocess.Popen([sys.executable, "-m", "backprop_ninja", "train", "--autograd", "--steps", "1000000",
-                             "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "loss" in done.stderr.readline()  # training has started: the first progress line
+                             "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert done.stdout.readline().startswith("Training with")  # training starts now
     done.send_signal(signal.SIGINT)
     _, err = done.communicate(timeout=60)
     assert done.returncode == 130 and "Interrupted." in err and "Traceback" not in err

@@ -116,12 +116,12 @@ def test_dropping_repeated_indices_fails_dc_only():
     assert result.root_cause == "dC" and result.root.diagnosis.kind == "duplicate-index"
 
 
-def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training(run_ninja, tmp_path):
+def test_right_but_halved_fails_the_gradient_check_first_and_drifts_in_training(ninja, tmp_path):
     halved = tmp_path / "ex4.py"
     halved.write_text(mutate(GRADS,
                              "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
                              "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))"))
-    code, out, _ = run_ninja("check", "ex4", halved, "--steps", str(STEPS))
+    code, out, _ = ninja("check", "ex4", halved, "--steps", str(STEPS))
     assert code == 1
     assert "The gradient check catches it first; training with them fails too." in " ".join(out.split())
     result = run(mutate(GRADS,
@@ -157,10 +157,10 @@ def test_untouched_stub_fails_cleanly():
     assert not result.convergence.passed and "not computed" in result.convergence.reason
 
 
-def test_ninja_train_runs_the_whole_exercise_on_a_small_file(run_ninja, tmp_path):
+def test_ninja_train_runs_the_whole_exercise_on_a_small_file(ninja, tmp_path):
     words = tmp_path / "few.txt"
     words.write_text("\n".join(["emma", "olivia", "ava", "isabella", "sophia", "mia", "amelia"] * 30) + "\n")
-    code, out, err = run_ninja("train", REFERENCE / "ex4.py", "--steps", "300", "--data", words,
+    code, out, err = ninja("train", REFERENCE / "ex4.py", "--steps", "300", "--data", words,
                                "--samples", "5", "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -170,12 +170,12 @@ def test_ninja_train_runs_the_whole_exercise_on_a_small_file(run_ninja, tmp_path
     assert "steps/s" in err and "left" in err
 
 
-def test_ninja_train_rejects_bad_data_and_missing_backward(run_ninja, tmp_path):
+def test_ninja_train_rejects_bad_data_and_missing_backward(ninja, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("emma\nJo\n")
-    code, _, err = run_ninja("train", "--autograd", "--data", bad, "--steps", "5")
+    code, _, err = ninja("train", "--autograd", "--data", bad, "--steps", "5")
     assert code == 2 and "characters outside a-z" in err and "Traceback" not in err
-    code, _, err = run_ninja("train", "--steps", "5", cwd=tmp_path)
+    code, _, err = ninja("train", "--steps", "5", cwd=tmp_path)
     assert code == 2 and "no working copy of ex4" in err
 
 
@@ -184,8 +184,8 @@ def test_ninja_train_rejects_bad_data_and_missing_backward(run_ninja, tmp_path):
     ("import os\nos._exit(3)\n", "Training stopped at step 0: your code ended the process"),
     ("dC = (\n", "Training stopped at step 0: your code does not parse"),
 ])
-def test_ninja_train_says_where_a_backward_stops_it(run_ninja, tmp_path, source, words):
+def test_ninja_train_says_where_a_backward_stops_it(ninja, tmp_path, source, words):
     mine = tmp_path / "ex4.py"
     mine.write_text(source)
-    code, _, err = run_ninja("train", mine, "--steps", "50", "--samples", "0")
+    code, _, err = ninja("train", mine, "--steps", "50", "--samples", "0")
     assert code == 1 and words in err and "Traceback" not in err

@@ -96,9 +96,9 @@ def test_forged_output_does_not_reach_the_report(run_ninja, tmp_path):
     assert code == 1 and json.loads(out)["passed"] is False and "oops" not in err
 
 
-def test_ninja_check_exits_with_a_verdict_when_the_code_ends_the_process(run_ninja, tmp_path):
+def test_ninja_check_exits_with_a_verdict_when_the_code_ends_the_process(ninja, tmp_path):
     mine = tmp_path / "ex2.py"
     mine.write_text("import os\nos._exit(0)\n")
-    code, out, _ = run_ninja("check", "ex2", mine, "--timeout", "5")
+    code, out, _ = ninja("check", "ex2", mine, "--timeout", "5")
     assert code == 1
     assert "your code ended the process" in out and "line 2" in out
