@@ -99,6 +99,7 @@ def main() -> None:
       ninja check ex1         check your ex1.py (or ex1.ipynb) there
       ninja list              what each exercise asks for
       ninja train             exercise 4 in full: train with your backward
+      ninja grade FOLDER      for instructors: a class's notebooks into a gradebook
 
     `ninja` may be the Ninja build tool on your PATH too: `backprop-ninja` and
     `python -m backprop_ninja` are the same command.
