@@ -166,20 +166,19 @@ def _lecture_answer(cells: list, origin: str, exercise: str, answers: Answers) -
             tree: ast.Module | None = ast.parse(source)
         except SyntaxError:
             tree = None
+        where, ran = f"{origin}, cell {index}", cell.get("execution_count")
         training = answers.in_training_loop
         in_loop = _training_backward(tree, answers.names[training]) if tree and training else None
         if exercise == training or in_loop:  # the training loop's cell holds that exercise only
-            kept = in_loop if exercise == training else None
-        else:
-            writes = ({n for node in tree.body for n in written_names(node)} if tree else
-                      {n for line in source.splitlines() if (n := written_on_line(line, tuple(every)))})
-            owner = _owner(writes, answers)
-            kept = (tree.body if tree else None) if owner == exercise else None
-            if owner == exercise and tree is None:  # does not parse: the whole cell, so the check says where
-                found.append((cell.get("execution_count"), Snippet(source, f"{origin}, cell {index}")))
-                continue
-        if kept:
-            found.append((cell.get("execution_count"), Snippet(_only(source, kept), f"{origin}, cell {index}")))
+            if exercise == training and in_loop:
+                found.append((ran, Snippet(_only(source, in_loop), where)))
+            continue
+        writes = ({n for node in tree.body for n in written_names(node)} if tree else
+                  {n for line in source.splitlines() if (n := written_on_line(line, tuple(every)))})
+        if _owner(writes, answers) != exercise:
+            continue
+        # A cell that does not parse is taken whole, so that the check says where it breaks.
+        found.append((ran, Snippet(_only(source, tree.body) if tree else source, where)))
     if found and all(count is not None for count, _ in found):
         found.sort(key=lambda pair: pair[0])  # the order the cells ran in, which may not be the page's
     return tuple(snippet for _, snippet in found)
