@@ -331,7 +331,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     from tabulate import tabulate
 
     from .convergence import DEFAULT_STEPS
-    from .grade import Graded, grade as grade_all
+    from .grade import Graded, find_submissions, grade as grade_all
     from .gradebook import Gradebook, GradebookError
     from .submission import SubmissionError
 
@@ -343,9 +343,10 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     click.echo("Note: each submission runs in a worker process with time and memory limits; the "
                "bubblewrap sandbox (no network, no files beyond its own) is not in place yet.", err=True)
     try:
+        files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
-            graded = grade_all(list(submissions), book, jobs or os.cpu_count() or 1, steps or DEFAULT_STEPS,
-                               learner_from, progress)
+            graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps or DEFAULT_STEPS, learner_from,
+                               progress)
     except (GradebookError, SubmissionError) as e:
         raise click.UsageError(str(e)) from None
     if as_json:

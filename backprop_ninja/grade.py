@@ -82,10 +82,10 @@ def grade_one(path: Path, learner: str, steps: int) -> Graded:
     return Graded(str(path), learner, tuple(results), None, False)
 
 
-def grade(paths: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
+def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
           progress: Callable[[Graded, int, int], None] | None = None) -> list[Graded]:
-    """Grade every submission not graded before, `jobs` at a time, storing each as it finishes."""
-    submissions = find_submissions(paths)
+    """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time,
+    storing each as it finishes."""
     graded: list[Graded] = []
     todo = []
     for path in submissions:

@@ -124,8 +124,9 @@ def test_who_a_file_is_from(tmp_path):
 
 
 def test_bad_input_exits_2(ninja, tmp_path):
-    code, _, err = ninja("grade", tmp_path / "nowhere")
+    code, _, err = ninja("grade", tmp_path / "nowhere", cwd=tmp_path)
     assert code == 2 and "no such file or folder" in err and "Traceback" not in err
+    assert not (tmp_path / "gradebook.db").exists(), "bad input creates no gradebook"
     (tmp_path / "not.db").write_text("this is not sqlite, it is text " * 100)
     (tmp_path / "a.py").write_text((REFERENCE / "ex2.py").read_text())
     code, _, err = ninja("grade", tmp_path / "a.py", "--gradebook", tmp_path / "not.db")
