@@ -38,8 +38,8 @@ class RunsCode(Protocol):
     """Learner code that can be run: in a worker through a session (`LearnerCode`), or in the
     worker itself (`ninja train`)."""
 
-    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], *, forward: ForwardPass | None = None,
-            meanwhile: Callable[[], None] | None = None) -> BlockRun: ...
+    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], *,
+            forward: ForwardPass | None = None) -> BlockRun: ...
 
 
 class LearnerBackward:
@@ -51,21 +51,15 @@ class LearnerBackward:
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
                  ) -> tuple[float, list[torch.Tensor]]:
-        losses = []
-
-        def loss() -> None:  # the forward pass's, here, while the worker does the same for its namespace
-            with torch.no_grad():
-                losses.append(FUSED(params, Xb, Yb)["loss"].item())
-
-        run = self.code.run(learner_inputs(self.instance, params, Xb, Yb), self.exercise.collected,
-                            forward=FUSED, meanwhile=loss)
+        run = self.code.run(learner_inputs(self.instance, params, Xb, Yb), self.exercise.collected, forward=FUSED)
         if run.raised:
             raise LearnerStopped(self.step, f"your code raised at {run.raised.where}: {run.raised.exception}",
                                  run.raised)
         values = self.exercise.gradients_from(run.values)
         grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
         self.step += 1
-        return losses[0], grads
+        assert run.loss is not None  # a forward pass was asked for
+        return run.loss, grads
 
     def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
         if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:

@@ -14,11 +14,12 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from . import wire
+from . import model
 from .model import ForwardPass
 from .records import Raised
 from .submission import Snippet
@@ -48,6 +49,8 @@ class BlockRun:
     output: str
     # In a checkpointed run: each gradient's value when the code had finished writing it.
     finished: dict[str, object] = field(default_factory=dict)
+    # Where a forward pass was asked for: its loss, computed by the runner's side, not the learner's.
+    loss: float | None = None
 
 
 class LearnerCode:
@@ -67,10 +70,14 @@ class LearnerCode:
 
     def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None,
-            meanwhile: Callable[[], None] | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None) -> BlockRun:
         """See `Session.run`."""
-        return self.session.run(self, namespace, names, checkpoints, replacements, forward, meanwhile)
+        return self.session.run(self, namespace, names, checkpoints, replacements, forward)
+
+    @property
+    def wire_snippets(self) -> list[tuple[str, str]]:
+        """The snippets as a worker's request carries them: (source, origin)."""
+        return [(s.source, s.origin) for s in self.snippets]
 
     def variant(self, snippets: tuple[Snippet, ...]) -> LearnerCode:
         """Other snippets (the diagnosis's edits of these), run in the same worker."""
@@ -110,12 +117,11 @@ class Session:
 
     def run(self, code: LearnerCode, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None,
-            meanwhile: Callable[[], None] | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None) -> BlockRun:
         """Run the code's snippets in order in `namespace`; return the values of `names` they left there.
 
-        With `forward`, the namespace holds only the inputs (`model.learner_inputs`), and the worker
-        adds the forward pass's tensors itself: less to send, and `meanwhile` runs here while it works.
+        With `forward`, the namespace holds only the inputs (`model.learner_inputs`): the worker adds
+        the forward pass's tensors itself (less to send), and this process, meanwhile, its loss.
 
         With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
@@ -125,7 +131,7 @@ class Session:
             return BlockRun(nothing, code.syntax_error or self.stopped, "")
         blobs: list[wire.Buffer] = []
         request = {
-            "snippets": [(s.source, s.origin) for s in code.snippets],
+            "snippets": code.wire_snippets,
             "namespace": {name: wire.describe(value, blobs) for name, value in namespace.items()},
             "names": list(names),
             "checkpoints": [[origin, line, list(points)] for (origin, line), points in (checkpoints or {}).items()],
@@ -134,9 +140,15 @@ class Session:
         }
         if self.deadline is None and self.timeout is not None:
             self.deadline = time.monotonic() + self.timeout
+        losses: list[float] = []
+
+        def loss() -> None:
+            if forward:
+                losses.append(_item(model.with_forward(dict(namespace), forward)["loss"]))
+
         try:
-            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs, meanwhile=meanwhile)
-            return self._read(reply, reply_blobs, names)
+            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs, meanwhile=loss)
+            return replace(self._read(reply, reply_blobs, names), loss=losses[0] if losses else None)
         except _Ended as ended:
             self.stopped = self._verdict(code, ended, request, blobs)
         except (wire.WireError, ValueError, TypeError, KeyError) as e:
@@ -154,7 +166,7 @@ class Session:
         if code.syntax_error:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
         blobs: list[wire.Buffer] = []
-        request = {"snippets": [(s.source, s.origin) for s in code.snippets], "steps": steps, "every": every,
+        request = {"snippets": code.wire_snippets, "steps": steps, "every": every,
                    "data": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
         last = [0]
 
@@ -249,6 +261,11 @@ class Session:
         raised = _raised_from_wire(reply["raised"]) if reply["raised"] is not None else None
         return BlockRun({name: wire.rebuild(values.get(name), blobs) for name in names}, raised,
                         str(reply["output"]), {str(name): wire.rebuild(value, blobs) for name, value in finished.items()})
+
+
+def _item(loss: object) -> float:
+    assert isinstance(loss, torch.Tensor)  # the forward pass's own, computed here
+    return loss.item()
 
 
 def _kill(pid: int) -> None:

@@ -195,13 +195,14 @@ class _HereAndNow:
     def __init__(self, snippets: list[tuple[str, str]]):
         self.snippets = snippets
 
-    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], forward: model.ForwardPass | None = None,
-            meanwhile: Callable[[], None] | None = None) -> BlockRun:
+    def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
+            forward: model.ForwardPass | None = None) -> BlockRun:
         complete = model.with_forward(dict(namespace), forward) if forward else dict(namespace)
-        if meanwhile:
-            meanwhile()
+        loss = complete.get("loss")
+        # The loss before the code runs: the code may rebind the name, but not change this tensor's value.
+        loss = loss.item() if isinstance(loss, torch.Tensor) else None
         _, raised, output = _execute(self.snippets, complete)
-        return BlockRun({name: complete.get(name) for name in names}, Raised.from_dict(raised), output)
+        return BlockRun({name: complete.get(name) for name in names}, Raised.from_dict(raised), output, loss=loss)
 
 
 def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
