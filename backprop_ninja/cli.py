@@ -234,7 +234,8 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         splits = data.split(data.read_words(data_file), LECTURE.block_size)
     except data.DataError as e:
         raise click.UsageError(str(e)) from None
-    snippets = None if autograd else _read(path, EXERCISES["ex4"]).snippets if path else None
+    # None with --autograd; else the working copy found above, or a usage error was raised.
+    snippets = _read(path, EXERCISES["ex4"]).snippets if path else None
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
@@ -328,11 +329,10 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     from .zygote import start_workers
 
     start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from tabulate import tabulate
-
     from .convergence import DEFAULT_STEPS
     from .grade import Graded, find_submissions, grade as grade_all
     from .gradebook import Gradebook, GradebookError
+    from .render import render_grading
     from .submission import SubmissionError
 
     def progress(done: Graded, count: int, total: int) -> None:
@@ -352,22 +352,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     if as_json:
         click.echo(json.dumps([g.to_dict() for g in graded], indent=2))
     else:
-        rows = []
-        for key in sorted({r.exercise for g in graded for r in g.results}):
-            results = [r for g in graded for r in g.results if r.exercise == key]
-            kinds: dict[str, int] = {}
-            for r in results:
-                if r.root:
-                    kinds[r.root.diagnosis.kind.value] = kinds.get(r.root.diagnosis.kind.value, 0) + 1
-            rows.append([key, len(results), sum(r.passed for r in results),
-                         ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])) or "-"])
-        click.echo(tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]))
-        errors = [g for g in graded if g.error]
-        click.echo(f"\n{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
-                   f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
-                   f"gradebook {gradebook_path}")
-        for g in errors:
-            click.echo(f"  {g.error}")
+        click.echo(render_grading(graded, gradebook_path))
     sys.exit(1 if any(g.error for g in graded) else 0)
 
 
