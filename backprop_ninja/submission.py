@@ -233,24 +233,14 @@ def _only_looks(statement: ast.stmt) -> bool:
 
 
 def _names(source: str) -> tuple[set[str], set[str], set[str]]:
-    """The names a cell assigns, the names it calls, and the functions and classes it defines."""
+    """The names a cell writes, the names it calls, and the functions and classes it defines."""
     try:
         tree = ast.parse(_without_magics(source))
     except SyntaxError:
         return set(), set(), set()
-    assigned, called, defined = set(), set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            assigned.add(node.id)
-        elif isinstance(node, (ast.AugAssign, ast.Assign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            assigned.update(t.value.id for t in targets
-                            if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-            called.add(node.func.id)
-        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            defined.add(node.name)
-    return assigned, called, defined
+    called = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+    return written_names(tree), called, defined
 
 
 def _without_magics(source: str) -> str:
