@@ -55,6 +55,7 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
         return tuple(replace(g, local_status=PASS if g.status == PASS else None,
                              diagnosis=Diagnosis(Kind.SHAPE_NOTE, g.note) if plain.on_lecture(g.name).leading_ones
                              else None) for g in gradients), None
+    code.session.close()  # the diagnosis, which hands the code right values, runs in a fresh worker
     verdicts, root = diagnose(exercise, code, source, plain)
     if code.session.stopped:  # out of time while diagnosing: the plain verdicts stand alone
         return gradients, None

@@ -303,9 +303,12 @@ def init(directory: Path, force: bool) -> None:
 @click.option("--learner-from", type=click.Choice(["auto", "stem", "folder"]), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(["auto", "bwrap", "none"]), default="auto",
+              show_default=True, help="Run each submission in bubblewrap's sandbox: auto where it works "
+              "here (else warn and go on without), bwrap always (else stop), none never.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
 def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int | None,
-          learner_from: str, as_json: bool) -> None:
+          learner_from: str, sandbox_mode: str, as_json: bool) -> None:
     """Grade a class's SUBMISSIONS into a gradebook.
 
     \b
@@ -314,7 +317,10 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     file is graded as `ninja check` grades it: in a notebook, the cells
     tagged backprop-ninja:exN, or, in a notebook written the lecture's
     way, the cells found by what they assign. Each check runs the code in
-    a worker process of its own, with time and memory limits.
+    a worker process of its own, with time, memory, file-size and process
+    limits, inside bubblewrap's sandbox where it works: no network, no
+    files but Python's and its own empty folders, no other process, and,
+    when run as root, a uid of its own.
 
     \b
     Results go to the gradebook (SQLite), a row per attempt and exercise,
@@ -326,9 +332,14 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
-    from .zygote import start_workers
+    from .sandbox import SandboxError, find
+    from .zygote import stop_workers, use_sandbox
 
-    start_workers()  # first: the workers' zygote imports torch while this process does the same
+    try:
+        sandbox, warning = find(sandbox_mode)
+    except SandboxError as e:
+        raise click.UsageError(f"{e} (--sandbox auto goes on without it, with a warning)") from None
+    use_sandbox(sandbox)
     from .convergence import DEFAULT_STEPS
     from .grade import Graded, find_submissions, grade as grade_all
     from .gradebook import Gradebook, GradebookError
@@ -340,8 +351,8 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
             f"{r.exercise} {r.score:.0%}" for r in done.results)
         click.echo(f"[{count}/{total}] {done.learner}: {what}", err=True)
 
-    click.echo("Note: each submission runs in a worker process with time and memory limits; the "
-               "bubblewrap sandbox (no network, no files beyond its own) is not in place yet.", err=True)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
@@ -349,6 +360,8 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
                                progress)
     except (GradebookError, SubmissionError) as e:
         raise click.UsageError(str(e)) from None
+    finally:
+        stop_workers()
     if as_json:
         click.echo(json.dumps([g.to_dict() for g in graded], indent=2))
     else:

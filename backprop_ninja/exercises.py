@@ -25,6 +25,10 @@ class Gradient:
     hint: str
     # For the gradient of a table indexed by a batch (dC, C[Xb]): the name of the index.
     indexed_by: str | None = None
+    # For a gradient that is zero in exact arithmetic, a sum over the batch of this other gradient
+    # (db1 of dhprebn: batchnorm cancels b1): in float32 it is that sum's rounding, which allclose's
+    # absolute 1e-8 cannot judge, and right answers summed in another order may miss it.
+    rounding_of: str | None = None
 
     @property
     def tensor(self) -> str:
@@ -230,7 +234,7 @@ EX1 = Exercise(
         Gradient("dembcat", "hprebn = embcat @ W1 + b1: a matrix product again; match the shapes."),
         Gradient("dW1", "like dW2: which product of embcat and dhprebn has W1's shape?"),
         Gradient("db1", "like db2, a sum over the batch. b1 sits just before batchnorm, so its "
-                 "true gradient is essentially zero."),
+                 "true gradient is essentially zero.", rounding_of="dhprebn"),
         Gradient("demb", "embcat is only a view of emb: give the gradient emb's shape back."),
         Gradient("dC", "emb = C[Xb] picks rows of C, and the same row is picked many times: "
                  "every pick must add into dC.", indexed_by="Xb"),
@@ -290,7 +294,7 @@ EX4 = TrainingExercise(
         Gradient("dW1", "hprebn = embcat @ W1 + b1: which product of embcat and dhprebn has W1's "
                  "shape? Get dhprebn from dhpreact as in exercise 3."),
         Gradient("db1", "a sum of dhprebn over the batch; essentially zero, since batchnorm "
-                 "follows."),
+                 "follows.", rounding_of="dhprebn"),
         Gradient("dC", "emb = C[Xb]: every pick of a row of C adds into dC, repeated picks too.",
                  indexed_by="Xb"),
     ),

@@ -29,6 +29,9 @@ from .zygote import fork_worker
 DEFAULT_MEMORY = 4 * 1024**3
 # How long a worker has to say where it was stuck, once its time is up.
 STUCK_GRACE = 0.5
+# CPU seconds a worker may use beyond its session's time limit (the limit is kept on the wall
+# clock; this stops code that would spin in threads of its own past it).
+CPU_MARGIN = 10
 
 
 def _raised_from_wire(d: object) -> Raised:
@@ -110,6 +113,7 @@ class Session:
         self.close()
 
     def close(self) -> None:
+        """End the worker; a later run starts a fresh one, sharing nothing with it."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -138,6 +142,7 @@ class Session:
             "replacements": {name: wire.describe(value, blobs) for name, value in (replacements or {}).items()},
             "forward": forward.name if forward else None,
         }
+        self._start_worker()  # before the clock starts: a zygote replaced is no time of the learner's
         if self.deadline is None and self.timeout is not None:
             self.deadline = time.monotonic() + self.timeout
         losses: list[float] = []
@@ -192,9 +197,7 @@ class Session:
                   meanwhile: Callable[[], None] | None = None,
                   on_progress: Callable[[int, float], None] | None = None) -> tuple[dict, list[memoryview]]:
         """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
-        if self._sock is None:
-            self._sock, self._pid = fork_worker(self.memory)
-        sock, where = self._sock, None
+        sock, where = self._start_worker(), None
         deadline = deadline or self.deadline
 
         def time_left() -> float | None:
@@ -218,6 +221,12 @@ class Session:
             raise _Ended(True, self._where_stuck() or where) from None
         except (EOFError, OSError):
             raise _Ended(False, where) from None
+
+    def _start_worker(self) -> socket.socket:
+        if self._sock is None:
+            cpu = None if self.timeout is None else math.ceil(self.timeout) + CPU_MARGIN
+            self._sock, self._pid = fork_worker({"memory": self.memory, "cpu": cpu})
+        return self._sock
 
     def _where_stuck(self) -> tuple[str, int] | None:
         """Ask the worker, out of time, which of the learner's lines it is running."""

@@ -82,6 +82,14 @@ def run_trial(exercise: Exercise, code: LearnerCode, names: tuple[str, ...],
             run = code.run(namespace(exercise, instance), exercise.collected, checkpoints, right)
             values = run.finished
         runs.append(run)
+        rounding = {g.name: _rounding(instance, right[g.rounding_of]) for g in exercise.gradients if g.rounding_of}
         for name in names:
-            comparisons[name].append(compare(values.get(name), right[name], instance.rtol, instance.atol))
+            comparisons[name].append(compare(values.get(name), right[name], instance.rtol, instance.atol,
+                                             rounding.get(name, 0.0)))
     return Trial(instances, tuple(runs), {name: tuple(c) for name, c in comparisons.items()})
+
+
+
+def _rounding(instance: Instance, summed: torch.Tensor) -> float:
+    """How far two right sums over the batch of `summed` may drift apart in the instance's precision."""
+    return instance.n * torch.finfo(instance.dtype).eps * (summed.abs().max().item() if summed.numel() else 0.0)

@@ -10,6 +10,7 @@ autograd's engine barred, within the memory its request allows; the checker keep
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import importlib.abc
 import io
@@ -17,9 +18,12 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType, FrameType
@@ -27,7 +31,7 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import convergence, exercises, model, training, wire
+from . import convergence, exercises, model, sandbox, training, wire
 from .records import Raised
 from .runner import BlockRun
 
@@ -75,14 +79,6 @@ def _bar_autograd() -> None:
     barred = _BarredEngine()
     Variable._execution_engine = barred  # type: ignore[assignment]
     setattr(torch._C, "_ImperativeEngine", barred)
-
-
-def _limit_memory(extra_bytes: int | None) -> None:
-    if extra_bytes is None:
-        return
-    in_use = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (in_use + extra_bytes, hard))
 
 
 # -- one run of the learner's code -------------------------------------------------------------------
@@ -261,9 +257,10 @@ def serve(sock: socket.socket) -> None:
         wire.send_message(sock, reply, out)
 
 
-def _worker(sock: socket.socket, memory: int | None) -> None:
+def _worker(sock: socket.socket, limits: dict[str, int | None], own_uid: bool) -> None:
+    sock.send(b"!")  # the checker learns this process's pid from the message itself (SO_PASSCRED)
     os.setsid()  # a process group of its own, so that the checker can end it and all it started
-    _limit_memory(memory)
+    _limit(limits, own_uid)
     _bar_autograd()
     sys.meta_path.insert(0, _GraderImportsBarred())
     try:
@@ -272,25 +269,83 @@ def _worker(sock: socket.socket, memory: int | None) -> None:
         os._exit(0)
 
 
-def zygote(control: socket.socket) -> None:
-    """Fork a worker for each socket the checker sends; reply with its pid."""
+def _limit(limits: dict[str, int | None], own_uid: bool) -> None:
+    """Memory, CPU time, file sizes, core dumps; and processes, where the uid is the sandbox's own
+    (process limits count every process of the uid)."""
+    memory, cpu = limits.get("memory"), limits.get("cpu")
+    if memory is not None:
+        in_use = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (in_use + memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    if cpu is not None:
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (sandbox.SCRATCH_SIZE, sandbox.SCRATCH_SIZE))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if own_uid:
+        resource.setrlimit(resource.RLIMIT_NPROC, (sandbox.MAX_TASKS, sandbox.MAX_TASKS))
+
+
+def zygote(control: socket.socket, sandboxed: bool) -> None:
+    """Fork a worker for each socket the checker sends, each from a clean slate: no process left
+    from the last one (in a sandbox), and its scratch folders empty."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped as they end
-    while True:
+    if sandboxed:
+        scratch = list(sandbox.SCRATCH)
+        _not_dumpable()
+    else:
+        scratch = [tempfile.mkdtemp(prefix="backprop-ninja-")]
+        os.chdir(scratch[0])
+    own_uid = os.getuid() >= sandbox.FIRST_UID
+    try:
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+            except OSError:
+                return
+            if not message or not fds:
+                return
+            if sandboxed:
+                with contextlib.suppress(ProcessLookupError):  # none left
+                    os.kill(-1, signal.SIGKILL)  # every other process in the sandbox's namespace
+                _remove_ipc()
+            for folder in scratch:
+                _empty(folder)
+            if os.fork() == 0:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _worker(socket.socket(fileno=fds[0]), json.loads(message), own_uid)
+            os.close(fds[0])
+    finally:
+        if not sandboxed:
+            shutil.rmtree(scratch[0], ignore_errors=True)
+
+
+def _empty(folder: str) -> None:
+    """Remove everything in `folder`, whatever modes the code left on it."""
+    for entry in os.scandir(folder):
         try:
-            message, fds, _, _ = socket.recv_fds(control, 1024, 1)
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                _empty(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
         except OSError:
-            return
-        if not message or not fds:
-            return
-        pid = os.fork()
-        if pid == 0:
-            control.close()
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            _worker(socket.socket(fileno=fds[0]), json.loads(message)["memory"])
-        os.close(fds[0])
-        control.sendall(str(pid).encode())
+            pass  # not the code's to leave, and not ours to remove (a file of the system's)
+
+
+def _remove_ipc() -> None:
+    """System V shared memory, queues and semaphores outlive their processes: remove any left."""
+    if any(len(open(f"/proc/sysvipc/{kind}").readlines()) > 1 for kind in ("shm", "msg", "sem")):
+        subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _not_dumpable() -> None:
+    """Workers run as this process's uid: without this, one could trace the zygote and so reach
+    every worker forked after it."""
+    PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)  # small tensors: threads only fight over the cores (threads.py)
-    zygote(socket.socket(fileno=int(sys.argv[1])))
+    zygote(socket.socket(fileno=int(sys.argv[1])), "--sandboxed" in sys.argv[2:])

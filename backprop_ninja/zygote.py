@@ -2,67 +2,119 @@
 
 Starting it is the first thing `ninja check` does, so that it imports torch while the checking
 process does the same, on the other core; each worker forked from it then costs a few milliseconds.
-This module imports nothing heavy, so that it can come first.
+Each thread that checks has a zygote of its own (`ninja grade` checks several submissions at once),
+in a sandbox of its own where `use_sandbox` says so. This module imports nothing heavy, so that it
+can come first.
 """
 from __future__ import annotations
 
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
-from pathlib import Path
+
+from .sandbox import Cgroup, Sandbox, package_root
+
+# How long a zygote has to fork a worker, its own start (torch's import) included; one that does
+# not (a learner's code can stop it) is replaced.
+FORK_TIMEOUT = 60.0
+# What a worker's environment keeps of this process's.
+PASSED_ON = ("PATH", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG")
 
 
 class _Zygote:
     """The process that imports torch once and forks a fresh worker for each session."""
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: Sandbox | None) -> None:
         ours, theirs = socket.socketpair()
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        argv = [sys.executable, "-m", "backprop_ninja.worker", str(theirs.fileno())]
+        env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), os.environ.get("PYTHONPATH")]))
+        self.cgroup: Cgroup | None = None
+        if sandbox is not None:
+            argv, self.cgroup = sandbox.command(argv + ["--sandboxed"], env)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "backprop_ninja.worker", str(theirs.fileno())], pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=env)
+            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True, env={} if sandbox else env)
+        if self.cgroup:
+            self.cgroup.add(self.process.pid)
         theirs.close()
         self.control = ours
 
-    def fork(self, memory: int | None) -> tuple[socket.socket, int]:
+    def fork(self, limits: dict[str, int | None]) -> tuple[socket.socket, int]:
+        """A new worker: the socket to it, and its pid here (the kernel's word for it, as the
+        worker's own pid is that of the sandbox's namespace)."""
         ours, theirs = socket.socketpair()
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
-            socket.send_fds(self.control, [json.dumps({"memory": memory}).encode()], [theirs.fileno()])
-            reply = self.control.recv(32)
+            socket.send_fds(self.control, [json.dumps(limits).encode()], [theirs.fileno()])
         finally:
             theirs.close()
-        if not reply:
+        ours.settimeout(FORK_TIMEOUT)
+        try:
+            hello, ancillary, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
+        except TimeoutError:
+            ours.close()
+            raise ConnectionError("the zygote did not fork a worker in time") from None
+        if not hello:
+            ours.close()
             raise ConnectionError("the zygote has ended")
-        return ours, int(reply)
+        ours.settimeout(None)
+        pid = next(struct.unpack("3i", data)[0] for level, kind, data in ancillary
+                   if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS)
+        return ours, pid
+
+    def stop(self) -> None:
+        self.control.close()
+        self.process.kill()
+        self.process.wait()
+        if self.cgroup:
+            self.cgroup.remove()
 
 
-_zygote: _Zygote | None = None
-_lock = threading.Lock()
+_sandbox: Sandbox | None = None
+_zygotes = threading.local()  # this thread's
+_started: list[_Zygote] = []  # every thread's
+
+
+def use_sandbox(sandbox: Sandbox | None) -> None:
+    """Start the zygotes from now on in `sandbox` (None: without one)."""
+    global _sandbox
+    _sandbox = sandbox
 
 
 def start_workers() -> None:
-    """Start the zygote now, so that it imports torch while this process does the same."""
-    global _zygote
-    with _lock:
-        if _zygote is None or _zygote.process.poll() is not None:
-            _zygote = _Zygote()
+    """Start this thread's zygote now, so that it imports torch while this process does the same."""
+    zygote = getattr(_zygotes, "zygote", None)
+    if zygote is None or zygote.process.poll() is not None:
+        _replace(zygote)
 
 
-def fork_worker(memory: int | None) -> tuple[socket.socket, int]:
-    """A fresh worker: the socket to talk to it and its pid. A zygote that has ended (a learner's
-    code can reach it) is replaced by a new one."""
-    global _zygote
+def fork_worker(limits: dict[str, int | None]) -> tuple[socket.socket, int]:
+    """A fresh worker with `limits` (see worker.py): the socket to talk to it and its pid. A zygote
+    that has ended or stopped answering (a learner's code can reach it) is replaced by a new one."""
     start_workers()
-    with _lock:
-        assert _zygote is not None  # started above
-        try:
-            return _zygote.fork(memory)
-        except OSError:
-            _zygote.process.kill()
-            _zygote = _Zygote()
-            return _zygote.fork(memory)
+    try:
+        return _zygotes.zygote.fork(limits)
+    except OSError:
+        return _replace(_zygotes.zygote).fork(limits)
+
+
+def _replace(zygote: _Zygote | None) -> _Zygote:
+    if zygote is not None:
+        zygote.stop()
+        if zygote in _started:  # not stopped already by stop_workers
+            _started.remove(zygote)
+    _zygotes.zygote = _Zygote(_sandbox)
+    _started.append(_zygotes.zygote)
+    return _zygotes.zygote
+
+
+def stop_workers() -> None:
+    """End every thread's zygote, and their sandboxes."""
+    while _started:
+        _started.pop().stop()
+    _zygotes.zygote = None

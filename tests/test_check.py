@@ -164,3 +164,16 @@ def test_in_place_writes_to_the_forward_tensors_do_not_reach_the_truth():
     source = "logits.zero_()\nW2.zero_()\n" + (REFERENCE / "ex2.py").read_text()
     assert run("ex2", source).passed is False
     assert run("ex2", (REFERENCE / "ex2.py").read_text()).passed
+
+
+@pytest.mark.parametrize("db1, passes", [
+    ("dhprebn.flip(0).sum(0)", True),  # the same sum in another order: other float32 rounding
+    ("dhprebn.double().sum(0).float()", True),
+    ("dhprebn.sum(0) + 1e-4", False),
+    ("dhprebn.sum(1)", False),
+])
+def test_db1_is_judged_against_float32_rounding_of_its_sum(db1, passes):
+    source = (REFERENCE / "ex1.py").read_text().replace("db1 = dhprebn.sum(0)", f"db1 = {db1}")
+    result = check(EXERCISES["ex1"], (Snippet(source, "ex1.py"),))
+    lecture = next(g for g in result.gradients if g.name == "db1").instances[0]
+    assert lecture.status == ("pass" if passes else "fail") and result.passed == passes
