@@ -63,6 +63,9 @@ def _threads(threads: int | None) -> None:
     use_threads(threads)
 
 
+TIMEOUT_OPTION = click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+    help="Seconds an exercise's code may run in all (default 60; for ex4, 60 more per 1000 training steps).")
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="Threads for torch (default 1, or OMP_NUM_THREADS if set): the tensors are small, and "
@@ -115,8 +118,7 @@ def main() -> None:
               help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Seconds your code may run in all (default 60; for ex4, 60 more per 1000 training steps).")
+@TIMEOUT_OPTION
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
           color: bool | None, timeout: float | None, threads: int | None) -> None:
@@ -303,12 +305,13 @@ def init(directory: Path, force: bool) -> None:
 @click.option("--learner-from", type=click.Choice(["auto", "stem", "folder"]), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
+@TIMEOUT_OPTION
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(["auto", "bwrap", "none"]), default="auto",
               show_default=True, help="Run each submission in bubblewrap's sandbox: auto where it works "
               "here (else warn and go on without), bwrap always (else stop), none never.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
 def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int | None,
-          learner_from: str, sandbox_mode: str, as_json: bool) -> None:
+          learner_from: str, timeout: float | None, sandbox_mode: str, as_json: bool) -> None:
     """Grade a class's SUBMISSIONS into a gradebook.
 
     \b
@@ -357,7 +360,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
             graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps or DEFAULT_STEPS, learner_from,
-                               progress)
+                               progress, timeout)
     except (GradebookError, SubmissionError) as e:
         raise click.UsageError(str(e)) from None
     finally:

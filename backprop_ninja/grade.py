@@ -63,7 +63,7 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
     return path.resolve().parent.name if learner_from == "folder" else path.stem
 
 
-def grade_one(path: Path, learner: str, steps: int) -> Graded:
+def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all."""
     try:
         keys = exercises_in(path, ANSWERS)
@@ -78,12 +78,12 @@ def grade_one(path: Path, learner: str, steps: int) -> Graded:
             snippets = read_submission(path, key, ANSWERS).snippets
         except SubmissionError as e:
             return Graded(str(path), learner, tuple(results), str(e), False)
-        results.append(check(EXERCISES[key], snippets, str(path), steps=steps))
+        results.append(check(EXERCISES[key], snippets, str(path), steps=steps, timeout=timeout))
     return Graded(str(path), learner, tuple(results), None, False)
 
 
 def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
-          progress: Callable[[Graded, int, int], None] | None = None) -> list[Graded]:
+          progress: Callable[[Graded, int, int], None] | None = None, timeout: float | None = None) -> list[Graded]:
     """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time,
     storing each as it finishes."""
     graded: list[Graded] = []
@@ -98,7 +98,7 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
         if progress:
             progress(graded[-1], len(graded), len(submissions))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for (path, learner, content), result in _as_done(pool, todo, steps):
+        for (path, learner, content), result in _as_done(pool, todo, steps, timeout):
             gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
                             __version__)
             graded.append(result)
@@ -107,10 +107,11 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
     return graded
 
 
-def _as_done(pool: ThreadPoolExecutor, todo: list[tuple[Path, str, str]], steps: int
+def _as_done(pool: ThreadPoolExecutor, todo: list[tuple[Path, str, str]], steps: int, timeout: float | None
              ) -> Iterator[tuple[tuple[Path, str, str], Graded]]:
     pending: dict[Future[Graded], tuple[Path, str, str]] = {
-        pool.submit(grade_one, path, learner, steps): (path, learner, content) for path, learner, content in todo}
+        pool.submit(grade_one, path, learner, steps, timeout): (path, learner, content)
+        for path, learner, content in todo}
     while pending:
         finished, _ = wait(pending, return_when=FIRST_COMPLETED)
         for future in finished:

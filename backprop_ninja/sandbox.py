@@ -7,9 +7,8 @@ nor anything else of the instructor's); an empty working directory and /tmp, bot
 the zygote empties before each worker; no network, no other process (a pid namespace of its own),
 and an empty environment. A grader running as root starts bubblewrap as root, to build that view,
 and the code then runs as an unprivileged uid of its own (setpriv): root's powers would ignore the
-process limits and let the code signal any root process outside. Where the grader may create a
-cgroup, it bounds the memory and the number of processes of the whole sandbox, which rlimits,
-being per process, do not.
+process limits and let the code signal any root process outside. The memory and processes of
+the sandbox as a whole are bounded by its cgroup (`cgroup.py`), where the grader may create one.
 """
 from __future__ import annotations
 
@@ -26,9 +25,8 @@ from pathlib import Path
 WORKDIR = "/sandbox"
 SCRATCH = (WORKDIR, "/tmp", "/dev/shm")
 SCRATCH_SIZE = 64 * 1024**2
-# Processes (threads count too) and memory of a whole sandbox, where a cgroup can bound them.
+# Processes (threads count too) of the sandbox's own uid.
 MAX_TASKS = 256
-MAX_MEMORY = 6 * 1024**3
 # Unprivileged uids for sandboxes started by root: one per sandbox, so that process limits (per uid)
 # and signals never reach another sandbox, from a range that no account uses.
 FIRST_UID = 3_000_000
@@ -47,8 +45,8 @@ class Sandbox:
     bwrap: str
     setpriv: str | None  # where the grader is root: the code drops to a uid of its own
 
-    def command(self, argv: list[str], env: dict[str, str]) -> tuple[list[str], Cgroup | None]:
-        """bubblewrap's command line that runs `argv` with `env` only, and the cgroup to put it in."""
+    def command(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        """bubblewrap's command line that runs `argv` with `env` only."""
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
         if self.setpriv is None:  # not root: a user namespace gives the sandbox its own view
@@ -69,7 +67,7 @@ class Sandbox:
             uid = str(FIRST_UID + (os.getpid() * 1024 + next(_sandboxes)) % 1_000_000)
             args += [self.setpriv, "--reuid", uid, "--regid", uid, "--clear-groups", "--inh-caps=-all",
                      "--bounding-set=-all", "--no-new-privs", "--"]
-        return args + argv, Cgroup.create()
+        return args + argv
 
 
 def _python_paths() -> list[str]:
@@ -100,8 +98,9 @@ def find(mode: str) -> tuple[Sandbox | None, str | None]:
 
 
 UNSANDBOXED = ("submissions run without the sandbox, in worker processes under time, memory, file-size "
-               "and process limits only: their code can read what your user can read, reach the network "
-               "and signal your processes. Install bubblewrap (Debian: apt-get install bubblewrap) to isolate them.")
+               "and process limits only: their code can read and write what your user can, reach the "
+               "network and signal your processes. Install bubblewrap (Debian: apt-get install bubblewrap) "
+               "to isolate them.")
 
 
 @functools.lru_cache(maxsize=1)
@@ -116,70 +115,12 @@ def _working_sandbox() -> tuple[Sandbox | None, str]:
         if setpriv is None:
             return None, "running as root, the sandbox needs setpriv (util-linux) to drop root's powers"
     sandbox = Sandbox(bwrap, setpriv)
-    args, cgroup = sandbox.command([sys.executable, "-S", "-c", "import encodings"], {})
+    args = sandbox.command([sys.executable, "-S", "-c", "import encodings"], {})
     try:
         trial = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, env={}, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, f"bubblewrap could not start ({e})"
-    finally:
-        if cgroup:
-            cgroup.remove()
     if trial.returncode != 0:
         said = trial.stderr.decode(errors="replace").strip().splitlines()
         return None, f"bubblewrap does not run here ({said[-1] if said else f'exit status {trial.returncode}'})"
     return sandbox, ""
-
-
-class Cgroup:
-    """A cgroup (v2, or v1's memory and pids controllers) bounding one sandbox, where this process
-    may create one; else nothing, and the per-process limits stand alone."""
-
-    def __init__(self, folders: dict[str, Path]):
-        self.folders = folders  # controller -> the cgroup's folder
-
-    @classmethod
-    def create(cls) -> Cgroup | None:
-        name = f"backprop-ninja-{os.getpid()}-{next(_sandboxes)}"
-        folders: dict[str, Path] = {}
-        try:
-            for controller, limits in _controllers().items():
-                folder = _own_cgroup(controller) / name
-                folder.mkdir()
-                folders[controller] = folder
-                for file, value in limits.items():
-                    (folder / file).write_text(str(value))
-        except OSError:
-            Cgroup(folders).remove()
-            return None
-        return cls(folders) if folders else None
-
-    def add(self, pid: int) -> None:
-        for folder in self.folders.values():
-            try:
-                (folder / "cgroup.procs").write_text(str(pid))
-            except OSError:
-                pass  # it has ended already
-
-    def remove(self) -> None:
-        for folder in self.folders.values():
-            try:
-                folder.rmdir()
-            except OSError:
-                pass  # processes are still ending in it: the folder goes when the grader tries again
-
-
-def _controllers() -> dict[str, dict[str, int]]:
-    """The cgroup hierarchies in use here, with the limit files to write in each."""
-    root = Path("/sys/fs/cgroup")
-    if (root / "cgroup.controllers").exists():
-        return {"": {"memory.max": MAX_MEMORY, "pids.max": MAX_TASKS}}
-    return {"memory": {"memory.limit_in_bytes": MAX_MEMORY}, "pids": {"pids.max": MAX_TASKS}}
-
-
-def _own_cgroup(controller: str) -> Path:
-    """The folder of this process's cgroup in `controller`'s hierarchy ("" for v2)."""
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(",") or (controller == "" and controllers == ""):
-            return Path("/sys/fs/cgroup", controller, path.lstrip("/"))
-    raise OSError(f"no {controller or 'v2'} cgroup")

@@ -8,6 +8,7 @@ can come first.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import socket
@@ -16,11 +17,13 @@ import subprocess
 import sys
 import threading
 
-from .sandbox import Cgroup, Sandbox, package_root
+from .cgroup import Cgroup
+from .sandbox import Sandbox, package_root
 
-# How long a zygote has to fork a worker, its own start (torch's import) included; one that does
-# not (a learner's code can stop it) is replaced.
-FORK_TIMEOUT = 60.0
+# How long a zygote has to fork a worker, its own start (torch's import) included, and once it has
+# forked one; one that does not (a learner's code can stop it) is replaced.
+START_TIMEOUT = 60.0
+FORK_TIMEOUT = 5.0
 # What a worker's environment keeps of this process's.
 PASSED_ON = ("PATH", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG")
 
@@ -33,9 +36,11 @@ class _Zygote:
         argv = [sys.executable, "-m", "backprop_ninja.worker", str(theirs.fileno())]
         env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), os.environ.get("PYTHONPATH")]))
-        self.cgroup: Cgroup | None = None
         if sandbox is not None:
-            argv, self.cgroup = sandbox.command(argv + ["--sandboxed"], env)
+            argv = sandbox.command(argv + ["--sandboxed"], env)
+        self.sandboxed = sandbox is not None
+        self.started = False  # it has forked a worker
+        self.cgroup = Cgroup.create()
         self.process = subprocess.Popen(
             argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True, env={} if sandbox else env)
@@ -47,13 +52,15 @@ class _Zygote:
     def fork(self, limits: dict[str, int | None]) -> tuple[socket.socket, int]:
         """A new worker: the socket to it, and its pid here (the kernel's word for it, as the
         worker's own pid is that of the sandbox's namespace)."""
+        if self.cgroup and not self.sandboxed:  # in a sandbox, the zygote ends them itself
+            self.cgroup.kill(sparing=self.process.pid)  # whatever the last worker left running
         ours, theirs = socket.socketpair()
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         try:
             socket.send_fds(self.control, [json.dumps(limits).encode()], [theirs.fileno()])
         finally:
             theirs.close()
-        ours.settimeout(FORK_TIMEOUT)
+        ours.settimeout(FORK_TIMEOUT if self.started else START_TIMEOUT)
         try:
             hello, ancillary, _, _ = ours.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
         except TimeoutError:
@@ -63,6 +70,7 @@ class _Zygote:
             ours.close()
             raise ConnectionError("the zygote has ended")
         ours.settimeout(None)
+        self.started = True
         pid = next(struct.unpack("3i", data)[0] for level, kind, data in ancillary
                    if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS)
         return ours, pid
@@ -113,8 +121,9 @@ def _replace(zygote: _Zygote | None) -> _Zygote:
     return _zygotes.zygote
 
 
+@atexit.register
 def stop_workers() -> None:
-    """End every thread's zygote, and their sandboxes."""
+    """End every thread's zygote, and their sandboxes and cgroups."""
     while _started:
         _started.pop().stop()
     _zygotes.zygote = None
