@@ -3,18 +3,15 @@ a twin run from the same initialisation and the same batches, driven by autograd
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Protocol
 
 import torch
 
-from .compare import harmless_shape
 from .exercises import Exercise
-from .model import FUSED, PARAMETERS, ForwardPass, Instance, learner_inputs
-from .records import Convergence, Raised
-from .runner import BlockRun, LearnerCode
-from .wire import type_name
+from .model import FUSED, PARAMETERS, Instance
+from .records import Convergence
+from .runner import LearnerCode, LearnerStopped
 from .training import LECTURE, TrainingRun, autograd_backward, training_data
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
@@ -26,51 +23,30 @@ TRACKING_TOLERANCE = 0.01
 REQUIRED_FALL = 0.9
 
 
-class LearnerStopped(Exception):
-    """The learner's backward could not drive a training step."""
+class _Streamed:
+    """The learner's backward as the worker runs it in a training run of its own, each step's
+    gradients streamed here: this run's own parameters are stepped with them, and its own forward
+    pass gives each step's loss. Whatever the worker's run does, only what these gradients do to
+    this copy of the model counts."""
 
-    def __init__(self, step: int, reason: str, raised: Raised | None = None):
-        super().__init__(reason)
-        self.step, self.reason, self.raised = step, reason, raised
-
-
-class RunsCode(Protocol):
-    """Learner code that can be run: in a worker through a session (`LearnerCode`), or in the
-    worker itself (`ninja train`)."""
-
-    def run(self, namespace: Mapping[str, object], names: tuple[str, ...], *,
-            forward: ForwardPass | None = None) -> BlockRun: ...
-
-
-class LearnerBackward:
-    """A learner's exercise-4 code as a backward pass for `TrainingRun`."""
-
-    def __init__(self, code: RunsCode, exercise: Exercise, instance: Instance):
-        self.code, self.exercise, self.instance = code, exercise, instance
+    def __init__(self, code: LearnerCode, steps: int, instance: Instance, Xtr: torch.Tensor, Ytr: torch.Tensor):
+        assert instance == LECTURE, "the worker trains the lecture's model"
+        self.stream = code.session.stream_training(code, steps, Xtr, Ytr)
         self.step = 0
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
                  ) -> tuple[float, list[torch.Tensor]]:
-        run = self.code.run(learner_inputs(self.instance, params, Xb, Yb), self.exercise.collected, forward=FUSED)
-        if run.raised:
-            raise LearnerStopped(self.step, f"your code raised at {run.raised.where}: {run.raised.exception}",
-                                 run.raised)
-        values = self.exercise.gradients_from(run.values)
-        grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in PARAMETERS]
+        grads = next(self.stream, None)
+        if grads is None:
+            raise LearnerStopped(self.step, "the worker ended its run early")
+        if len(grads) != len(PARAMETERS) or not all(
+                isinstance(g, torch.Tensor) and g.shape == params[name].shape and g.dtype == params[name].dtype
+                for name, g in zip(PARAMETERS, grads)):
+            raise LearnerStopped(self.step, "the worker sent gradients that are not the model's")
+        with torch.no_grad():
+            loss = FUSED(params, Xb, Yb)["loss"].item()
         self.step += 1
-        assert run.loss is not None  # a forward pass was asked for
-        return run.loss, grads
-
-    def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
-        if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:
-            return value  # the common case, on the hot path of every training step
-        if not isinstance(value, torch.Tensor):
-            raise LearnerStopped(self.step, f"{name} is not computed" if value is None
-                                 else f"{name} is of type {type_name(value)}, not a tensor")
-        if not harmless_shape(tuple(value.shape), tuple(param.shape)):
-            raise LearnerStopped(self.step, f"{name} has shape {tuple(value.shape)}, "
-                                 f"{name[1:]} is {tuple(param.shape)}")
-        return value.reshape(param.shape).to(param.dtype)
+        return loss, grads  # type: ignore[return-value]  # each checked to be a tensor above
 
 
 def _loss(value: float) -> str:
@@ -104,7 +80,7 @@ def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAUL
     twin_smooth = smooth(twin, window)
     start, twin_end = twin[0], twin_smooth[-1]
     try:
-        learner = TrainingRun(instance, Xtr, Ytr).train(LearnerBackward(code, exercise, instance), steps,
+        learner = TrainingRun(instance, Xtr, Ytr).train(_Streamed(code, steps, instance, Xtr, Ytr), steps,
                                                         progress=progress)
     except LearnerStopped as stop:
         return Convergence(steps, False, f"stopped at step {stop.step}: {stop.reason}", start, twin_end,

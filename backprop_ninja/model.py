@@ -80,8 +80,8 @@ class ForwardPass:
     """A forward pass written as the lecture writes it, one named tensor per line. The same source
     is executed here and shown to learners in the stubs."""
 
-    def __init__(self, name: str, source: str):
-        self.name, self.source = name, source
+    def __init__(self, source: str):
+        self.source = source
         self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
         self._code = compile(source, "<forward pass>", "exec")
         # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
@@ -112,7 +112,7 @@ class ForwardPass:
 
 
 # Exercises 1-3: every step its own tensor, down to the loss.
-EXPANDED = ForwardPass("expanded", """\
+EXPANDED = ForwardPass("""\
 emb = C[Xb]  # embed the characters into vectors
 embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
 hprebn = embcat @ W1 + b1  # hidden layer pre-activation
@@ -136,7 +136,7 @@ loss = -logprobs[range(n), Yb].mean()
 """)
 
 # Exercise 4: one training step's forward pass, with batchnorm and cross-entropy fused.
-FUSED = ForwardPass("fused", """\
+FUSED = ForwardPass("""\
 emb = C[Xb]  # embed the characters into vectors
 embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
 hprebn = embcat @ W1 + b1  # hidden layer pre-activation
@@ -149,9 +149,6 @@ h = torch.tanh(hpreact)  # hidden layer
 logits = h @ W2 + b2  # output layer
 loss = F.cross_entropy(logits, Yb)  # loss function
 """)
-
-
-FORWARD_PASSES = {forward.name: forward for forward in (EXPANDED, FUSED)}
 
 
 def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,

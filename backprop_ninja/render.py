@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 if TYPE_CHECKING:
     from .grade import Graded
-from .records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult, Kind
+from .records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, Kind
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),

@@ -13,14 +13,12 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
 from . import wire
-from . import model
-from .model import ForwardPass
 from .records import Raised
 from .submission import Snippet
 from .zygote import fork_worker
@@ -52,8 +50,6 @@ class BlockRun:
     output: str
     # In a checkpointed run: each gradient's value when the code had finished writing it.
     finished: dict[str, object] = field(default_factory=dict)
-    # Where a forward pass was asked for: its loss, computed by the runner's side, not the learner's.
-    loss: float | None = None
 
 
 class LearnerCode:
@@ -73,9 +69,9 @@ class LearnerCode:
 
     def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None) -> BlockRun:
         """See `Session.run`."""
-        return self.session.run(self, namespace, names, checkpoints, replacements, forward)
+        return self.session.run(self, namespace, names, checkpoints, replacements)
 
     @property
     def wire_snippets(self) -> list[tuple[str, str]]:
@@ -85,6 +81,14 @@ class LearnerCode:
     def variant(self, snippets: tuple[Snippet, ...]) -> LearnerCode:
         """Other snippets (the diagnosis's edits of these), run in the same worker."""
         return LearnerCode(snippets, self.session)
+
+
+class LearnerStopped(Exception):
+    """The learner's backward could not drive a training step."""
+
+    def __init__(self, step: int, reason: str, raised: Raised | None = None):
+        super().__init__(reason)
+        self.step, self.reason, self.raised = step, reason, raised
 
 
 class _Ended(Exception):
@@ -121,11 +125,8 @@ class Session:
 
     def run(self, code: LearnerCode, namespace: Mapping[str, object], names: tuple[str, ...],
             checkpoints: Mapping[tuple[str, int | None], list[str]] | None = None,
-            replacements: Mapping[str, object] | None = None, forward: ForwardPass | None = None) -> BlockRun:
+            replacements: Mapping[str, object] | None = None) -> BlockRun:
         """Run the code's snippets in order in `namespace`; return the values of `names` they left there.
-
-        With `forward`, the namespace holds only the inputs (`model.learner_inputs`): the worker adds
-        the forward pass's tensors itself (less to send), and this process, meanwhile, its loss.
 
         With `checkpoints` ((origin, line) -> names, line None for the snippet's end), each named
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
@@ -140,20 +141,11 @@ class Session:
             "names": list(names),
             "checkpoints": [[origin, line, list(points)] for (origin, line), points in (checkpoints or {}).items()],
             "replacements": {name: wire.describe(value, blobs) for name, value in (replacements or {}).items()},
-            "forward": forward.name if forward else None,
         }
-        self._start_worker()  # before the clock starts: a zygote replaced is no time of the learner's
-        if self.deadline is None and self.timeout is not None:
-            self.deadline = time.monotonic() + self.timeout
-        losses: list[float] = []
-
-        def loss() -> None:
-            if forward:
-                losses.append(_item(model.with_forward(dict(namespace), forward)["loss"]))
-
+        self._start()
         try:
-            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs, meanwhile=loss)
-            return replace(self._read(reply, reply_blobs, names), loss=losses[0] if losses else None)
+            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs)
+            return self._read(reply, reply_blobs, names)
         except _Ended as ended:
             self.stopped = self._verdict(code, ended, request, blobs)
         except (wire.WireError, ValueError, TypeError, KeyError) as e:
@@ -193,10 +185,52 @@ class Session:
             return {}, (steps, "the worker sent back parameters that are not the model's")
         return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
 
+    def stream_training(self, code: LearnerCode, steps: int, X: torch.Tensor, Y: torch.Tensor
+                        ) -> Iterator[list[object]]:
+        """Exercise 4's training run with the code's backward, all in the worker, which sends each
+        step's gradients as it goes (no round trip a step): yields them, unread beyond the wire's
+        own checks, for the caller to train its own copy of the model with. Raises LearnerStopped
+        where training stopped, within the session's time."""
+        if code.syntax_error or self.stopped:
+            raised = code.syntax_error or self.stopped
+            assert raised is not None
+            raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
+                                    f"{raised.exception} at {raised.where}", raised)
+        blobs: list[wire.Buffer] = []
+        request = {"snippets": code.wire_snippets, "steps": steps, "every": steps, "stream": True,
+                   "data": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        self._start()
+        step = 0
+        try:
+            for message, message_blobs in self._frames(request, blobs):
+                if message.get("kind") == "grads":
+                    yield [wire.rebuild(g, message_blobs) for g in message["grads"]]
+                    step += 1
+                elif message.get("kind") == "reply" and message["stopped"]:
+                    stopped = message["stopped"]
+                    raised = _raised_from_wire(stopped["raised"]) if stopped.get("raised") else None
+                    raise LearnerStopped(int(stopped["step"]), str(stopped["reason"])[:1000], raised)
+        except _Ended as ended:
+            self.stopped = self._verdict(code, ended, request, blobs)
+            raise LearnerStopped(step, f"{self.stopped.exception} (at {self.stopped.where})", self.stopped) from None
+        except (wire.WireError, ValueError, TypeError, KeyError) as e:
+            self.close()
+            raise LearnerStopped(step, f"the worker's gradients could not be read ({e})") from None
+
     def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None,
-                  meanwhile: Callable[[], None] | None = None,
                   on_progress: Callable[[int, float], None] | None = None) -> tuple[dict, list[memoryview]]:
-        """Send a request; its reply, or _Ended, remembering the last line the worker reported."""
+        """Send a request; its reply, or _Ended."""
+        for message, message_blobs in self._frames(request, blobs, deadline):
+            if message.get("kind") == "reply":
+                return message, message_blobs
+            if message.get("kind") == "progress" and on_progress:
+                on_progress(int(message.get("step", 0)), float(message.get("loss", math.nan)))
+        raise _Ended(False)  # a worker's last frame is its reply
+
+    def _frames(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None
+                ) -> Iterator[tuple[dict, list[memoryview]]]:
+        """Send a request; yield what the worker sends back, up to its reply; or raise _Ended,
+        remembering the last line the worker reported."""
         sock, where = self._start_worker(), None
         deadline = deadline or self.deadline
 
@@ -206,21 +240,25 @@ class Session:
         try:
             sock.settimeout(time_left())
             wire.send_message(sock, request, blobs)
-            if meanwhile:
-                meanwhile()
             while True:
                 sock.settimeout(time_left())
                 message, message_blobs = wire.receive_message(sock)
-                if message.get("kind") == "reply":
-                    return message, message_blobs
                 if message.get("kind") == "line":
                     where = (str(message.get("origin")), int(message.get("line", 0)))
-                if message.get("kind") == "progress" and on_progress:
-                    on_progress(int(message.get("step", 0)), float(message.get("loss", math.nan)))
+                    continue
+                yield message, message_blobs
+                if message.get("kind") == "reply":
+                    return
         except TimeoutError:
             raise _Ended(True, self._where_stuck() or where) from None
         except (EOFError, OSError):
             raise _Ended(False, where) from None
+
+    def _start(self) -> None:
+        """A worker ready, then the clock started: a zygote replaced is no time of the learner's."""
+        self._start_worker()
+        if self.deadline is None and self.timeout is not None:
+            self.deadline = time.monotonic() + self.timeout
 
     def _start_worker(self) -> socket.socket:
         if self._sock is None:
@@ -249,7 +287,7 @@ class Session:
             exception = f"{Raised.TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
         else:
             exception = f"{Raised.PROCESS_ENDED}: your code ended the process"
-            if where is None:  # run it again, saying each line as it starts, to find where
+            if where is None and "names" in request:  # run it again, saying each line as it starts, to find where
                 try:
                     self._exchange({**request, "trace": True}, blobs, deadline=self.deadline)
                 except _Ended as again:
@@ -270,11 +308,6 @@ class Session:
         raised = _raised_from_wire(reply["raised"]) if reply["raised"] is not None else None
         return BlockRun({name: wire.rebuild(values.get(name), blobs) for name in names}, raised,
                         str(reply["output"]), {str(name): wire.rebuild(value, blobs) for name, value in finished.items()})
-
-
-def _item(loss: object) -> float:
-    assert isinstance(loss, torch.Tensor)  # the forward pass's own, computed here
-    return loss.item()
 
 
 def _kill(pid: int) -> None:

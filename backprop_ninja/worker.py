@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import importlib.abc
 import io
@@ -31,9 +32,10 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import convergence, exercises, model, sandbox, training, wire
+from . import exercises, model, sandbox, training, wire
+from .compare import harmless_shape
 from .records import Raised
-from .runner import BlockRun
+from .runner import LearnerStopped
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
 AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
@@ -171,8 +173,6 @@ def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
 def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
     """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
     namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
-    if request["forward"]:
-        namespace = model.with_forward(namespace, model.FORWARD_PASSES[request["forward"]])
     replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
     checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
     say_line = (lambda origin, line: _send(sock, {"kind": "line", "origin": origin, "line": line})) if request["trace"] else None
@@ -184,26 +184,47 @@ def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[di
     return reply, out
 
 
-class _HereAndNow:
-    """The learner's code run in this worker at each step of `ninja train`'s loop, as a session
-    runs it from the checker for `ninja check` (`convergence.LearnerBackward` takes either)."""
+class _LearnerBackward:
+    """The learner's exercise-4 code as a backward pass for `TrainingRun`, run here at each step."""
 
-    def __init__(self, snippets: list[tuple[str, str]]):
-        self.snippets = snippets
+    def __init__(self, snippets: list[tuple[str, str]], exercise: exercises.Exercise, instance: model.Instance):
+        self.snippets, self.exercise, self.instance = snippets, exercise, instance
+        self.step = 0
 
-    def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
-            forward: model.ForwardPass | None = None) -> BlockRun:
-        complete = model.with_forward(dict(namespace), forward) if forward else dict(namespace)
-        loss = complete.get("loss")
-        # The loss before the code runs: the code may rebind the name, but not change this tensor's value.
-        loss = loss.item() if isinstance(loss, torch.Tensor) else None
-        _, raised, output = _execute(self.snippets, complete)
-        return BlockRun({name: complete.get(name) for name in names}, Raised.from_dict(raised), output, loss=loss)
+    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
+                 ) -> tuple[float, list[torch.Tensor]]:
+        namespace = model.with_forward(model.learner_inputs(self.instance, params, Xb, Yb), model.FUSED)
+        loss = namespace["loss"]
+        assert isinstance(loss, torch.Tensor)  # the forward pass's own
+        loss_value = loss.item()  # before the code runs, which may rebind the name
+        _, raised, _ = _execute(self.snippets, namespace)
+        if raised:
+            stopped = Raised.from_dict(raised)
+            assert stopped is not None
+            raise LearnerStopped(self.step, f"your code raised at {stopped.where}: {stopped.exception}", stopped)
+        values = self.exercise.gradients_from({name: namespace.get(name) for name in self.exercise.collected})
+        grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in model.PARAMETERS]
+        self.step += 1
+        return loss_value, grads
+
+    def _usable(self, name: str, value: object, param: torch.Tensor) -> torch.Tensor:
+        if isinstance(value, torch.Tensor) and value.shape == param.shape and value.dtype == param.dtype:
+            return value  # the common case, on the hot path of every training step
+        if not isinstance(value, torch.Tensor):
+            raise LearnerStopped(self.step, f"{name} is not computed" if value is None
+                                 else f"{name} is of type {wire.type_name(value)}, not a tensor")
+        if not harmless_shape(tuple(value.shape), tuple(param.shape)):
+            raise LearnerStopped(self.step, f"{name} has shape {tuple(value.shape)}, "
+                                 f"{name[1:]} is {tuple(param.shape)}")
+        return value.reshape(param.shape).to(param.dtype)
 
 
 def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
-    """`ninja train`'s whole run with the learner's backward, here: it decides no verdict, so it
-    needs no round trip a step. The reply holds the trained parameters, or where training stopped."""
+    """A whole training run with the learner's backward, here, with no round trip a step: for
+    `ninja train`, which decides no verdict, saying its progress; or, with "stream", sending each
+    step's gradients as they come, for the checker to train its own copy of the model with (only
+    what it computes from them counts). The reply holds the trained parameters, or where training
+    stopped."""
     Xtr, Ytr = (wire.rebuild(request["data"][k], blobs) for k in ("X", "Y"))
     assert isinstance(Xtr, torch.Tensor) and isinstance(Ytr, torch.Tensor)  # as the checker sent them
     every = max(1, int(request["every"]))
@@ -213,13 +234,22 @@ def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[
             _send(sock, {"kind": "progress", "step": step, "loss": loss})
 
     run = training.TrainingRun(training.LECTURE, Xtr, Ytr)
-    backward = convergence.LearnerBackward(_HereAndNow(request["snippets"]), exercises.EXERCISES["ex4"],
-                                           training.LECTURE)
+    learner = _LearnerBackward(request["snippets"], exercises.EXERCISES["ex4"], training.LECTURE)
+
+    def streaming(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> tuple[float, list]:
+        loss, grads = learner(params, Xb, Yb)
+        out: list[wire.Buffer] = []
+        wire.send_message(sock, {"kind": "grads", "grads": [wire.describe(g, out) for g in grads]}, out)
+        return loss, grads
+
     stopped = None
     try:
-        run.train(backward, request["steps"], progress=progress)
-    except convergence.LearnerStopped as stop:
-        stopped = {"step": stop.step, "reason": stop.reason}
+        if request.get("stream"):
+            run.train(streaming, request["steps"])
+        else:
+            run.train(learner, request["steps"], progress=progress)
+    except LearnerStopped as stop:
+        stopped = {"step": stop.step, "reason": stop.reason, "raised": dataclasses.asdict(stop.raised) if stop.raised else None}
     out: list[wire.Buffer] = []
     return {"kind": "reply", "stopped": stopped,
             "params": {name: wire.describe(p, out) for name, p in run.params.items()}}, out

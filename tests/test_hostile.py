@@ -200,9 +200,10 @@ def test_the_verdicts_say_what_happened(graded):
 
 def test_nothing_outside_is_reached_in_the_sandbox(graded):
     mode, results, seen = graded
-    if mode != "bwrap":
-        pytest.skip("without the sandbox, these are what the warning says is open")
     tmp = seen["tmp"]
+    if mode == "none":  # the doors the warning names are open: the sandbox is what closes them
+        assert (tmp / "outside.txt").exists() and seen["reached"] == [b"hi"]
+        return
     assert not (tmp / "outside.txt").exists()
     assert seen["reached"] == [], "the server on the grader's machine was reached"
     for learner in ("writes-outside", "reads-gradebook", "reads-other"):
