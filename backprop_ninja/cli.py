@@ -301,7 +301,7 @@ def init(directory: Path, force: bool) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once (default: the number of cores).")
 @click.option("--steps", type=click.IntRange(min=10), default=None,
-              help="ex4: training steps of the convergence check (default 2000).")
+              help="ex4: training steps of the convergence check (default 100).")
 @click.option("--learner-from", type=click.Choice(["auto", "stem", "folder"]), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
@@ -335,19 +335,16 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
+    from .grade import GRADE_STEPS, Graded, find_submissions, grade as grade_all
+    from .gradebook import Gradebook, GradebookError
+    from .render import render_grading
     from .sandbox import SandboxError, find
-    from .zygote import stop_workers, use_sandbox
+    from .submission import SubmissionError
 
     try:
         sandbox, warning = find(sandbox_mode)
     except SandboxError as e:
         raise click.UsageError(f"{e} (--sandbox auto goes on without it, with a warning)") from None
-    use_sandbox(sandbox)
-    from .convergence import DEFAULT_STEPS
-    from .grade import Graded, find_submissions, grade as grade_all
-    from .gradebook import Gradebook, GradebookError
-    from .render import render_grading
-    from .submission import SubmissionError
 
     def progress(done: Graded, count: int, total: int) -> None:
         what = "skipped, graded before" if done.skipped else done.error or ", ".join(
@@ -359,12 +356,10 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
-            graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps or DEFAULT_STEPS, learner_from,
-                               progress, timeout)
+            graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps or GRADE_STEPS, learner_from,
+                               progress, timeout, sandbox)
     except (GradebookError, SubmissionError) as e:
         raise click.UsageError(str(e)) from None
-    finally:
-        stop_workers()
     if as_json:
         click.echo(json.dumps([g.to_dict() for g in graded], indent=2))
     else:

@@ -35,8 +35,11 @@ def read_words(path: Path | None = None) -> list[str]:
         except (OSError, UnicodeDecodeError) as e:
             raise DataError(f"{where}: cannot read it ({e})") from None
     lines = text.splitlines()
-    for lineno, word in enumerate(lines, start=1):
-        bad = sorted(set(word) - set(ITOS[1:]))
+    letters = set(ITOS[1:])
+    # The whole text at once; line by line only to say where a character outside a-z is.
+    suspect = lines if set(text) - letters - {"\n", "\r"} else []
+    for lineno, word in enumerate(suspect, start=1):
+        bad = sorted(set(word) - letters)
         if bad:
             raise DataError(f"{where}, line {lineno}: {word!r} has characters outside a-z: "
                             f"{''.join(bad)!r} (the vocabulary is '.' plus lowercase a-z)")

@@ -2,27 +2,34 @@
 (each in a worker process of its own), and the results stored in the gradebook.
 
 Submissions are files (`.ipynb`, `.py`), folders of them, or nbgrader's layout
-(`submitted/<learner>/<assignment>/*.ipynb`). The checks run in parallel; only this process writes
-the gradebook, one attempt at a time, so that an interrupted run loses nothing it finished.
+(`submitted/<learner>/<assignment>/*.ipynb`). They are checked in grading processes, several at
+once, each with its own zygote (in its own sandbox) and its own cache of the truths: a checker's
+own work is Python, one core's worth per process. Only this process, which never imports torch,
+writes the gradebook, one attempt at a time, so that an interrupted run loses nothing it finished.
 """
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+import multiprocessing
+import multiprocessing.util
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .check import check
-from .exercises import ANSWERS, EXERCISES
 from .gradebook import Attempt, Gradebook
 from .records import CheckResult
-from .submission import SubmissionError, exercises_in, read_submission
+from .sandbox import Sandbox
+from .submission import SubmissionError, read_submissions
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
+# ex4's convergence check when grading: long enough for a wrong backward to drift from autograd's
+# run (its gradients, checked at four points of training, have failed already), and short, as it
+# is most of a class's grading time. `ninja check` trains for 2000.
+GRADE_STEPS = 100
 
 
 @dataclass(frozen=True)
@@ -65,57 +72,77 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
 
 def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all."""
+    from .check import check
+    from .exercises import ANSWERS, EXERCISES
+
     try:
-        keys = exercises_in(path, ANSWERS)
+        answered = read_submissions(path, ANSWERS)
     except SubmissionError as e:
         return Graded(str(path), learner, (), str(e), False)
-    if not keys:
+    if not answered:
         return Graded(str(path), learner, (), f"{path}: no exercise found in it (no tagged answer cell, and no "
                       "cell that answers one by what it assigns)", False)
-    results: list[CheckResult] = []
-    for key in keys:
-        try:
-            snippets = read_submission(path, key, ANSWERS).snippets
-        except SubmissionError as e:
-            return Graded(str(path), learner, tuple(results), str(e), False)
-        results.append(check(EXERCISES[key], snippets, str(path), steps=steps, timeout=timeout))
-    return Graded(str(path), learner, tuple(results), None, False)
+    results = tuple(check(EXERCISES[key], submission.snippets, str(path), steps=steps, timeout=timeout)
+                    for key, submission in answered.items())
+    return Graded(str(path), learner, results, None, False)
+
+
+Task = tuple[Path, str, str, int, "float | None"]  # path, learner, content, steps, timeout
 
 
 def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
-          progress: Callable[[Graded, int, int], None] | None = None, timeout: float | None = None) -> list[Graded]:
-    """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time,
-    storing each as it finishes."""
+          progress: Callable[[Graded, int, int], None] | None = None, timeout: float | None = None,
+          sandbox: Sandbox | None = None) -> list[Graded]:
+    """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time, in
+    `sandbox` where there is one, storing each as it finishes."""
     graded: list[Graded] = []
-    todo = []
+    todo: list[Task] = []
     for path in submissions:
         learner, content = learner_of(path, learner_from), _content(path)
         before, error = gradebook.graded_before(learner, content, __version__)
         if not before:
-            todo.append((path, learner, content))
+            todo.append((path, learner, content, steps, timeout))
             continue
         graded.append(Graded(str(path), learner, (), error, True))
         if progress:
             progress(graded[-1], len(graded), len(submissions))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for (path, learner, content), result in _as_done(pool, todo, steps, timeout):
+    if not todo:
+        return graded
+    # spawn: a grading process starts clean, whatever this one holds (threads, a torch of its own).
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_grading, (sandbox,))
+    try:
+        for (path, learner, content, _, _), result in pool.imap_unordered(_grade_task, todo):
             gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
                             __version__)
             graded.append(result)
             if progress:
                 progress(result, len(graded), len(submissions))
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()  # each grading process ends its zygote as it leaves (see _start_grading)
+    finally:
+        pool.join()
     return graded
 
 
-def _as_done(pool: ThreadPoolExecutor, todo: list[tuple[Path, str, str]], steps: int, timeout: float | None
-             ) -> Iterator[tuple[tuple[Path, str, str], Graded]]:
-    pending: dict[Future[Graded], tuple[Path, str, str]] = {
-        pool.submit(grade_one, path, learner, steps, timeout): (path, learner, content)
-        for path, learner, content in todo}
-    while pending:
-        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-        for future in finished:
-            yield pending.pop(future), future.result()
+def _start_grading(sandbox: Sandbox | None) -> None:
+    """A grading process's start: its zygote first, to import torch while this process does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the pool
+    from .zygote import start_workers, stop_workers, use_sandbox
+
+    use_sandbox(sandbox)
+    start_workers()
+    multiprocessing.util.Finalize(None, stop_workers, exitpriority=10)
+    from .threads import use_threads
+
+    use_threads()
+
+
+def _grade_task(task: Task) -> tuple[Task, Graded]:
+    path, learner, _, steps, timeout = task
+    return task, grade_one(path, learner, steps, timeout)
 
 
 def _content(path: Path) -> str:

@@ -53,7 +53,9 @@ def read_submission(path: Path, exercise: str, answers: Answers | None = None) -
     by what it assigns, as `answers` says."""
     text = _text(path)
     if path.suffix == ".ipynb":
-        return _notebook_submission(path, _notebook(path, text), exercise, answers)
+        notebook = _notebook(path, text)
+        lecture = _lecture_answers(notebook.cells, str(path), answers) if answers else {}
+        return _notebook_submission(path, notebook, exercise, answers, lecture)
     return Submission((Snippet(text, str(path)),))
 
 
@@ -77,31 +79,35 @@ def _notebook(path: Path, text: str) -> Any:
         raise SubmissionError(f"{path}: not a readable notebook ({e})") from None
 
 
-def exercises_in(path: Path, answers: Answers) -> list[str]:
-    """The exercises `path` answers: for a notebook, those it has tagged cells or lecture-format
-    cells for; for a `.py` file, the one its name says (`ex2.py`), else the one its code writes
-    the gradients of (a `grads` list makes it the training exercise's). SubmissionError for a file
-    that cannot be read at all."""
+def read_submissions(path: Path, answers: Answers) -> dict[str, Submission]:
+    """Every exercise `path` answers, with its code, reading the file once: for a notebook, those it
+    has tagged cells or lecture-format cells for; for a `.py` file, the one its name says
+    (`ex2.py`), else the one its code writes the gradients of (a `grads` list makes it the training
+    exercise's). SubmissionError for a file that cannot be read at all."""
     text = _text(path)
     if path.suffix == ".py":
-        if path.stem in answers.names:
-            return [path.stem]
-        try:
-            writes = {n for node in ast.parse(text).body for n in written_names(node)}
-        except SyntaxError:
-            return []
-        if "grads" in writes and answers.in_training_loop:
-            return [answers.in_training_loop]
-        owner = _owner(writes, answers)
-        return [owner] if owner else []
-    notebook, found = _notebook(path, text), []
+        whole = {key: Submission((Snippet(text, str(path)),)) for key in [_py_exercise(path, text, answers)] if key}
+        return whole
+    notebook, found = _notebook(path, text), {}
+    lecture = _lecture_answers(notebook.cells, str(path), answers)
     for key in answers.names:
         try:
-            _notebook_submission(path, notebook, key, answers)
+            found[key] = _notebook_submission(path, notebook, key, answers, lecture)
         except SubmissionError:
             continue
-        found.append(key)
     return found
+
+
+def _py_exercise(path: Path, text: str, answers: Answers) -> str | None:
+    if path.stem in answers.names:
+        return path.stem
+    try:
+        writes = {n for node in ast.parse(text).body for n in written_names(node)}
+    except SyntaxError:
+        return None
+    if "grads" in writes and answers.in_training_loop:
+        return answers.in_training_loop
+    return _owner(writes, answers)
 
 
 def _owner(writes: set[str], answers: Answers) -> str | None:
@@ -112,14 +118,16 @@ def _owner(writes: set[str], answers: Answers) -> str | None:
                 and writes and writes <= set(names)), key=lambda k: len(answers.names[k]), default=None)
 
 
-def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answers | None) -> Submission:
+def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answers | None,
+                         lecture: Mapping[str, tuple[Snippet, ...]]) -> Submission:
+    """`exercise`'s tagged cells; else, in `lecture` (`_lecture_answers`), those found by what they assign."""
     tag = notebook_tag(exercise)
     cells = [(Snippet(_without_magics(cell.source), f"{path}, cell {index}"),
               tag in cell.get("metadata", {}).get("tags", []))
              for index, cell in enumerate(notebook.cells, start=1) if cell.cell_type == "code"]
     snippets = tuple(snippet for snippet, tagged in cells if tagged)
     if not snippets:
-        found = _lecture_answer(notebook.cells, str(path), exercise, answers) if answers else ()
+        found = lecture.get(exercise, ())
         if not found:
             writes = (f", nor a cell that answers it by what it assigns ({', '.join(answers.names[exercise][:3])}, "
                       "...)" if answers else "")
@@ -150,14 +158,15 @@ def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answ
 _LOOKING = {"cmp", "print", "display"}
 
 
-def _lecture_answer(cells: list, origin: str, exercise: str, answers: Answers) -> tuple[Snippet, ...]:
-    """`exercise`'s code in a notebook with no tags. Exercises 1-3: the top-level statements of the
-    cells whose gradients are that exercise's (a cell writing only dlogits is exercise 2's, one
-    writing dlogprobs too is exercise 1's), in the order they ran. The training exercise: the
-    backward part of the training loop's body. Other lines become blank, so that line numbers stay
-    those of the cell."""
+def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tuple[Snippet, ...]]:
+    """Each exercise's code in a notebook with no tags, every cell read once. Exercises 1-3: the
+    top-level statements of the cells whose gradients are that exercise's (a cell writing only
+    dlogits is exercise 2's, one writing dlogprobs too is exercise 1's), in the order they ran. The
+    training exercise: the backward part of the training loop's body. Other lines become blank, so
+    that line numbers stay those of the cell."""
     every = set().union(*answers.names.values())
-    found = []
+    training = answers.in_training_loop
+    found: dict[str, list[tuple[int | None, Snippet]]] = {}
     for index, cell in enumerate(cells, start=1):
         if cell.cell_type != "code":
             continue
@@ -167,21 +176,24 @@ def _lecture_answer(cells: list, origin: str, exercise: str, answers: Answers) -
         except SyntaxError:
             tree = None
         where, ran = f"{origin}, cell {index}", cell.get("execution_count")
-        training = answers.in_training_loop
-        in_loop = _training_backward(tree, answers.names[training]) if tree and training else None
-        if exercise == training or in_loop:  # the training loop's cell holds that exercise only
-            if exercise == training and in_loop:
-                found.append((ran, Snippet(_only(source, in_loop), where)))
-            continue
-        writes = ({n for node in tree.body for n in written_names(node)} if tree else
+        writes = (written_names(tree) if tree else
                   {n for line in source.splitlines() if (n := written_on_line(line, tuple(every)))})
-        if _owner(writes, answers) != exercise:
+        in_loop = (_training_backward(tree, answers.names[training])
+                   if tree and training and len(writes & set(answers.names[training])) >= 3 else None)
+        if in_loop and training:  # the training loop's cell holds that exercise only
+            found.setdefault(training, []).append((ran, Snippet(_only(source, in_loop), where)))
             continue
-        # A cell that does not parse is taken whole, so that the check says where it breaks.
-        found.append((ran, Snippet(_only(source, tree.body) if tree else source, where)))
-    if found and all(count is not None for count, _ in found):
-        found.sort(key=lambda pair: pair[0])  # the order the cells ran in, which may not be the page's
-    return tuple(snippet for _, snippet in found)
+        owner = _owner(writes, answers)
+        if owner:  # a cell that does not parse is taken whole, so that the check says where it breaks
+            found.setdefault(owner, []).append((ran, Snippet(_only(source, tree.body) if tree else source, where)))
+    return {key: _in_order_run(pairs) for key, pairs in found.items()}
+
+
+def _in_order_run(pairs: list[tuple[int | None, Snippet]]) -> tuple[Snippet, ...]:
+    """The snippets in the order their cells ran, which may not be the page's, where that is known."""
+    if all(count is not None for count, _ in pairs):
+        pairs = sorted(pairs, key=lambda pair: pair[0] or 0)
+    return tuple(snippet for _, snippet in pairs)
 
 
 def _training_backward(tree: ast.Module, names: tuple[str, ...]) -> list[ast.stmt] | None:

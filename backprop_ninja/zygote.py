@@ -86,6 +86,8 @@ class _Zygote:
 _sandbox: Sandbox | None = None
 _zygotes = threading.local()  # this thread's
 _started: list[_Zygote] = []  # every thread's
+_spare: list[_Zygote] = []  # started ahead, for the threads that will check
+_lock = threading.Lock()
 
 
 def use_sandbox(sandbox: Sandbox | None) -> None:
@@ -94,36 +96,46 @@ def use_sandbox(sandbox: Sandbox | None) -> None:
     _sandbox = sandbox
 
 
-def start_workers() -> None:
-    """Start this thread's zygote now, so that it imports torch while this process does the same."""
-    zygote = getattr(_zygotes, "zygote", None)
-    if zygote is None or zygote.process.poll() is not None:
-        _replace(zygote)
+def start_workers(count: int = 1) -> None:
+    """Start `count` zygotes now, one for each thread that will check (the first for this one),
+    so that they import torch while this process does the same."""
+    with _lock:
+        while len(_spare) < count:
+            _spare.append(_Zygote(_sandbox))
+            _started.append(_spare[-1])
 
 
 def fork_worker(limits: dict[str, int | None]) -> tuple[socket.socket, int]:
     """A fresh worker with `limits` (see worker.py): the socket to talk to it and its pid. A zygote
     that has ended or stopped answering (a learner's code can reach it) is replaced by a new one."""
-    start_workers()
+    zygote = getattr(_zygotes, "zygote", None)
+    if zygote is None:
+        with _lock:
+            zygote = _zygotes.zygote = _spare.pop() if _spare else None
+    if zygote is None or zygote.process.poll() is not None:
+        zygote = _replace(zygote)
     try:
-        return _zygotes.zygote.fork(limits)
+        return zygote.fork(limits)
     except OSError:
-        return _replace(_zygotes.zygote).fork(limits)
+        return _replace(zygote).fork(limits)
 
 
 def _replace(zygote: _Zygote | None) -> _Zygote:
-    if zygote is not None:
-        zygote.stop()
-        if zygote in _started:  # not stopped already by stop_workers
-            _started.remove(zygote)
-    _zygotes.zygote = _Zygote(_sandbox)
-    _started.append(_zygotes.zygote)
+    with _lock:
+        if zygote is not None:
+            zygote.stop()
+            if zygote in _started:  # not stopped already by stop_workers
+                _started.remove(zygote)
+        _zygotes.zygote = _Zygote(_sandbox)
+        _started.append(_zygotes.zygote)
     return _zygotes.zygote
 
 
 @atexit.register
 def stop_workers() -> None:
     """End every thread's zygote, and their sandboxes and cgroups."""
-    while _started:
-        _started.pop().stop()
+    with _lock:
+        while _started:
+            _started.pop().stop()
+        _spare.clear()
     _zygotes.zygote = None

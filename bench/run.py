@@ -3,8 +3,10 @@
 Machines are shared and noisy, so each figure is a ratio of two commands run in turn (A B A B ...),
 taken pair by pair, and the median of those ratios is reported along with both medians.
 
-NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd), and
-threads-check, threads-train (`threads` for both). The threads ones time `ninja check ex4` and
+NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd),
+threads-check, threads-train (`threads` for both), grade (a class of --class-size lecture-format
+notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
+(the workers' peak RSS while grading) and busy (check ex4 and grade beside a CPU-bound loop). The threads ones time `ninja check ex4` and
 `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
 old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
@@ -23,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from class_notebooks import STEPS, write_class
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -133,12 +137,101 @@ def threads_speed(name: str, command: list[str], measure: Callable[[list[str]], 
             " ".join(all_cores) + beside, " ".join(one) + beside, [(bm, b1) for _, _, b1, bm in rounds], "s")
 
 
+def grading_throughput(class_size: int, runs: int) -> None:
+    """`ninja grade --jobs 2` on a class of lecture-format notebooks against the same notebooks run
+    top to bottom by nbclient, two kernels at a time, each on one thread (torch's default threads,
+    two kernels on two cores, are tens of times slower: an unfair yardstick)."""
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "class"
+        write_class(folder, class_size)
+        book = Path(work) / "book.db"
+
+        def ours() -> float:
+            for stale in Path(work).glob("book.db*"):
+                stale.unlink()
+            return _wall([*_ninja(), "grade", str(folder), "--jobs", "2", "--gradebook", str(book)])
+
+        def theirs() -> float:
+            start = time.perf_counter()
+            subprocess.run([PYTHON, str(REPO / "bench" / "class_notebooks.py"), "--execute", str(folder), "2"],
+                           env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=REPO, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        pairs = [(ours() / class_size, theirs() / class_size) for _ in range(runs)]
+    a, b = statistics.median(x for x, _ in pairs), statistics.median(y for _, y in pairs)
+    _report(f"grading {class_size} lecture-format notebooks (exercises 1-4, {STEPS}-step training loop), "
+            f"two at a time: {60 / a:.0f} notebooks/minute graded (A), {60 / b:.0f} executed (B)",
+            "ninja grade CLASS --jobs 2", "nbclient, each notebook top to bottom, 2 kernels on one thread each",
+            pairs, "s per notebook", ("<= 0.05 (20x faster)", lambda r: r <= 0.05))
+
+
+def worker_memory() -> None:
+    """The peak RSS of every worker process while `ninja grade` grades a lecture-format notebook
+    (without the sandbox, so that this process can see the workers): polled from /proc."""
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "class"
+        write_class(folder, 2)
+        grading = subprocess.Popen([*_ninja(), "grade", str(folder), "--jobs", "1", "--sandbox", "none",
+                                    "--gradebook", str(Path(work) / "book.db")], cwd=REPO,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peaks: dict[int, int] = {}
+        while grading.poll() is None:
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"backprop_ninja.worker" in cmdline and "VmHWM" in status:
+                    peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
+                    peaks[int(pid)] = max(peaks.get(int(pid), 0), peak)
+            time.sleep(0.005)
+    # The zygote is the oldest of them; every later one is a worker forked from it.
+    workers = sorted(peaks.items())[1:]
+    top = max(peak for _, peak in workers) / 1024**2
+    print(f"worker processes' peak RSS while grading 2 lecture-format notebooks: {len(workers)} workers, "
+          f"largest {top:.0f} MB (target < 600 MB: {'met' if top < 600 else 'NOT met'}); "
+          f"the zygote's {sorted(peaks.items())[0][1] / 1024**2:.0f} MB\n")
+
+
+def busy_slowdown(runs: int) -> None:
+    """`ninja check ex4` and `ninja grade` (10 notebooks, --jobs 2) beside a CPU-bound loop on the
+    other core, against the same idle."""
+    hog = [PYTHON, "-c", "while True: pass"]
+
+    def beside_hog(command: list[str]) -> float:
+        with _competing(hog):
+            return _wall(command)
+
+    check_ex4 = [*_ninja(), "check", "ex4", "reference/ex4.py"]
+    _wall(check_ex4)
+    pairs = [(beside_hog(check_ex4), _wall(check_ex4)) for _ in range(runs)]
+    _report("ninja check ex4: beside a CPU-bound loop (A) over idle (B)", " ".join(check_ex4) + "  (beside the loop)",
+            " ".join(check_ex4), pairs, "s", ("< 2", lambda r: r < 2))
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "class"
+        write_class(folder, 10)
+
+        def grade() -> list[str]:
+            for stale in Path(work).glob("book.db*"):
+                stale.unlink()
+            return [*_ninja(), "grade", str(folder), "--jobs", "2", "--gradebook", str(Path(work) / "book.db")]
+
+        pairs = [(beside_hog(grade()), _wall(grade())) for _ in range(runs)]
+    _report("ninja grade, 10 notebooks, --jobs 2: beside a CPU-bound loop (A) over idle (B)",
+            "ninja grade CLASS --jobs 2  (beside the loop)", "ninja grade CLASS --jobs 2", pairs, "s",
+            ("< 2", lambda r: r < 2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     parser.add_argument("--only", action="append", metavar="NAME",
-                        choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train"],
+                        choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train",
+                                 "grade", "memory", "busy"],
                         help="run only this benchmark (repeatable); `threads` runs both threads ones")
+    parser.add_argument("--class-size", type=int, default=50, help="notebooks in the grading benchmark (default 50)")
     args = parser.parse_args()
 
     def wanted(name: str) -> bool:
@@ -178,6 +271,12 @@ def main() -> None:
         # Seconds spent training (steps over the reported steps per second), torch's import left out.
         threads_speed(f"ninja train, {steps} steps, training time", _train(["reference/ex4.py"], steps),
                       lambda c: steps / _steps_per_second(c), max(1, args.runs // 2))
+    if wanted("grade"):
+        grading_throughput(args.class_size, max(1, args.runs // 7))
+    if wanted("memory"):
+        worker_memory()
+    if wanted("busy"):
+        busy_slowdown(max(1, args.runs // 2))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import pytest
 
 from backprop_ninja.check import check
 from backprop_ninja.exercises import EX4
+from backprop_ninja.grade import GRADE_STEPS
 from backprop_ninja.stubs import render_py
 from backprop_ninja.submission import Snippet
 
@@ -189,3 +190,24 @@ def test_ninja_train_says_where_a_backward_stops_it(ninja, tmp_path, source, wor
     mine.write_text(source)
     code, _, err = ninja("train", mine, "--steps", "50", "--samples", "0")
     assert code == 1 and words in err and "Traceback" not in err
+
+
+# (old, new, whether its training drifts from autograd's): the same at 2,000 steps as at 100.
+WRONG_BACKWARDS = {
+    "every gradient halved": (GRADS, "dC, dW1, db1, dW2, db2, dbngain, dbnbias = "
+                                     "(0.5 * g for g in (dC, dW1, db1, dW2, db2, dbngain, dbnbias))", True),
+    "the grads list swapped": (GRADS, "grads = [dC, dW1, db1, dW2, db2, dbnbias, dbngain]", True),
+    "dW2 scaled": ("dW2 = h.T @ dlogits", "dW2 = (dlogits.T @ h).T * 1.5", True),
+    # 3% off in dW1, db1 and dC: training cannot tell, only the gradients can.
+    "Bessel's factor dropped": ("n / (n - 1) * ", "", False),
+}
+
+
+@pytest.mark.parametrize("case", WRONG_BACKWARDS, ids=list(WRONG_BACKWARDS))
+def test_wrong_backwards_fail_with_the_short_training_of_grading(case):
+    """`ninja grade` trains for GRADE_STEPS only: every wrong backward still fails, and every one
+    whose training drifts from autograd's over `ninja check`'s 2,000 steps drifts in these too."""
+    old, new, drifts = WRONG_BACKWARDS[case]
+    result = run(mutate(old, new), steps=GRADE_STEPS)
+    assert not result.passed
+    assert result.convergence.passed is not drifts, result.convergence.reason

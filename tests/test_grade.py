@@ -2,6 +2,7 @@
 processes, a real SQLite gradebook; idempotent, resumable after kill -9, and never stopped by one
 bad submission."""
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -131,3 +132,20 @@ def test_bad_input_exits_2(ninja, tmp_path):
     (tmp_path / "a.py").write_text((REFERENCE / "ex2.py").read_text())
     code, _, err = ninja("grade", tmp_path / "a.py", "--gradebook", tmp_path / "not.db")
     assert code == 2 and "not a gradebook" in err
+
+
+def test_without_bubblewrap_auto_warns_and_goes_on_and_bwrap_refuses(tmp_path):
+    answer = tmp_path / "ex2.py"
+    answer.write_text((REFERENCE / "ex2.py").read_text())
+    no_bwrap = {**os.environ, "PATH": str(tmp_path / "empty")}  # nothing on it: no bwrap, no setpriv
+
+    def grade(*args):
+        return subprocess.run([sys.executable, "-m", "backprop_ninja", "grade", str(answer), *args], cwd=tmp_path,
+                              env=no_bwrap, capture_output=True, text=True, timeout=300)
+
+    auto = grade("--gradebook", str(tmp_path / "auto.db"))
+    assert auto.returncode == 0 and "Warning: bubblewrap (bwrap) is not installed" in auto.stderr
+    assert "1 graded now" in auto.stdout
+    strict = grade("--gradebook", str(tmp_path / "strict.db"), "--sandbox", "bwrap")
+    assert strict.returncode == 2 and "the bubblewrap sandbox does not work here" in strict.stderr
+    assert "Traceback" not in strict.stderr and not (tmp_path / "strict.db").exists()

@@ -102,3 +102,27 @@ def test_ninja_check_exits_with_a_verdict_when_the_code_ends_the_process(ninja, 
     code, out, _ = ninja("check", "ex2", mine, "--timeout", "5")
     assert code == 1
     assert "your code ended the process" in out and "line 2" in out
+
+
+EX4_HALVED = (REFERENCE / "ex4.py").read_text().replace("dW2 = h.T @ dlogits", "dW2 = 0.5 * (h.T @ dlogits)")
+TRAINING_CHEATS = {
+    "the worker's loss patched": "F.cross_entropy = lambda *a, **k: torch.tensor(0.0)\n",
+    "the worker's training parameters made the twin's":
+        "import gc\nfor o in gc.get_objects():\n    if type(o).__name__ == 'TrainingRun':\n"
+        "        o.params = {k: torch.zeros_like(v) for k, v in o.params.items()}\n",
+    "a reply forged on the worker's socket":
+        "import gc, socket, json, struct\n"
+        "s = next(o for o in gc.get_objects() if isinstance(o, socket.socket))\n"
+        "body = json.dumps({'kind': 'reply', 'stopped': None, 'params': {}, 'sizes': []}).encode()\n"
+        "frame = struct.pack('>I', len(body)) + body\n"
+        "s.sendall(struct.pack('>Q', len(frame)) + frame)\n",
+}
+
+
+@pytest.mark.parametrize("cheat", TRAINING_CHEATS, ids=list(TRAINING_CHEATS))
+def test_tampering_with_the_workers_training_run_does_not_pass(cheat):
+    """Exercise 4's training runs in the worker, but only what its gradients do to the checker's
+    own copy of the model counts: a wrong backward fails whatever the code does to that run."""
+    source = EX4_HALVED.replace("grads = [", TRAINING_CHEATS[cheat] + "grads = [")
+    result = check(EXERCISES["ex4"], (Snippet(source, "ex4.py"),), steps=30)
+    assert not result.passed and not result.convergence.passed
