@@ -51,15 +51,17 @@ class Sandbox:
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
         if self.setpriv is None:  # not root: a user namespace gives the sandbox its own view
             args += ["--unshare-user", "--disable-userns"]
-        readable = [p for p in SYSTEM if os.path.lexists(p)] + _python_paths()
-        # bubblewrap would copy the mode of a parent like a private /root, shutting the uid out
-        for parent in sorted({str(a) for p in readable if not os.path.islink(p) for a in Path(p).parents} - {"/"}):
-            args += ["--perms", "0755", "--dir", parent]
-        for path in readable:
-            args += ["--symlink", os.readlink(path), path] if os.path.islink(path) else ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev"]
         for folder in SCRATCH:
             args += ["--perms", "1777", "--size", str(SCRATCH_SIZE), "--tmpfs", folder]
+        # After the scratch folders, so that a Python under /tmp (a CI's virtualenv) is not hidden.
+        readable = [p for p in SYSTEM if os.path.lexists(p)] + _python_paths()
+        parents = {str(a) for p in readable if not os.path.islink(p) for a in Path(p).parents}
+        # bubblewrap would copy the mode of a parent like a private /root, shutting the uid out
+        for parent in sorted(parents - {"/", "/dev", *SCRATCH}):
+            args += ["--perms", "0755", "--dir", parent]
+        for path in readable:
+            args += ["--symlink", os.readlink(path), path] if os.path.islink(path) else ["--ro-bind", path, path]
         args += ["--remount-ro", "/", "--chdir", WORKDIR]
         for name, value in env.items():
             args += ["--setenv", name, value]

@@ -10,7 +10,6 @@ exercise 4: a class is not all right answers.
 from __future__ import annotations
 
 import sys
-import textwrap
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -19,6 +18,9 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from backprop_ninja.model import EXPANDED
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import lecture_notebooks as lecture  # noqa: E402  the tests' lecture-format cells, made runnable here
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 # The lecture's 200,000 steps, cut so that running the notebook is not absurd.
@@ -68,48 +70,9 @@ FORWARD = [
     "    t.retain_grad()\nloss.backward()\nloss",
 ]
 
-EX1_CHECKS = ("logprobs probs counts_sum_inv counts_sum counts norm_logits logit_maxes logits h W2 b2 hpreact "
-              "bngain bnbias bnraw bnvar_inv bnvar bndiff2 bndiff bnmeani hprebn embcat W1 b1 emb C").split()
-
-
-def ex1_cell(answer: str) -> str:
-    return ("# Exercise 1: backprop through the whole thing manually\n" + answer + "\n"
-            + "\n".join(f"cmp('{name}', d{name}, {name})" for name in EX1_CHECKS) + "\n")
-
-
-def ex2_cells(answer: str) -> list[str]:
-    return ["# Exercise 2: cross entropy loss, forward in one go\nloss_fast = F.cross_entropy(logits, Yb)\n"
-            "print(loss_fast.item(), 'diff:', (loss_fast - loss).item())",
-            "# backward pass\n" + answer + "cmp('logits', dlogits, logits)\n"]
-
-
-def ex3_cells(answer: str) -> list[str]:
-    return ["# Exercise 3: batchnorm, forward in one go\nhpreact_fast = bngain * (hprebn - hprebn.mean(0, "
-            "keepdim=True)) / torch.sqrt(hprebn.var(0, keepdim=True, unbiased=True) + 1e-5) + bnbias\n"
-            "print('max diff:', (hpreact_fast - hpreact).abs().max())",
-            "# backward pass\n" + answer + "cmp('hprebn', dhprebn, hprebn)\n"]
-
-
 def ex4_cells(backward: str) -> list[str]:
-    loop = ("# Exercise 4: putting it all together\n" + _parameters(200) + "\n\n"
-            f"max_steps = {STEPS}\nbatch_size = 32\nn = batch_size\nlossi = []\n\n"
-            "with torch.no_grad():\n"
-            "  for i in range(max_steps):\n"
-            "    ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)\n"
-            "    Xb, Yb = Xtr[ix], Ytr[ix]\n"
-            "    emb = C[Xb]\n    embcat = emb.view(emb.shape[0], -1)\n    hprebn = embcat @ W1 + b1\n"
-            "    bnmean = hprebn.mean(0, keepdim=True)\n    bnvar = hprebn.var(0, keepdim=True, unbiased=True)\n"
-            "    bnvar_inv = (bnvar + 1e-5)**-0.5\n    bnraw = (hprebn - bnmean) * bnvar_inv\n"
-            "    hpreact = bngain * bnraw + bnbias\n    h = torch.tanh(hpreact)\n    logits = h @ W2 + b2\n"
-            "    loss = F.cross_entropy(logits, Yb)\n"
-            "    for p in parameters:\n      p.grad = None\n"
-            "    #loss.backward() # use this for correctness comparisons, delete it later!\n\n"
-            "    # manual backprop! #swole_doge_meme\n"
-            + textwrap.indent(backward.strip() + "\n", "    ") +
-            "    lr = 0.1 if i < 100000 else 0.01\n"
-            "    for p, grad in zip(parameters, grads):\n      p.data += -lr * grad\n"
-            "    if i % 10000 == 0:\n      print(f'{i:7d}/{max_steps:7d}: {loss.item():.4f}')\n"
-            "    lossi.append(loss.log10().item())\n")
+    """The parameters again, at the lecture's 200 hidden units; the training loop with the
+    backward inside; batchnorm calibrated and the split losses."""
     evaluate = ("with torch.no_grad():\n  emb = C[Xtr]\n  embcat = emb.view(emb.shape[0], -1)\n"
                 "  hpreact = embcat @ W1 + b1\n  bnmean = hpreact.mean(0, keepdim=True)\n"
                 "  bnvar = hpreact.var(0, keepdim=True, unbiased=True)\n\n"
@@ -118,7 +81,7 @@ def ex4_cells(backward: str) -> list[str]:
                 "  hpreact = bngain * (hpreact - bnmean) * (bnvar + 1e-5)**-0.5 + bnbias\n"
                 "  h = torch.tanh(hpreact)\n  logits = h @ W2 + b2\n  loss = F.cross_entropy(logits, y)\n"
                 "  print(split, loss.item())\n\nsplit_loss('train')\nsplit_loss('val')")
-    return [loop, evaluate]
+    return [_parameters(200) + "\nbatch_size = 32\nn = batch_size", lecture.ex4_cell(backward, STEPS), evaluate]
 
 
 def learner_notebook(index: int) -> str:
@@ -128,7 +91,7 @@ def learner_notebook(index: int) -> str:
     ex4 = _answer("ex4")
     if index % 7 == 6:
         ex4 = ex4.replace("dW2 = h.T @ dlogits", "dW2 = 0.5 * (h.T @ dlogits)")
-    cells = [*SETUP, *FORWARD, ex1_cell(ex1), *ex2_cells(_answer("ex2")), *ex3_cells(_answer("ex3")), *ex4_cells(ex4)]
+    cells = [*SETUP, *FORWARD, lecture.ex1_cell(ex1), *lecture.ex2_cells(), *lecture.ex3_cells(), *ex4_cells(ex4)]
     return nbformat.writes(new_notebook(cells=[new_markdown_cell("# makemore: becoming a backprop ninja"),
                                                *(new_code_cell(c) for c in cells)]))
 

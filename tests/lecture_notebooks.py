@@ -2,13 +2,14 @@
 helper, the forward pass, one cell per exercise with the checks beside the answers, and the
 training loop with the backward pass inside it. No tags anywhere."""
 import textwrap
+from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from backprop_ninja.model import EXPANDED
 
-from conftest import REFERENCE
+REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 
 SETUP = [
     "import torch\nimport torch.nn.functional as F\nimport matplotlib.pyplot as plt\n%matplotlib inline",
@@ -51,9 +52,9 @@ def ex3_cells(source: str | None = None) -> list[str]:
             "# backward\n" + answer + "cmp('hprebn', dhprebn, hprebn)\n"]
 
 
-def ex4_cell(source: str | None = None) -> str:
+def ex4_cell(source: str | None = None, steps: int = 200_000) -> str:
     backward = source or (REFERENCE / "ex4.py").read_text().split('"""', 2)[2]
-    return ("# Exercise 4: train with the backward pass above\nmax_steps = 200000\nlossi = []\n"
+    return (f"# Exercise 4: train with the backward pass above\nmax_steps = {steps}\nlossi = []\n"
             "with torch.no_grad():\n"
             "  for i in range(max_steps):\n"
             "    ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)\n"

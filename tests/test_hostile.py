@@ -19,7 +19,7 @@ from backprop_ninja.exercises import EXERCISES
 from backprop_ninja.sandbox import find
 from backprop_ninja.stubs import render_ipynb
 
-from conftest import REFERENCE
+from conftest import REFERENCE, REPO
 
 RIGHT = (REFERENCE / "ex2.py").read_text()
 WRONG = "dlogits = torch.zeros_like(logits)\n"
@@ -256,3 +256,21 @@ def test_nothing_carries_from_one_submission_to_the_next(mode, tmp_path):
     assert second["output"].strip() == "seen: []"
     assert not second["passed"]
     assert leftovers == [] or (mode == "none" and Cgroup.create() is None), "without a cgroup it may escape"
+
+
+def test_the_sandbox_works_for_a_python_under_tmp(tmp_path):
+    """A virtualenv under /tmp (where CI makes one) is bound into the sandbox after its own /tmp,
+    not hidden by it; a learner's code still finds /tmp empty and its own."""
+    if find("auto")[0] is None:
+        pytest.skip(f"bubblewrap does not work here: {find('auto')[1]}")
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(tmp_path / "venv")],
+                   check=True)
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "ex2.py").write_text("import os\nprint(sorted(os.listdir('/tmp')))\n" + RIGHT)
+    done = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "backprop_ninja", "grade",
+                           str(tmp_path / "class"), "--gradebook", str(tmp_path / "book.db"), "--sandbox", "bwrap",
+                           "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)[0]["results"][0]
+    # Only the (read-only) way down to the virtualenv is there.
+    assert result["passed"] and result["output"].strip() == str([tmp_path.relative_to("/tmp").parts[0]])
