@@ -32,7 +32,7 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
         plain = run_trial(exercise, code, exercise.names)
         gradients = tuple(_summarise(g.name, g.hint, plain, exercise) for g in exercise.gradients)
         # Training comes before the diagnosis, which hands the worker right values to go on from.
-        convergence = (check_convergence(exercise, code, steps, progress=progress)
+        convergence = (check_convergence(code, steps, progress=progress)
                        if isinstance(exercise, TrainingExercise) else None)
         gradients, root = _diagnosed(exercise, code, gradients, plain)
     gradients, root = _with_disagreements(exercise.disagreements(plain.lecture_run.values), gradients, root)

@@ -8,7 +8,6 @@ from functools import lru_cache
 
 import torch
 
-from .exercises import Exercise
 from .model import FUSED, PARAMETERS, Instance
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
@@ -24,13 +23,12 @@ REQUIRED_FALL = 0.9
 
 
 class _Streamed:
-    """The learner's backward as the worker runs it in a training run of its own, each step's
-    gradients streamed here: this run's own parameters are stepped with them, and its own forward
-    pass gives each step's loss. Whatever the worker's run does, only what these gradients do to
-    this copy of the model counts."""
+    """The learner's backward as the worker runs it, in a training run of the lecture's model of its
+    own, each step's gradients streamed here: this run's own parameters are stepped with them, and
+    its own forward pass gives each step's loss. Whatever the worker's run does, only what these
+    gradients do to this copy of the model counts."""
 
-    def __init__(self, code: LearnerCode, steps: int, instance: Instance, Xtr: torch.Tensor, Ytr: torch.Tensor):
-        assert instance == LECTURE, "the worker trains the lecture's model"
+    def __init__(self, code: LearnerCode, steps: int, Xtr: torch.Tensor, Ytr: torch.Tensor):
         self.stream = code.session.stream_training(code, steps, Xtr, Ytr)
         self.step = 0
 
@@ -39,14 +37,14 @@ class _Streamed:
         grads = next(self.stream, None)
         if grads is None:
             raise LearnerStopped(self.step, "the worker ended its run early")
-        if len(grads) != len(PARAMETERS) or not all(
-                isinstance(g, torch.Tensor) and g.shape == params[name].shape and g.dtype == params[name].dtype
-                for name, g in zip(PARAMETERS, grads)):
+        tensors = [g for g in grads if isinstance(g, torch.Tensor)]
+        if len(tensors) != len(PARAMETERS) or not all(
+                g.shape == params[name].shape and g.dtype == params[name].dtype for name, g in zip(PARAMETERS, tensors)):
             raise LearnerStopped(self.step, "the worker sent gradients that are not the model's")
         with torch.no_grad():
             loss = FUSED(params, Xb, Yb)["loss"].item()
         self.step += 1
-        return loss, grads  # type: ignore[return-value]  # each checked to be a tensor above
+        return loss, tensors
 
 
 def _loss(value: float) -> str:
@@ -69,19 +67,17 @@ def twin_run(instance: Instance, steps: int) -> tuple[float, ...]:
     return tuple(TrainingRun(instance, *training_data(instance.block_size).train).train(autograd_backward, steps))
 
 
-def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
-                      instance: Instance = LECTURE,
+def check_convergence(code: LearnerCode, steps: int = DEFAULT_STEPS,
                       progress: Callable[[int, float], None] | None = None) -> Convergence:
-    """Train twice from the same start on the same batches, with autograd and with the learner's
-    gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
-    Xtr, Ytr = training_data(instance.block_size).train
-    twin = twin_run(instance, steps)
+    """Train the lecture's model twice from the same start on the same batches, with autograd and
+    with the learner's gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
+    Xtr, Ytr = training_data(LECTURE.block_size).train
+    twin = twin_run(LECTURE, steps)
     window = max(1, min(100, steps // 10))
     twin_smooth = smooth(twin, window)
     start, twin_end = twin[0], twin_smooth[-1]
     try:
-        learner = TrainingRun(instance, Xtr, Ytr).train(_Streamed(code, steps, instance, Xtr, Ytr), steps,
-                                                        progress=progress)
+        learner = TrainingRun(LECTURE, Xtr, Ytr).train(_Streamed(code, steps, Xtr, Ytr), steps, progress=progress)
     except LearnerStopped as stop:
         return Convergence(steps, False, f"stopped at step {stop.step}: {stop.reason}", start, twin_end,
                            None, None, window, stop.raised)

@@ -350,9 +350,12 @@ def zygote(control: socket.socket, sandboxed: bool) -> None:
 
 
 def _empty(folder: str) -> None:
-    """Remove everything in `folder`, whatever modes the code left on it."""
+    """Remove everything in `folder`, whatever modes the code left on it, but for what is mounted
+    there (Python, where it lives under /tmp)."""
     for entry in os.scandir(folder):
         try:
+            if os.path.ismount(entry.path):
+                continue
             if entry.is_dir(follow_symlinks=False):
                 os.chmod(entry.path, 0o700)
                 _empty(entry.path)
@@ -366,7 +369,8 @@ def _empty(folder: str) -> None:
 def _remove_ipc() -> None:
     """System V shared memory, queues and semaphores outlive their processes: remove any left."""
     if any(len(open(f"/proc/sysvipc/{kind}").readlines()) > 1 for kind in ("shm", "msg", "sem")):
-        subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with contextlib.suppress(OSError):  # no ipcrm (util-linux) here: nothing more to do
+            subprocess.run(["ipcrm", "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _not_dumpable() -> None:

@@ -2,7 +2,7 @@
 
 Starting it is the first thing `ninja check` does, so that it imports torch while the checking
 process does the same, on the other core; each worker forked from it then costs a few milliseconds.
-Each thread that checks has a zygote of its own (`ninja grade` checks several submissions at once),
+Each thread that checks has a zygote of its own (each of `ninja grade`'s grading processes has one),
 in a sandbox of its own where `use_sandbox` says so. This module imports nothing heavy, so that it
 can come first.
 """
@@ -86,7 +86,6 @@ class _Zygote:
 _sandbox: Sandbox | None = None
 _zygotes = threading.local()  # this thread's
 _started: list[_Zygote] = []  # every thread's
-_spare: list[_Zygote] = []  # started ahead, for the threads that will check
 _lock = threading.Lock()
 
 
@@ -96,28 +95,21 @@ def use_sandbox(sandbox: Sandbox | None) -> None:
     _sandbox = sandbox
 
 
-def start_workers(count: int = 1) -> None:
-    """Start `count` zygotes now, one for each thread that will check (the first for this one),
-    so that they import torch while this process does the same."""
-    with _lock:
-        while len(_spare) < count:
-            _spare.append(_Zygote(_sandbox))
-            _started.append(_spare[-1])
+def start_workers() -> None:
+    """Start this thread's zygote now, so that it imports torch while this process does the same."""
+    zygote = getattr(_zygotes, "zygote", None)
+    if zygote is None or zygote.process.poll() is not None:
+        _replace(zygote)
 
 
 def fork_worker(limits: dict[str, int | None]) -> tuple[socket.socket, int]:
     """A fresh worker with `limits` (see worker.py): the socket to talk to it and its pid. A zygote
     that has ended or stopped answering (a learner's code can reach it) is replaced by a new one."""
-    zygote = getattr(_zygotes, "zygote", None)
-    if zygote is None:
-        with _lock:
-            zygote = _zygotes.zygote = _spare.pop() if _spare else None
-    if zygote is None or zygote.process.poll() is not None:
-        zygote = _replace(zygote)
+    start_workers()
     try:
-        return zygote.fork(limits)
+        return _zygotes.zygote.fork(limits)
     except OSError:
-        return _replace(zygote).fork(limits)
+        return _replace(_zygotes.zygote).fork(limits)
 
 
 def _replace(zygote: _Zygote | None) -> _Zygote:
@@ -137,5 +129,4 @@ def stop_workers() -> None:
     with _lock:
         while _started:
             _started.pop().stop()
-        _spare.clear()
     _zygotes.zygote = None

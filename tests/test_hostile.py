@@ -228,21 +228,24 @@ def test_the_warning_says_when_there_is_no_sandbox(graded):
 
 @pytest.mark.parametrize("mode", ["bwrap", "none"])
 def test_nothing_carries_from_one_submission_to_the_next(mode, tmp_path):
-    """The first leaves files, a running process and a changed torch behind; the second, graded
-    next by the same zygote, answers right only if it finds any of them."""
+    """The first leaves files, a running process, a changed torch and (in the sandbox) a message
+    queue behind; the second, graded next by the same zygote, answers right only if it finds any."""
     if mode == "bwrap" and find("auto")[0] is None:
         pytest.skip(f"bubblewrap does not work here: {find('auto')[1]}")
     files = ["left-here"] + (["/tmp/left-in-tmp", "/dev/shm/left-in-shm"] if mode == "bwrap" else [])
     alive = "/tmp/alive" if mode == "bwrap" else "alive"  # without the sandbox, /tmp is the machine's
     keeps_writing = f"import time\nwhile True:\n    open({alive!r}, 'w').write('x')\n    time.sleep(0.05)\n"
-    leaves = ("import subprocess, sys, torch\ntorch.carried = True\n"
+    # In the sandbox, a System V message queue too (without it, it would be the machine's).
+    queue = "import ctypes\nctypes.CDLL(None).msgget(0, 0o1600)\n" if mode == "bwrap" else ""
+    leaves = ("import subprocess, sys, torch\ntorch.carried = True\n" + queue
               + "".join(f"open({f!r}, 'w').write('x')\n" for f in files)
               + f"subprocess.Popen([sys.executable, '-c', {keeps_writing!r}, {MARK!r}], start_new_session=True)\n"
               + WRONG)
     right = "    " + RIGHT.replace("\n", "\n    ")
     finds = ("import os, time, torch\ntime.sleep(0.3)\n"
              f"seen = [p for p in {files + [alive]!r} if os.path.exists(p)] + (['torch'] if hasattr(torch, 'carried') else [])\n"
-             "print('seen:', seen)\nif seen:\n" + right + "\nelse:\n    " + WRONG)
+             + ("seen += ['a queue'] * (len(open('/proc/sysvipc/msg').readlines()) > 1)\n" if queue else "")
+             + "print('seen:', seen)\nif seen:\n" + right + "\nelse:\n    " + WRONG)
     (tmp_path / "carry-1.ipynb").write_text(notebook(leaves))
     (tmp_path / "carry-2.ipynb").write_text(notebook(finds))
     done = subprocess.run([sys.executable, "-m", "backprop_ninja", "grade", str(tmp_path), "--gradebook",
