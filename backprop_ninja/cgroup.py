@@ -14,6 +14,7 @@ from pathlib import Path
 # The memory and the tasks (threads count) of one zygote with its workers and all they start.
 MAX_MEMORY = 6 * 1024**3
 MAX_TASKS = 512
+PREFIX = "backprop-ninja-"  # then the grader's pid, and a count
 _names = itertools.count()
 
 
@@ -23,10 +24,11 @@ class Cgroup:
 
     @classmethod
     def create(cls) -> Cgroup | None:
-        name = f"backprop-ninja-{os.getpid()}-{next(_names)}"
+        name = f"{PREFIX}{os.getpid()}-{next(_names)}"
         folders: list[Path] = []
         try:
             for hierarchy, limits in _hierarchies().items():
+                _remove_stale(_own(hierarchy))
                 folders.append(_own(hierarchy) / name)
                 folders[-1].mkdir()
                 for file, value in limits.items():
@@ -74,6 +76,16 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.01)
+
+
+def _remove_stale(parent: Path) -> None:
+    """The empty cgroups of graders that were killed before they could remove their own."""
+    for folder in parent.glob(f"{PREFIX}*"):
+        if not Path("/proc", folder.name.removeprefix(PREFIX).split("-")[0]).exists():
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty yet, or not ours to remove
 
 
 def _hierarchies() -> dict[str, dict[str, int]]:
