@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -38,12 +39,12 @@ class Cgroup:
             return None
         return cls(folders)
 
-    def add(self, pid: int) -> None:
-        for folder in self.folders:
-            try:
-                (folder / "cgroup.procs").write_text(str(pid))
-            except OSError:
-                pass  # it has ended already
+    def command(self, argv: list[str]) -> list[str]:
+        """`argv`, started inside the cgroup: a shell joins it, then becomes `argv` (the same
+        process), so that nothing it starts, however early, is left outside."""
+        joins = "".join(f"echo $$ > {shlex.quote(str(folder / 'cgroup.procs'))} 2>/dev/null; "
+                        for folder in self.folders)
+        return ["/bin/sh", "-c", joins + 'exec "$@"', "sh", *argv]
 
     def pids(self) -> set[int]:
         try:

@@ -44,7 +44,8 @@ def compare(value: object, truth: torch.Tensor, rtol: float, atol: float, roundi
     if maxdiff is None:
         note = "contains nan or inf"
     elif within_rounding:
-        note = f"maxdiff {maxdiff:.1g}: {str(truth.dtype).removeprefix('torch.')} rounding of a gradient that is zero in exact arithmetic, fine"
+        precision = str(truth.dtype).removeprefix("torch.")
+        note = f"maxdiff {maxdiff:.1g}: {precision} rounding of a gradient that is zero in exact arithmetic, fine"
     return Comparison(PASS if approximate or within_rounding else FAIL, expected, shape, exact, approximate, maxdiff,
                       note, leading_ones)
 

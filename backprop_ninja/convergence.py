@@ -38,8 +38,8 @@ class _Streamed:
         if grads is None:
             raise LearnerStopped(self.step, "the worker ended its run early")
         tensors = [g for g in grads if isinstance(g, torch.Tensor)]
-        if len(tensors) != len(PARAMETERS) or not all(
-                g.shape == params[name].shape and g.dtype == params[name].dtype for name, g in zip(PARAMETERS, tensors)):
+        if len(tensors) != len(PARAMETERS) or not all(g.shape == params[name].shape and g.dtype == params[name].dtype
+                                                      for name, g in zip(PARAMETERS, tensors)):
             raise LearnerStopped(self.step, "the worker sent gradients that are not the model's")
         with torch.no_grad():
             loss = FUSED(params, Xb, Yb)["loss"].item()

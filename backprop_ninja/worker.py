@@ -249,7 +249,8 @@ def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[
         else:
             run.train(learner, request["steps"], progress=progress)
     except LearnerStopped as stop:
-        stopped = {"step": stop.step, "reason": stop.reason, "raised": dataclasses.asdict(stop.raised) if stop.raised else None}
+        stopped = {"step": stop.step, "reason": stop.reason,
+                   "raised": dataclasses.asdict(stop.raised) if stop.raised else None}
     out: list[wire.Buffer] = []
     return {"kind": "reply", "stopped": stopped,
             "params": {name: wire.describe(p, out) for name, p in run.params.items()}}, out

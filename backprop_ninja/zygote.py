@@ -42,10 +42,9 @@ class _Zygote:
         self.started = False  # it has forked a worker
         self.cgroup = Cgroup.create()
         self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True, env={} if sandbox else env)
-        if self.cgroup:
-            self.cgroup.add(self.process.pid)
+            self.cgroup.command(argv) if self.cgroup else argv, pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env={} if sandbox else env)
         theirs.close()
         self.control = ours
 

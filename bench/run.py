@@ -6,8 +6,8 @@ taken pair by pair, and the median of those ratios is reported along with both m
 NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd),
 threads-check, threads-train (`threads` for both), grade (a class of --class-size lecture-format
 notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
-(the workers' peak RSS while grading) and busy (check ex4 and grade beside a CPU-bound loop). The threads ones time `ninja check ex4` and
-`ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
+(the workers' peak RSS while grading) and busy (check ex4 and grade beside a CPU-bound loop).
+The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
 old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
 """

@@ -19,10 +19,9 @@ def cgroup():
 
 
 def test_every_process_in_it_is_ended_and_it_is_removed(cgroup):
-    sleeper = subprocess.Popen([sys.executable, "-c", "import os, time\nif os.fork() == 0:\n    os.setsid()\n"
-                                "    time.sleep(600)"])
-    cgroup.add(sleeper.pid)
-    sleeper.wait()  # the parent leaves at once; its detached child stays in the cgroup
+    sleeper = subprocess.Popen(cgroup.command([sys.executable, "-c", "import os, time\nif os.fork() == 0:\n"
+                                               "    os.setsid()\n    time.sleep(600)"]))
+    sleeper.wait()  # the parent leaves at once; its detached child, forked at once too, is in the cgroup
     assert len(cgroup.pids()) == 1
     cgroup.remove()
     assert not any(folder.exists() for folder in cgroup.folders)

@@ -243,7 +243,8 @@ def test_nothing_carries_from_one_submission_to_the_next(mode, tmp_path):
               + WRONG)
     right = "    " + RIGHT.replace("\n", "\n    ")
     finds = ("import os, time, torch\ntime.sleep(0.3)\n"
-             f"seen = [p for p in {files + [alive]!r} if os.path.exists(p)] + (['torch'] if hasattr(torch, 'carried') else [])\n"
+             f"seen = [p for p in {files + [alive]!r} if os.path.exists(p)]\n"
+             "seen += ['torch'] * hasattr(torch, 'carried')\n"
              + ("seen += ['a queue'] * (len(open('/proc/sysvipc/msg').readlines()) > 1)\n" if queue else "")
              + "print('seen:', seen)\nif seen:\n" + right + "\nelse:\n    " + WRONG)
     (tmp_path / "carry-1.ipynb").write_text(notebook(leaves))
