@@ -30,6 +30,13 @@ def counts(db) -> tuple[int, int, int]:
                      for t in ("attempts", "grades", "gradient_grades"))
 
 
+def _attempts_so_far(db) -> int:
+    try:
+        return counts(db)[0] if db.exists() else 0
+    except sqlite3.OperationalError:  # the file is there, its tables not yet
+        return 0
+
+
 @pytest.fixture
 def course(tmp_path):
     """submitted/<learner>/backprop/: right, wrong, broken and empty notebooks, our own tagged
@@ -102,7 +109,7 @@ def test_killed_mid_run_it_loses_and_duplicates_nothing(course, tmp_path):
                "--steps", "300", "--jobs", "1"]
     run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (not db.exists() or counts(db)[0] < 2):
+    while time.monotonic() < deadline and _attempts_so_far(db) < 2:
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait()
