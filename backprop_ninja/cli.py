@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .grade import LEARNER_FROM  # torch-free, as everything imported before a command runs
+from .sandbox import MODES as SANDBOX_MODES
 
 WORKDIR = "ninja-exercises"
 
@@ -302,11 +304,11 @@ def init(directory: Path, force: bool) -> None:
               help="Submissions graded at once (default: the number of cores).")
 @click.option("--steps", type=click.IntRange(min=10), default=None,
               help="ex4: training steps of the convergence check (default 100).")
-@click.option("--learner-from", type=click.Choice(["auto", "stem", "folder"]), default="auto", show_default=True,
+@click.option("--learner-from", type=click.Choice(LEARNER_FROM), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
 @TIMEOUT_OPTION
-@click.option("--sandbox", "sandbox_mode", type=click.Choice(["auto", "bwrap", "none"]), default="auto",
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto",
               show_default=True, help="Run each submission in bubblewrap's sandbox: auto where it works "
               "here (else warn and go on without), bwrap always (else stop), none never.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")

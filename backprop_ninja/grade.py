@@ -9,6 +9,7 @@ writes the gradebook, one attempt at a time, so that an interrupted run loses no
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import multiprocessing.util
@@ -87,21 +88,18 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
     return Graded(str(path), learner, results, None, False)
 
 
-Task = tuple[Path, str, str, int, "float | None"]  # path, learner, content, steps, timeout
-
-
 def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
           progress: Callable[[Graded, int, int], None] | None = None, timeout: float | None = None,
           sandbox: Sandbox | None = None) -> list[Graded]:
     """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time, in
     `sandbox` where there is one, storing each as it finishes."""
     graded: list[Graded] = []
-    todo: list[Task] = []
+    todo: list[tuple[Path, str, str]] = []
     for path in submissions:
         learner, content = learner_of(path, learner_from), _content(path)
         before, error = gradebook.graded_before(learner, content, __version__)
         if not before:
-            todo.append((path, learner, content, steps, timeout))
+            todo.append((path, learner, content))
             continue
         graded.append(Graded(str(path), learner, (), error, True))
         if progress:
@@ -111,7 +109,8 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
     # spawn: a grading process starts clean, whatever this one holds (threads, a torch of its own).
     pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_grading, (sandbox,))
     try:
-        for (path, learner, content, _, _), result in pool.imap_unordered(_grade_task, todo):
+        for (path, learner, content), result in pool.imap_unordered(
+                functools.partial(_grade_task, steps=steps, timeout=timeout), todo):
             gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
                             __version__)
             graded.append(result)
@@ -140,8 +139,9 @@ def _start_grading(sandbox: Sandbox | None) -> None:
     use_threads()
 
 
-def _grade_task(task: Task) -> tuple[Task, Graded]:
-    path, learner, _, steps, timeout = task
+def _grade_task(task: tuple[Path, str, str], steps: int, timeout: float | None) -> tuple[tuple[Path, str, str], Graded]:
+    """One submission, in a grading process: the task it was given back, with what became of it."""
+    path, learner, _ = task
     return task, grade_one(path, learner, steps, timeout)
 
 

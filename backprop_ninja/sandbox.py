@@ -25,8 +25,9 @@ from pathlib import Path
 WORKDIR = "/sandbox"
 SCRATCH = (WORKDIR, "/tmp", "/dev/shm")
 SCRATCH_SIZE = 64 * 1024**2
-# Processes (threads count too) of the sandbox's own uid.
-MAX_TASKS = 256
+# Processes (threads count too) of the sandbox's own uid (the cgroup, where there is one, bounds
+# the whole sandbox's: cgroup.MAX_TASKS).
+MAX_UID_TASKS = 256
 # Unprivileged uids for sandboxes started by root: one per sandbox, so that process limits (per uid)
 # and signals never reach another sandbox, from a range that no account uses.
 FIRST_UID = 3_000_000

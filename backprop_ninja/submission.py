@@ -86,8 +86,8 @@ def read_submissions(path: Path, answers: Answers) -> dict[str, Submission]:
     exercise's). SubmissionError for a file that cannot be read at all."""
     text = _text(path)
     if path.suffix == ".py":
-        whole = {key: Submission((Snippet(text, str(path)),)) for key in [_py_exercise(path, text, answers)] if key}
-        return whole
+        key = _py_exercise(path, text, answers)
+        return {key: Submission((Snippet(text, str(path)),))} if key else {}
     notebook, found = _notebook(path, text), {}
     lecture = _lecture_answers(notebook.cells, str(path), answers)
     for key in answers.names:

@@ -89,7 +89,6 @@ def run_trial(exercise: Exercise, code: LearnerCode, names: tuple[str, ...],
     return Trial(instances, tuple(runs), {name: tuple(c) for name, c in comparisons.items()})
 
 
-
 def _rounding(instance: Instance, summed: torch.Tensor) -> float:
     """How far two right sums over the batch of `summed` may drift apart in the instance's precision."""
     return instance.n * torch.finfo(instance.dtype).eps * (summed.abs().max().item() if summed.numel() else 0.0)

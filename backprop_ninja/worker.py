@@ -312,7 +312,7 @@ def _limit(limits: dict[str, int | None], own_uid: bool) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (sandbox.SCRATCH_SIZE, sandbox.SCRATCH_SIZE))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if own_uid:
-        resource.setrlimit(resource.RLIMIT_NPROC, (sandbox.MAX_TASKS, sandbox.MAX_TASKS))
+        resource.setrlimit(resource.RLIMIT_NPROC, (sandbox.MAX_UID_TASKS, sandbox.MAX_UID_TASKS))
 
 
 def zygote(control: socket.socket, sandboxed: bool) -> None:
