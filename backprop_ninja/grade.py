@@ -30,7 +30,7 @@ LEARNER_FROM = ("auto", "stem", "folder")
 # ex4's convergence check when grading: long enough for a wrong backward to drift from autograd's
 # run (its gradients, checked at four points of training, have failed already), and short, as it
 # is most of a class's grading time. `ninja check` trains for 2000.
-GRADE_STEPS = 100
+GRADE_STEPS = 50
 
 
 @dataclass(frozen=True)
