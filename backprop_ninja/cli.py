@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .grade import LEARNER_FROM  # torch-free, as everything imported before a command runs
+from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .sandbox import MODES as SANDBOX_MODES
 
 WORKDIR = "ninja-exercises"
@@ -302,8 +302,8 @@ def init(directory: Path, force: bool) -> None:
               default=Path("gradebook.db"), show_default=True, help="The SQLite gradebook to write.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once (default: the number of cores).")
-@click.option("--steps", type=click.IntRange(min=10), default=None,
-              help="ex4: training steps of the convergence check (default 100).")
+@click.option("--steps", type=click.IntRange(min=10), default=GRADE_STEPS, show_default=True,
+              help="ex4: training steps of the convergence check.")
 @click.option("--learner-from", type=click.Choice(LEARNER_FROM), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
@@ -312,7 +312,7 @@ def init(directory: Path, force: bool) -> None:
               show_default=True, help="Run each submission in bubblewrap's sandbox: auto where it works "
               "here (else warn and go on without), bwrap always (else stop), none never.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
-def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int | None,
+def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int,
           learner_from: str, timeout: float | None, sandbox_mode: str, as_json: bool) -> None:
     """Grade a class's SUBMISSIONS into a gradebook.
 
@@ -337,7 +337,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
-    from .grade import GRADE_STEPS, Graded, find_submissions, grade as grade_all
+    from .grade import Graded, find_submissions, grade as grade_all
     from .gradebook import Gradebook, GradebookError
     from .render import render_grading
     from .sandbox import SandboxError, find
@@ -358,7 +358,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
-            graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps or GRADE_STEPS, learner_from,
+            graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps, learner_from,
                                progress, timeout, sandbox)
     except (GradebookError, SubmissionError) as e:
         raise click.UsageError(str(e)) from None
