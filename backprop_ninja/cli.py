@@ -5,6 +5,7 @@ Each command parses its options, calls one function of the package, renders, and
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -15,6 +16,8 @@ import click
 
 from . import __version__
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
+from .gradebook import DEFAULT as DEFAULT_GRADEBOOK
+from .report.text import SECTIONS as REPORT_SECTIONS
 from .sandbox import MODES as SANDBOX_MODES
 
 WORKDIR = "ninja-exercises"
@@ -299,7 +302,7 @@ def init(directory: Path, force: bool) -> None:
 @main.command()
 @click.argument("submissions", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--gradebook", "gradebook_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("gradebook.db"), show_default=True, help="The SQLite gradebook to write.")
+              default=DEFAULT_GRADEBOOK, show_default=True, help="The SQLite gradebook to write.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once (default: the number of cores).")
 @click.option("--steps", type=click.IntRange(min=10), default=GRADE_STEPS, show_default=True,
@@ -367,6 +370,94 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     else:
         click.echo(render_grading(graded, gradebook_path))
     sys.exit(1 if any(g.error for g in graded) else 0)
+
+
+REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
+
+
+@main.command()
+@click.option("--gradebook", "gradebook_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=DEFAULT_GRADEBOOK, show_default=True, help="The gradebook `ninja grade` wrote.")
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True,
+              help="table for a terminal; markdown; csv, a row per learner and a column per exercise's best "
+                   "score, for a spreadsheet or an LMS; json for a script; html, one page with plots.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to this file instead of the standard output.")
+@click.option("--learner", default=None, help="One learner's attempts, and their latest root cause, kind "
+              "of mistake and hint per exercise (with table, markdown or json).")
+@click.option("--section", "sections", type=click.Choice(REPORT_SECTIONS), multiple=True,
+              help="Only these parts of the table or Markdown report (repeatable; default: all).")
+@click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write one Markdown feedback file per learner, <learner>.md, into this folder.")
+def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | None,
+           sections: tuple[str, ...], feedback_dir: Path | None) -> None:
+    """Report on a class from its gradebook: where it stands, what to teach again.
+
+    \b
+    The report has three parts:
+      class      a row per learner: each exercise's best score, whether
+                 it passed, and the attempts; totals per exercise
+      gradients  per gradient, in backprop order: how many learners got it
+                 right at their first attempt, later, or never, and the
+                 kinds of mistake most often made in it
+      progress   a row per learner: their attempts' dates and how each
+                 exercise's score moved
+
+    \b
+    Examples:
+      ninja report                          the class, in the terminal
+      ninja report --section gradients      what to teach again
+      ninja report --learner ada            ada's history and feedback
+      ninja report --format csv --output grades.csv
+      ninja report --format html --output report.html
+      ninja report --feedback feedback/     feedback/<learner>.md each
+
+    The gradebook is only read, never written, and may be read while
+    `ninja grade` is writing it.
+    """
+    from .gradebook import GradebookError
+    from .report.feedback import write_feedback
+    from .report.summary import read_report
+    from .report.text import learner_view, render, to_csv
+
+    if learner and fmt not in ("table", "markdown", "json"):
+        raise click.UsageError("--learner works with --format table, markdown or json")
+    if sections and fmt not in ("table", "markdown"):
+        raise click.UsageError("--section works with --format table or markdown")
+    try:
+        summary = read_report(gradebook_path)
+    except GradebookError as e:
+        raise click.UsageError(str(e)) from None
+    if not summary.learners:
+        raise click.UsageError(f"{gradebook_path}: no attempts in it yet")
+    if feedback_dir:
+        written = write_feedback(summary, feedback_dir)
+        click.echo(f"Wrote {len(written)} feedback file(s) into {feedback_dir}.", err=True)
+        if output is None and fmt == "table" and not learner and not sections:
+            return  # the files were what was asked for
+    if learner:
+        one = summary.learner(learner)
+        if one is None:
+            close = difflib.get_close_matches(learner, [x.learner for x in summary.learners], n=3)
+            raise click.UsageError(f"no learner {learner!r} in {gradebook_path}"
+                                   + (f"; did you mean {', '.join(close)}?" if close else ""))
+        text = (json.dumps(summary.to_dict()["learners"][summary.learners.index(one)], indent=2) + "\n"
+                if fmt == "json" else learner_view(summary, one, markdown=fmt == "markdown"))
+    elif fmt == "csv":
+        text = to_csv(summary)
+    elif fmt == "json":
+        text = json.dumps(summary.to_dict(), indent=2) + "\n"
+    elif fmt == "html":
+        from .report.html import render_html
+
+        text = render_html(summary)
+    else:
+        text = render(summary, sections or REPORT_SECTIONS, markdown=fmt == "markdown")
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote the {fmt} report to {output}.", err=True)
 
 
 @main.command(name="list")

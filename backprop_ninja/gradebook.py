@@ -1,6 +1,9 @@
 """The gradebook: a SQLite file of every attempt graded and its grades, which `ninja grade` writes
 and reports read back.
 
+`Gradebook` writes it (`ninja grade`); `read_snapshot` reads it back for reports, read-only and
+as one consistent view even while a grading run writes to it.
+
 One row per attempt (a learner's submission, by its content, graded by one version of the grader),
 one per exercise graded in it, one per gradient. An attempt and all its grades are written in one
 transaction, in WAL mode with full syncs, so an interrupted run (Ctrl-C, kill -9, a power cut) loses
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,3 +151,89 @@ class _transaction:
 
     def __exit__(self, kind: object, *rest: object) -> None:
         self.db.execute("ROLLBACK" if kind else "COMMIT")
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    """One attempt as reports see it: the newest grading of a learner's submission (by content)."""
+
+    id: int
+    learner: str
+    submission: str
+    submitted_at: str
+    graded_at: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class GradeRow:
+    attempt: int
+    exercise: str
+    score: float
+    passed: bool
+    root_cause: str | None
+    root_kind: str | None
+    root_hint: str | None
+
+
+@dataclass(frozen=True)
+class GradientRow:
+    attempt: int
+    exercise: str
+    gradient: str
+    status: str
+    kind: str | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a report reads, as of one moment: attempts oldest first (by submission time),
+    gradients in backprop order within each grade."""
+
+    path: Path
+    attempts: tuple[AttemptRow, ...]
+    grades: tuple[GradeRow, ...]
+    gradients: tuple[GradientRow, ...]
+
+
+# A submission graded by several versions of the grader is one attempt: the newest grading counts.
+_NEWEST = ("SELECT * FROM attempts WHERE id IN (SELECT MAX(id) FROM attempts GROUP BY learner, content)")
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """The gradebook at `path`, opened read-only and read in one transaction, so that a grading run
+    writing to it meanwhile is seen either before or after each of its attempts, never half-way."""
+    if not path.is_file():
+        raise GradebookError(f"{path}: no gradebook there; `ninja grade` writes one (or give --gradebook PATH)")
+    try:
+        db = sqlite3.connect(f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro", uri=True,
+                             timeout=30, isolation_level=None)
+    except sqlite3.Error as e:
+        raise GradebookError(f"{path}: cannot open it read-only ({e})") from None
+    try:
+        db.execute("BEGIN")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            raise GradebookError(f"{path}: empty, no grades in it yet (`ninja grade` fills it)")
+        version = (db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                   if "meta" in tables else None)
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            written = "an older" if version is None or int(version[0]) < SCHEMA_VERSION else "a newer"
+            raise GradebookError(f"{path}: written by {written} backprop_ninja (schema "
+                                 f"{version[0] if version else 'unknown'}, this one reads {SCHEMA_VERSION}); "
+                                 "grade the class again into a new gradebook, or use that version")
+        attempts = tuple(AttemptRow(*row) for row in db.execute(
+            "SELECT id, learner, submission, submitted_at, graded_at, error FROM (" + _NEWEST + ")"
+            " ORDER BY learner, submitted_at, id"))
+        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint) for a, e, s, p, rc, rk, hint in db.execute(
+            "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind,"
+            " json_extract(g.result, '$.root_hint') FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
+        gradients = tuple(GradientRow(*row) for row in db.execute(
+            "SELECT r.attempt, r.exercise, r.gradient, r.status, r.kind FROM gradient_grades r"
+            " JOIN (" + _NEWEST + ") a ON a.id = r.attempt ORDER BY r.rowid"))
+        db.execute("COMMIT")
+    except sqlite3.DatabaseError as e:
+        raise GradebookError(f"{path}: not a gradebook this version can read ({e})") from None
+    finally:
+        db.close()
+    return Snapshot(path, attempts, grades, gradients)

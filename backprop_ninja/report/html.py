@@ -1,0 +1,92 @@
+"""The report as one self-contained HTML page: the tables, and plots drawn with matplotlib and
+embedded as PNG (the score distribution per exercise, pass rate per gradient, attempts over time)."""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from tabulate import tabulate
+
+from . import text
+from .summary import Report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
+th { background: #f2f2f2; }
+img { max-width: 100%; }
+.note { color: #555; }
+"""
+_COLOURS = {"first try": "#2e7d32", "later": "#f9a825", "never": "#c62828"}
+
+
+def _png(figure: Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
+
+
+def _figures(report: Report) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: drawn to PNG only
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    exercises = report.exercises
+    scores = Figure(figsize=(3 * len(exercises), 2.6), layout="constrained")
+    for axes, exercise in zip(scores.subplots(1, len(exercises), squeeze=False)[0], exercises):
+        best = [s.best * 100 for learner in report.learners if (s := learner.standings.get(exercise))]
+        axes.hist(best, bins=[i * 10 for i in range(11)], color="#1565c0")
+        axes.set(title=exercise, xlabel="best score (%)", ylabel="learners")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+    counts = [sum(d.exercise == e for d in report.difficulty) for e in exercises]
+    rates = Figure(figsize=(9, 0.5 + 0.25 * sum(counts) + 0.6 * len(exercises)), layout="constrained")
+    for axes, exercise in zip(rates.subplots(len(exercises), 1, squeeze=False, height_ratios=counts)[:, 0], exercises):
+        rows = [d for d in report.difficulty if d.exercise == exercise][::-1]  # backprop order, top down
+        names, left = [d.gradient for d in rows], [0.0] * len(rows)
+        for label, part in (("first try", "first_attempt"), ("later", "eventually"), ("never", "never")):
+            share = [100 * getattr(d, part) / d.learners if d.learners else 0 for d in rows]
+            axes.barh(names, share, left=left, color=_COLOURS[label], label=label)
+            left = [a + b for a, b in zip(left, share)]
+        axes.set(title=exercise, xlim=(0, 100), xlabel="learners (%)")
+    rates.axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.05), ncols=3)
+
+    per_day = Counter(a.submitted_at[:10] for learner in report.learners for a in learner.attempts)
+    days = sorted(per_day)
+    attempts = Figure(figsize=(9, 2.6), layout="constrained")
+    axes = attempts.subplots()
+    axes.bar(days, [per_day[d] for d in days], color="#6a1b9a")
+    axes.set(ylabel="attempts", title="Attempts per day (by submission time)")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.tick_params(axis="x", labelrotation=45)
+    return [("Best scores per exercise", _png(scores)), ("Pass rate per gradient", _png(rates)),
+            ("Attempts over time", _png(attempts))]
+
+
+def _table(table: text.Table) -> str:
+    headers, rows = table
+    return tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True)  # escapes every cell
+
+
+def render_html(report: Report) -> str:
+    title = f"Class report: {report.gradebook}"
+    body = [f"<h1>{html.escape(title)}</h1>", f"<h2>{text.TITLES['class']}</h2>", _table(text.totals_rows(report))]
+    for caption, image in _figures(report):
+        body += [f"<h3>{caption}</h3>", image]
+    body += [f'<p class="note">{text.CLASS_NOTE}</p>', _table(text.class_rows(report)),
+             f"<h2>{text.TITLES['gradients']}</h2>"]
+    for exercise in report.exercises:
+        body += [f"<h3>{html.escape(exercise)}</h3>", _table(text.gradient_rows(report, exercise))]
+    body += [f"<h2>{text.TITLES['progress']}</h2>", _table(text.progress_rows(report))]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

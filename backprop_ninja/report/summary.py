@@ -1,0 +1,182 @@
+"""The report's tables, computed from a gradebook snapshot: plain data, ready for any format."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..gradebook import GradeRow, Snapshot, read_snapshot
+from ..records import Kind
+
+# Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
+SCHEMA_VERSION = 1
+# Notes of the diagnosis that are not mistakes of the gradient's own step.
+_NOT_MISTAKES = {Kind.INHERITED.value, Kind.SHAPE_NOTE.value}
+MOST_COMMON_KINDS = 3
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A learner on one exercise: their best score, over how many attempts, and whether it passed."""
+
+    best: float
+    attempts: int
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ExerciseTotals:
+    exercise: str
+    learners: int  # who attempted it
+    passed: int
+    mean_best: float
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """One gradient across the class: how many learners got it right at their first attempt at the
+    exercise, at a later one, or never; and the kinds of mistake most often made in it."""
+
+    exercise: str
+    gradient: str
+    first_attempt: int
+    eventually: int
+    never: int
+    kinds: tuple[tuple[str, int], ...]  # (kind, learners who made it), most common first
+
+    @property
+    def learners(self) -> int:
+        return self.first_attempt + self.eventually + self.never
+
+
+@dataclass(frozen=True)
+class AttemptScores:
+    number: int  # 1 for a learner's first attempt
+    submission: str
+    submitted_at: str
+    graded_at: str
+    scores: dict[str, float]  # exercise: score, for the exercises found in it
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Where a learner stands on one exercise at their latest attempt at it: what a TA would send."""
+
+    exercise: str
+    score: float
+    passed: bool
+    root_cause: str | None
+    kind: str | None
+    hint: str | None
+
+
+@dataclass(frozen=True)
+class Learner:
+    learner: str
+    standings: dict[str, Standing]
+    attempts: tuple[AttemptScores, ...]
+    latest: dict[str, Feedback]
+
+    def trajectory(self, exercise: str) -> list[float]:
+        """The learner's score on `exercise` at each attempt that answered it, in order."""
+        return [a.scores[exercise] for a in self.attempts if exercise in a.scores]
+
+
+@dataclass(frozen=True)
+class Report:
+    gradebook: str
+    exercises: tuple[str, ...]
+    learners: tuple[Learner, ...]
+    totals: tuple[ExerciseTotals, ...]
+    difficulty: tuple[Difficulty, ...]
+
+    def learner(self, name: str) -> Learner | None:
+        return next((learner for learner in self.learners if learner.learner == name), None)
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA_VERSION,
+            "gradebook": self.gradebook,
+            "exercises": list(self.exercises),
+            "class": [{"learner": learner.learner,
+                       "exercises": {e: asdict(s) for e, s in learner.standings.items()}}
+                      for learner in self.learners],
+            "totals": [asdict(t) for t in self.totals],
+            "gradients": [{**asdict(d), "kinds": [{"kind": k, "learners": n} for k, n in d.kinds]}
+                          for d in self.difficulty],
+            "learners": [{"learner": learner.learner, "attempts": [asdict(a) for a in learner.attempts],
+                          "latest": {e: asdict(f) for e, f in learner.latest.items()}}
+                         for learner in self.learners],
+        }
+
+
+def summarize(snapshot: Snapshot) -> Report:
+    grades_of: dict[int, list[GradeRow]] = defaultdict(list)
+    for grade in snapshot.grades:
+        grades_of[grade.attempt].append(grade)
+    exercises = tuple(sorted({g.exercise for g in snapshot.grades}))
+    by_learner: dict[str, list] = defaultdict(list)
+    for attempt in snapshot.attempts:  # oldest first
+        by_learner[attempt.learner].append(attempt)
+    learners = tuple(_learner(name, attempts, grades_of) for name, attempts in sorted(by_learner.items()))
+    return Report(str(snapshot.path), exercises, learners, _totals(exercises, learners),
+                  _difficulty(snapshot, exercises))
+
+
+def _learner(name: str, attempts: list, grades_of: dict[int, list[GradeRow]]) -> Learner:
+    scored: list[AttemptScores] = []
+    latest: dict[str, Feedback] = {}
+    for number, attempt in enumerate(attempts, start=1):
+        grades = grades_of.get(attempt.id, [])
+        scored.append(AttemptScores(number, attempt.submission, attempt.submitted_at, attempt.graded_at,
+                                    {g.exercise: g.score for g in sorted(grades, key=lambda g: g.exercise)},
+                                    attempt.error))
+        for g in grades:
+            latest[g.exercise] = Feedback(g.exercise, g.score, g.passed, g.root_cause, g.root_kind, g.root_hint)
+    standings = {}
+    for exercise in sorted(latest):
+        scores = [a.scores[exercise] for a in scored if exercise in a.scores]
+        standings[exercise] = Standing(max(scores), len(scores), max(scores) == 1.0)
+    return Learner(name, standings, tuple(scored), dict(sorted(latest.items())))
+
+
+def _totals(exercises: tuple[str, ...], learners: tuple[Learner, ...]) -> tuple[ExerciseTotals, ...]:
+    totals = []
+    for exercise in exercises:
+        standings = [s for learner in learners if (s := learner.standings.get(exercise))]
+        totals.append(ExerciseTotals(exercise, len(standings), sum(s.passed for s in standings),
+                                     sum(s.best for s in standings) / len(standings)))
+    return tuple(totals)
+
+
+def _difficulty(snapshot: Snapshot, exercises: tuple[str, ...]) -> tuple[Difficulty, ...]:
+    learner_of = {a.id: a.learner for a in snapshot.attempts}
+    # Per (exercise, gradient): each learner's statuses in attempt order, and the kinds they made.
+    order: dict[str, dict[str, None]] = {e: {} for e in exercises}
+    statuses: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    kinds: dict[tuple[str, str], Counter] = defaultdict(Counter)
+    made: set[tuple[str, str, str, str]] = set()
+    rank = {a.id: i for i, a in enumerate(snapshot.attempts)}  # attempts come oldest first per learner
+    for row in sorted(snapshot.gradients, key=lambda r: rank[r.attempt]):  # stable: backprop order kept
+        key, learner = (row.exercise, row.gradient), learner_of[row.attempt]
+        order[row.exercise].setdefault(row.gradient)
+        statuses[key][learner].append(row.status == "pass")
+        if row.status != "pass" and row.kind and row.kind not in _NOT_MISTAKES \
+                and (learner, *key, row.kind) not in made:
+            made.add((learner, *key, row.kind))
+            kinds[key][row.kind] += 1
+    difficulty = []
+    for exercise in exercises:
+        for gradient in order[exercise]:
+            runs = statuses[exercise, gradient].values()
+            first = sum(run[0] for run in runs)
+            eventually = sum(any(run) and not run[0] for run in runs)
+            difficulty.append(Difficulty(exercise, gradient, first, eventually, len(runs) - first - eventually,
+                                         tuple(kinds[exercise, gradient].most_common(MOST_COMMON_KINDS))))
+    return tuple(difficulty)
+
+
+def read_report(path: Path) -> Report:
+    """The report on the gradebook at `path` (GradebookError where there is none to read)."""
+    return summarize(read_snapshot(path))
