@@ -425,7 +425,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
     if sections and fmt not in ("table", "markdown"):
         raise click.UsageError("--section works with --format table or markdown")
     try:
-        summary = read_report(gradebook_path)
+        summary = read_report(gradebook_path, hints=bool(learner or feedback_dir) or fmt == "json")
     except GradebookError as e:
         raise click.UsageError(str(e)) from None
     if not summary.learners:

@@ -18,6 +18,7 @@ import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from .records import CheckResult
 
@@ -176,19 +177,18 @@ class GradeRow:
     root_hint: str | None
 
 
-@dataclass(frozen=True)
-class GradientRow:
+class GradientRow(NamedTuple):  # a tuple: a class has ~100,000 of them
     attempt: int
     exercise: str
     gradient: str
-    status: str
+    passed: bool
     kind: str | None
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """Everything a report reads, as of one moment: attempts oldest first (by submission time),
-    gradients in backprop order within each grade."""
+    their grades, and the gradients of every grade in backprop order."""
 
     path: Path
     attempts: tuple[AttemptRow, ...]
@@ -199,10 +199,10 @@ class Snapshot:
 # A submission graded by several versions of the grader is one attempt: the newest grading counts.
 _NEWEST = ("SELECT * FROM attempts WHERE id IN (SELECT MAX(id) FROM attempts GROUP BY learner, content)")
 
-
-def read_snapshot(path: Path) -> Snapshot:
+def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
     """The gradebook at `path`, opened read-only and read in one transaction, so that a grading run
-    writing to it meanwhile is seen either before or after each of its attempts, never half-way."""
+    writing to it meanwhile is seen either before or after each of its attempts, never half-way.
+    Without `hints`, the root causes' hints (read from each grade's JSON, the slow part) are None."""
     if not path.is_file():
         raise GradebookError(f"{path}: no gradebook there; `ninja grade` writes one (or give --gradebook PATH)")
     try:
@@ -226,11 +226,12 @@ def read_snapshot(path: Path) -> Snapshot:
             "SELECT id, learner, submission, submitted_at, graded_at, error FROM (" + _NEWEST + ")"
             " ORDER BY learner, submitted_at, id"))
         grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint) for a, e, s, p, rc, rk, hint in db.execute(
-            "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind,"
-            " json_extract(g.result, '$.root_hint') FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
-        gradients = tuple(GradientRow(*row) for row in db.execute(
-            "SELECT r.attempt, r.exercise, r.gradient, r.status, r.kind FROM gradient_grades r"
-            " JOIN (" + _NEWEST + ") a ON a.id = r.attempt ORDER BY r.rowid"))
+            "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind, "
+            + ("json_extract(g.result, '$.root_hint')" if hints else "NULL")
+            + " FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
+        gradients = tuple(map(GradientRow._make, db.execute(
+            "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind FROM gradient_grades r"
+            " JOIN (" + _NEWEST + ") a ON a.id = r.attempt ORDER BY r.rowid")))
         db.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         raise GradebookError(f"{path}: not a gradebook this version can read ({e})") from None

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 from collections import Counter
+from datetime import date
 from typing import TYPE_CHECKING
 
 from tabulate import tabulate
@@ -37,6 +38,7 @@ def _figures(report: Report) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")  # no display: drawn to PNG only
+    from matplotlib.dates import date2num
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -60,14 +62,15 @@ def _figures(report: Report) -> list[tuple[str, str]]:
         axes.set(title=exercise, xlim=(0, 100), xlabel="learners (%)")
     rates.axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.05), ncols=3)
 
-    per_day = Counter(a.submitted_at[:10] for learner in report.learners for a in learner.attempts)
+    per_day = Counter(date.fromisoformat(a.submitted_at[:10]) for learner in report.learners for a in learner.attempts)
     days = sorted(per_day)
     attempts = Figure(figsize=(9, 2.6), layout="constrained")
     axes = attempts.subplots()
-    axes.bar(days, [per_day[d] for d in days], color="#6a1b9a")
+    axes.bar(date2num(days), [per_day[d] for d in days], color="#6a1b9a")
+    axes.xaxis_date()  # dates: the axis spaces its own ticks however many days there are
     axes.set(ylabel="attempts", title="Attempts per day (by submission time)")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.tick_params(axis="x", labelrotation=45)
+    attempts.autofmt_xdate()
     return [("Best scores per exercise", _png(scores)), ("Pass rate per gradient", _png(rates)),
             ("Attempts over time", _png(attempts))]
 

@@ -1,18 +1,17 @@
 """The report's tables, computed from a gradebook snapshot: plain data, ready for any format."""
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..gradebook import GradeRow, Snapshot, read_snapshot
 from ..records import Kind
-
 # Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
 SCHEMA_VERSION = 1
+MOST_COMMON_KINDS = 3
 # Notes of the diagnosis that are not mistakes of the gradient's own step.
 _NOT_MISTAKES = {Kind.INHERITED.value, Kind.SHAPE_NOTE.value}
-MOST_COMMON_KINDS = 3
 
 
 @dataclass(frozen=True)
@@ -120,8 +119,7 @@ def summarize(snapshot: Snapshot) -> Report:
     for attempt in snapshot.attempts:  # oldest first
         by_learner[attempt.learner].append(attempt)
     learners = tuple(_learner(name, attempts, grades_of) for name, attempts in sorted(by_learner.items()))
-    return Report(str(snapshot.path), exercises, learners, _totals(exercises, learners),
-                  _difficulty(snapshot, exercises))
+    return Report(str(snapshot.path), exercises, learners, _totals(exercises, learners), _difficulty(snapshot))
 
 
 def _learner(name: str, attempts: list, grades_of: dict[int, list[GradeRow]]) -> Learner:
@@ -150,33 +148,33 @@ def _totals(exercises: tuple[str, ...], learners: tuple[Learner, ...]) -> tuple[
     return tuple(totals)
 
 
-def _difficulty(snapshot: Snapshot, exercises: tuple[str, ...]) -> tuple[Difficulty, ...]:
-    learner_of = {a.id: a.learner for a in snapshot.attempts}
-    # Per (exercise, gradient): each learner's statuses in attempt order, and the kinds they made.
-    order: dict[str, dict[str, None]] = {e: {} for e in exercises}
-    statuses: dict[tuple[str, str], dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    kinds: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    made: set[tuple[str, str, str, str]] = set()
-    rank = {a.id: i for i, a in enumerate(snapshot.attempts)}  # attempts come oldest first per learner
-    for row in sorted(snapshot.gradients, key=lambda r: rank[r.attempt]):  # stable: backprop order kept
-        key, learner = (row.exercise, row.gradient), learner_of[row.attempt]
-        order[row.exercise].setdefault(row.gradient)
-        statuses[key][learner].append(row.status == "pass")
-        if row.status != "pass" and row.kind and row.kind not in _NOT_MISTAKES \
-                and (learner, *key, row.kind) not in made:
-            made.add((learner, *key, row.kind))
-            kinds[key][row.kind] += 1
+def _difficulty(snapshot: Snapshot) -> tuple[Difficulty, ...]:
+    # attempts come oldest first for each learner, so a learner's first grade of a gradient is the one
+    # of the lowest rank
+    rank = {a.id: (i, a.learner) for i, a in enumerate(snapshot.attempts)}
+    first: dict[tuple[str, str], dict[str, tuple[int, bool]]] = defaultdict(dict)  # learner: (rank, passed)
+    ever: dict[tuple[str, str], set[str]] = defaultdict(set)  # learners who had it right at some attempt
+    kinds: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for attempt, exercise, gradient, passed, kind in snapshot.gradients:  # in backprop order
+        at, learner = rank[attempt]
+        key = exercise, gradient
+        if at < first[key].get(learner, (at + 1,))[0]:
+            first[key][learner] = (at, passed)
+        if passed:
+            ever[key].add(learner)
+        elif kind and kind not in _NOT_MISTAKES:
+            kinds[key][kind].add(learner)
     difficulty = []
-    for exercise in exercises:
-        for gradient in order[exercise]:
-            runs = statuses[exercise, gradient].values()
-            first = sum(run[0] for run in runs)
-            eventually = sum(any(run) and not run[0] for run in runs)
-            difficulty.append(Difficulty(exercise, gradient, first, eventually, len(runs) - first - eventually,
-                                         tuple(kinds[exercise, gradient].most_common(MOST_COMMON_KINDS))))
+    for (exercise, gradient), firsts in sorted(first.items(), key=lambda item: item[0][0]):  # stable: backprop order
+        right_first = sum(passed for _, passed in firsts.values())
+        right = len(ever[exercise, gradient])
+        common = sorted(((k, len(who)) for k, who in kinds[exercise, gradient].items()), key=lambda kn: (-kn[1], kn[0]))
+        difficulty.append(Difficulty(exercise, gradient, right_first, right - right_first, len(firsts) - right,
+                                     tuple(common[:MOST_COMMON_KINDS])))
     return tuple(difficulty)
 
 
-def read_report(path: Path) -> Report:
-    """The report on the gradebook at `path` (GradebookError where there is none to read)."""
-    return summarize(read_snapshot(path))
+def read_report(path: Path, hints: bool = True) -> Report:
+    """The report on the gradebook at `path` (GradebookError where there is none to read); without
+    `hints`, faster, and with no hint in the learners' feedback."""
+    return summarize(read_snapshot(path, hints))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 
 from tabulate import tabulate
 
@@ -19,7 +20,8 @@ Table = tuple[list[str], list[list]]
 
 
 def percent(value: float) -> str:
-    return f"{value:.0%}"
+    """Rounded down, so that only what is whole shows as 100%."""
+    return f"{math.floor(100 * value + 1e-9)}%"
 
 
 def _date(timestamp: str) -> str:
