@@ -18,7 +18,7 @@ from . import __version__
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .gradebook import DEFAULT as DEFAULT_GRADEBOOK
 from .report.text import SECTIONS as REPORT_SECTIONS
-from .sandbox import MODES as SANDBOX_MODES
+from .sandbox import MODES as SANDBOX_MODES, SandboxError, find
 
 WORKDIR = "ninja-exercises"
 
@@ -343,7 +343,6 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     from .grade import Graded, find_submissions, grade as grade_all
     from .gradebook import Gradebook, GradebookError
     from .render import render_grading
-    from .sandbox import SandboxError, find
     from .submission import SubmissionError
 
     try:
@@ -370,6 +369,40 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     else:
         click.echo(render_grading(graded, gradebook_path))
     sys.exit(1 if any(g.error for g in graded) else 0)
+
+
+@main.command()
+@click.option("--submission", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The learner's upload (default /autograder/submission).")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where results.json goes (default /autograder/results).")
+@click.option("--points", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Points per exercise (default 25: 100 for the four).")
+@TIMEOUT_OPTION
+@click.option("--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto", show_default=True,
+              help="As for `ninja grade`.")
+def gradescope(submission: Path | None, results: Path | None, points: float | None, timeout: float | None,
+               sandbox_mode: str) -> None:
+    """Grade one Gradescope submission into Gradescope's results.json.
+
+    This is what grader/run_autograder runs on Gradescope: every exercise
+    found in the upload is graded as `ninja grade` grades it (same
+    isolation), and each of the four is one test, scored by the share of
+    its parts that pass, with the check's table as its output. Run it
+    locally with --submission and --results.
+    """
+    from . import gradescope as contract
+
+    try:
+        sandbox, warning = find(sandbox_mode)
+    except SandboxError as e:
+        raise click.UsageError(str(e)) from None
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    payload = contract.autograde(submission or contract.SUBMISSION, results or contract.RESULTS,
+                                 points or contract.POINTS, timeout, sandbox)
+    click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
+               + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))
 
 
 REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")

@@ -1,0 +1,70 @@
+"""Gradescope's autograder contract: grade what a learner uploaded (in /autograder/submission/) as
+`ninja grade` grades a class, isolated the same way, and write /autograder/results/results.json,
+with one test per exercise.
+
+A test's output is the check's table and findings, as `ninja check` prints them; an exercise the
+upload does not answer scores 0 and says so. The grader's own log (stdout) stays hidden.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from .grade import GRADE_STEPS, Graded, find_submissions, grade
+from .gradebook import Gradebook
+from .records import CheckResult
+from .render import render
+from .sandbox import Sandbox
+
+ROOT = Path("/autograder")
+SUBMISSION, RESULTS = ROOT / "submission", ROOT / "results"
+POINTS = 25.0  # per exercise: the four of the lecture make 100
+
+
+def _best(graded: list[Graded], exercise: str) -> CheckResult | None:
+    """The best answer to `exercise` among the uploaded files (a learner may upload several)."""
+    results = [r for g in graded for r in g.results if r.exercise == exercise]
+    return max(results, key=lambda r: r.score, default=None)
+
+
+def _test(number: int, exercise, result: CheckResult | None, points: float, unreadable: list[str]) -> dict:
+    if result is None:
+        output = (f"{exercise.key} was not found in your submission: upload the notebook (or {exercise.key}.py) "
+                  "with the exercise's cell filled in." + "".join(f"\n{why}" for why in unreadable))
+        score = 0.0
+    else:
+        output = click.unstyle(render(result))
+        score = round(points * result.score, 2)
+    return {"name": f"{exercise.key}: {exercise.title}", "number": str(number), "score": score,
+            "max_score": points, "status": "passed" if result and result.passed else "failed",
+            "output": output, "visibility": "visible"}
+
+
+def autograde(submission: Path, results: Path, points: float = POINTS, timeout: float | None = None,
+              sandbox: Sandbox | None = None) -> dict:
+    """Grade the upload in `submission` and write `results`/results.json; return what was written."""
+    from .exercises import EXERCISES
+
+    start = time.monotonic()
+    files = find_submissions([submission]) if submission.is_dir() else []
+    with tempfile.TemporaryDirectory() as scratch, Gradebook(Path(scratch) / "gradebook.db") as book:
+        graded = grade(files, book, os.cpu_count() or 1, GRADE_STEPS, "stem", timeout=timeout,
+                       sandbox=sandbox) if files else []
+    unreadable = [g.error for g in graded if g.error]
+    tests = [_test(i, exercise, _best(graded, exercise.key), points, unreadable)
+             for i, exercise in enumerate(EXERCISES.values(), start=1)]
+    found = ", ".join(f.name for f in files) or "no notebook or .py file"
+    payload = {"score": round(sum(t["score"] for t in tests), 2), "max_score": points * len(tests),
+               "execution_time": round(time.monotonic() - start, 1),
+               "output": f"Graded by backprop_ninja: {found}.", "visibility": "visible",
+               "stdout_visibility": "hidden", "tests": tests}
+    results.mkdir(parents=True, exist_ok=True)
+    partial = results / "results.json.part"
+    partial.write_text(json.dumps(payload, indent=2))
+    partial.replace(results / "results.json")  # whole or not at all
+    return payload
