@@ -6,7 +6,8 @@ taken pair by pair, and the median of those ratios is reported along with both m
 NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd),
 threads-check, threads-train (`threads` for both), grade (a class of --class-size lecture-format
 notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
-(the workers' peak RSS while grading) and busy (check ex4 and grade beside a CPU-bound loop).
+(the workers' peak RSS while grading), busy (check ex4 and grade beside a CPU-bound loop) and
+report (`ninja report` on a generated gradebook of 1,000 learners, as a table and as HTML).
 The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
 old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
@@ -137,6 +138,25 @@ def threads_speed(name: str, command: list[str], measure: Callable[[list[str]], 
             " ".join(all_cores) + beside, " ".join(one) + beside, [(bm, b1) for _, _, b1, bm in rounds], "s")
 
 
+def report_speed(runs: int, learners: int = 1000) -> None:
+    """`ninja report` on a generated gradebook (learners x 4 exercises x 3 attempts), as a table and
+    as the HTML page with plots, against importing backprop_ninja."""
+    from class_gradebook import ATTEMPTS, write_gradebook
+
+    with tempfile.TemporaryDirectory() as work:
+        book = Path(work) / "gradebook.db"
+        write_gradebook(book, learners)
+        importing = [PYTHON, "-c", "import backprop_ninja"]
+        for fmt, target in (("table", 2.0), ("html", 10.0)):
+            command = [*_ninja(), "report", "--gradebook", str(book), "--format", fmt, "--output",
+                       str(Path(work) / f"report.{fmt}")]
+            _wall(command), _wall(importing)  # warm the file cache
+            pairs = [(_wall(command), _wall(importing)) for _ in range(runs)]
+            _report(f"ninja report --format {fmt} on {learners} learners x 4 exercises x {ATTEMPTS} attempts, "
+                    "against importing backprop_ninja", " ".join(command[len(_ninja()):]), " ".join(importing),
+                    pairs, "s", a_target=(f"< {target:g} s", lambda s, t=target: s < t))
+
+
 def grading_throughput(class_size: int, runs: int) -> None:
     """`ninja grade --jobs 2` on a class of lecture-format notebooks against the same notebooks run
     top to bottom by nbclient, two kernels at a time, each on one thread (torch's default threads,
@@ -229,7 +249,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     parser.add_argument("--only", action="append", metavar="NAME",
                         choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train",
-                                 "grade", "memory", "busy"],
+                                 "grade", "memory", "busy", "report"],
                         help="run only this benchmark (repeatable); `threads` runs both threads ones")
     parser.add_argument("--class-size", type=int, default=50, help="notebooks in the grading benchmark (default 50)")
     args = parser.parse_args()
@@ -277,6 +297,8 @@ def main() -> None:
         worker_memory()
     if wanted("busy"):
         busy_slowdown(max(1, args.runs // 2))
+    if wanted("report"):
+        report_speed(max(3, args.runs // 2))
 
 
 if __name__ == "__main__":
