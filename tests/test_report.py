@@ -210,3 +210,16 @@ def test_read_while_a_grading_run_writes(book, tmp_path, run_ninja):
         writer.execute("ROLLBACK")
         writer.close()
     assert code == 0 and out == expected
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json", "html"])
+def test_a_gradebook_where_nothing_could_be_graded(run_ninja, tmp_path, fmt):
+    from backprop_ninja.gradebook import Attempt, Gradebook
+
+    db = tmp_path / "gradebook.db"
+    with Gradebook(db) as book:
+        book.store(Attempt("eve", "eve.ipynb", "c0ffee", datetime(2026, 10, 1, tzinfo=timezone.utc), (),
+                           "eve.ipynb: not a readable notebook"), "0")
+    code, out, err = run_ninja("report", "--gradebook", db, "--format", fmt)
+    assert code == 0, err
+    assert "eve" in out

@@ -7,15 +7,13 @@ import html
 import io
 from collections import Counter
 from datetime import date
-from typing import TYPE_CHECKING
-
+from matplotlib.dates import date2num
+from matplotlib.figure import Figure  # drawn straight to PNG: no pyplot, no display, no backend chosen
+from matplotlib.ticker import MaxNLocator
 from tabulate import tabulate
 
 from . import text
 from .summary import Report
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -34,25 +32,23 @@ def _png(figure: Figure) -> str:
     return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
 
 
-def _figures(report: Report) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: drawn to PNG only
-    from matplotlib.dates import date2num
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    exercises = report.exercises
-    scores = Figure(figsize=(3 * len(exercises), 2.6), layout="constrained")
-    for axes, exercise in zip(scores.subplots(1, len(exercises), squeeze=False)[0], exercises):
+def _scores(report: Report) -> Figure:
+    """A histogram of the learners' best scores, one per exercise."""
+    figure = Figure(figsize=(3 * len(report.exercises), 2.6), layout="constrained")
+    for axes, exercise in zip(figure.subplots(1, len(report.exercises), squeeze=False)[0], report.exercises):
         best = [s.best * 100 for learner in report.learners if (s := learner.standings.get(exercise))]
         axes.hist(best, bins=[i * 10 for i in range(11)], color="#1565c0")
         axes.set(title=exercise, xlabel="best score (%)", ylabel="learners")
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
 
-    counts = [sum(d.exercise == e for d in report.difficulty) for e in exercises]
-    rates = Figure(figsize=(9, 0.5 + 0.25 * sum(counts) + 0.6 * len(exercises)), layout="constrained")
-    for axes, exercise in zip(rates.subplots(len(exercises), 1, squeeze=False, height_ratios=counts)[:, 0], exercises):
+
+def _rates(report: Report) -> Figure:
+    """Each gradient's learners right at the first attempt, later, or never, as stacked bars."""
+    counts = [sum(d.exercise == e for d in report.difficulty) for e in report.exercises]
+    figure = Figure(figsize=(9, 0.5 + 0.25 * sum(counts) + 0.6 * len(counts)), layout="constrained")
+    panels = figure.subplots(len(counts), 1, squeeze=False, height_ratios=counts)[:, 0]
+    for axes, exercise in zip(panels, report.exercises):
         rows = [d for d in report.difficulty if d.exercise == exercise][::-1]  # backprop order, top down
         names, left = [d.gradient for d in rows], [0.0] * len(rows)
         for label, part in (("first try", "first_attempt"), ("later", "eventually"), ("never", "never")):
@@ -60,19 +56,27 @@ def _figures(report: Report) -> list[tuple[str, str]]:
             axes.barh(names, share, left=left, color=_COLOURS[label], label=label)
             left = [a + b for a, b in zip(left, share)]
         axes.set(title=exercise, xlim=(0, 100), xlabel="learners (%)")
-    rates.axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.05), ncols=3)
+    figure.axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.05), ncols=3)
+    return figure
 
+
+def _attempts(report: Report) -> Figure:
+    """Attempts per day, by the files' modification times."""
     per_day = Counter(date.fromisoformat(a.submitted_at[:10]) for learner in report.learners for a in learner.attempts)
     days = sorted(per_day)
-    attempts = Figure(figsize=(9, 2.6), layout="constrained")
-    axes = attempts.subplots()
+    figure = Figure(figsize=(9, 2.6), layout="constrained")
+    axes = figure.subplots()
     axes.bar(date2num(days), [per_day[d] for d in days], color="#6a1b9a")
     axes.xaxis_date()  # dates: the axis spaces its own ticks however many days there are
     axes.set(ylabel="attempts", title="Attempts per day (by submission time)")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    attempts.autofmt_xdate()
-    return [("Best scores per exercise", _png(scores)), ("Pass rate per gradient", _png(rates)),
-            ("Attempts over time", _png(attempts))]
+    figure.autofmt_xdate()
+    return figure
+
+
+def _figures(report: Report) -> list[tuple[str, str]]:
+    graded = [("Best scores per exercise", _scores), ("Pass rate per gradient", _rates)] if report.exercises else []
+    return [(caption, _png(draw(report))) for caption, draw in [*graded, ("Attempts over time", _attempts)]]
 
 
 def _table(table: text.Table) -> str:
