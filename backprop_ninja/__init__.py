@@ -13,6 +13,6 @@ __all__ = ["check_answer", "cmp", "exercise_namespace", "__version__"]
 def __getattr__(name: str):
     # Imported on first use, so that `ninja --help` does not pay for importing torch.
     if name in ("check_answer", "cmp", "exercise_namespace"):
-        from . import notebook
+        from .check import notebook
         return getattr(notebook, name)
     raise AttributeError(f"module 'backprop_ninja' has no attribute {name!r}")

@@ -15,10 +15,10 @@ from pathlib import Path
 import click
 
 from . import __version__
+from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
+from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
-from .gradebook import DEFAULT as DEFAULT_GRADEBOOK
 from .report.text import SECTIONS as REPORT_SECTIONS
-from .sandbox import MODES as SANDBOX_MODES, SandboxError, find
 
 WORKDIR = "ninja-exercises"
 
@@ -26,7 +26,7 @@ WORKDIR = "ninja-exercises"
 def _working_copy(exercise) -> tuple[Path | None, str]:
     """The learner's copy of `exercise`, by a rule they can predict (`check --help` states it), and
     a note on the choice when there was one to make."""
-    from .stubs import is_untouched
+    from .check.stubs import is_untouched
 
     for folder in (Path("."), Path(WORKDIR)):
         found = [folder / f"{exercise.key}{suffix}" for suffix in (".py", ".ipynb")]
@@ -40,7 +40,7 @@ def _working_copy(exercise) -> tuple[Path | None, str]:
 
 
 def _exercise(key: str):
-    from .exercises import EXERCISES
+    from .lecture.exercises import EXERCISES
 
     if key not in EXERCISES:
         raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}",
@@ -50,8 +50,8 @@ def _exercise(key: str):
 
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
-    from .exercises import ANSWERS
-    from .submission import SubmissionError, read_submission
+    from .engine.submission import SubmissionError, read_submission
+    from .lecture.exercises import ANSWERS
 
     try:
         submission = read_submission(path, exercise.key, ANSWERS)
@@ -63,7 +63,7 @@ def _read(path: Path, exercise):
 
 
 def _threads(threads: int | None) -> None:
-    from .threads import use_threads
+    from .engine.threads import use_threads
 
     use_threads(threads)
 
@@ -79,7 +79,7 @@ THREADS_OPTION = click.option(
 
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
-    from .training import Progress
+    from .lecture.training import Progress
 
     if sys.stderr.isatty():
         return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))
@@ -160,14 +160,14 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 
     Exit status: 0 all gradients pass, 1 some do not, 2 bad input.
     """
-    from .zygote import start_workers
+    from .engine.zygote import start_workers
 
     start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .check import check as run_check
-    from .convergence import DEFAULT_STEPS
-    from .render import render
-    from .stubs import render_py
-    from .submission import Snippet
+    from .check.render import render
+    from .check.stubs import render_py
+    from .engine.convergence import DEFAULT_STEPS
+    from .engine.submission import Snippet
 
     definition = _exercise(exercise)
     _threads(threads)
@@ -220,14 +220,14 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     loss.backward() instead, for comparison. With the lecture's names.txt
     (--data names.txt) expect about 2.07 train / 2.11 val.
     """
-    from .zygote import start_workers
+    from .engine.zygote import start_workers
 
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from . import data
-    from .exercises import EXERCISES
-    from .runner import LearnerCode, Session
-    from .training import LECTURE, TrainingRun, autograd_backward, evaluate
+    from .engine.runner import LearnerCode, Session
+    from .lecture import data
+    from .lecture.exercises import EXERCISES
+    from .lecture.training import LECTURE, TrainingRun, autograd_backward, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
@@ -283,8 +283,8 @@ def init(directory: Path, force: bool) -> None:
     DIRECTORY defaults to ./ninja-exercises. Files already there are kept
     unless --force is given, so your work is never overwritten by accident.
     """
-    from .exercises import EXERCISES
-    from .stubs import render_stubs
+    from .check.stubs import render_stubs
+    from .lecture.exercises import EXERCISES
 
     directory.mkdir(parents=True, exist_ok=True)
     for exercise in EXERCISES.values():
@@ -340,10 +340,9 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
-    from .grade import Graded, find_submissions, grade as grade_all
-    from .gradebook import Gradebook, GradebookError
-    from .render import render_grading
-    from .submission import SubmissionError
+    from .engine.gradebook import Gradebook, GradebookError
+    from .engine.submission import SubmissionError
+    from .grade import Graded, find_submissions, grade as grade_all, render_grading
 
     try:
         sandbox, warning = find(sandbox_mode)
@@ -391,7 +390,7 @@ def gradescope(submission: Path | None, results: Path | None, points: float | No
     its parts that pass, with the check's table as its output. Run it
     locally with --submission and --results.
     """
-    from . import gradescope as contract
+    from .grade import gradescope as contract
 
     try:
         sandbox, warning = find(sandbox_mode)
@@ -448,7 +447,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
     The gradebook is only read, never written, and may be read while
     `ninja grade` is writing it.
     """
-    from .gradebook import GradebookError
+    from .engine.gradebook import GradebookError
     from .report.feedback import write_feedback
     from .report.summary import read_report
     from .report.text import learner_view, render, to_csv
@@ -496,7 +495,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
 @main.command(name="list")
 def list_exercises() -> None:
     """List the exercises and the gradients each one asks for."""
-    from .exercises import EXERCISES
+    from .lecture.exercises import EXERCISES
 
     for exercise in EXERCISES.values():
         click.echo(click.style(f"{exercise.key}  {exercise.title}", bold=True))

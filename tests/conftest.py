@@ -6,8 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from backprop_ninja.cli import main
-
-from backprop_ninja.threads import use_threads
+from backprop_ninja.engine.threads import use_threads
 
 # As the command does: torch on one thread, which is several times faster on a busy machine.
 use_threads()

@@ -5,14 +5,13 @@ import random
 
 import pytest
 import torch
+from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.exercises import EXERCISES, Exercise
-from backprop_ninja.model import Instance
-from backprop_ninja.stubs import render_py
-from backprop_ninja.submission import Snippet
-
-from conftest import REFERENCE
+from backprop_ninja.check.stubs import render_py
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.lecture.exercises import EXERCISES, Exercise
+from backprop_ninja.lecture.model import Instance
 
 EX1_REFERENCE = (REFERENCE / "ex1.py").read_text()
 # Exercise 4 trains as well: tests/test_ex4.py has its own.

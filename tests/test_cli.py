@@ -3,12 +3,11 @@ import json
 
 import nbformat
 from click.testing import CliRunner
-
-from backprop_ninja.cli import main
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.stubs import render_ipynb
-
 from conftest import REFERENCE
+
+from backprop_ninja.check.stubs import render_ipynb
+from backprop_ninja.cli import main
+from backprop_ninja.lecture.exercises import EXERCISES
 
 JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape", "local_status",
              "diagnosis"}

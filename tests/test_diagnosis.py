@@ -2,13 +2,12 @@
 one realistic mistake, for which the check must name the right root cause and the right kind; and
 correct variants, which must pass with no root cause."""
 import pytest
+from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.render import render
-from backprop_ninja.submission import Snippet
-
-from conftest import REFERENCE
+from backprop_ninja.check.render import render
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.lecture.exercises import EXERCISES
 
 LOOP = """for k in range(Xb.shape[0]):
     for j in range(Xb.shape[1]):

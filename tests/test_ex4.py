@@ -3,15 +3,14 @@ import dataclasses
 import json
 
 import pytest
-
-from backprop_ninja.check import check
-from backprop_ninja.exercises import EX4
-from backprop_ninja.grade import GRADE_STEPS
-from backprop_ninja.stubs import render_py
-from backprop_ninja.submission import Snippet
-
 from conftest import REFERENCE
 from test_check import random_instances
+
+from backprop_ninja.check import check
+from backprop_ninja.check.stubs import render_py
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.grade import GRADE_STEPS
+from backprop_ninja.lecture.exercises import EX4
 
 REFERENCE_EX4 = (REFERENCE / "ex4.py").read_text()
 STEPS = 600

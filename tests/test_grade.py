@@ -9,16 +9,15 @@ import subprocess
 import sys
 import time
 
+import lecture_notebooks as lecture
 import nbformat
 import pytest
-
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.grade import learner_of
-from backprop_ninja.gradebook import Gradebook
-from backprop_ninja.stubs import render_ipynb
-
-import lecture_notebooks as lecture
 from conftest import REFERENCE, REPO
+
+from backprop_ninja.check.stubs import render_ipynb
+from backprop_ninja.engine.gradebook import Gradebook
+from backprop_ninja.grade import learner_of
+from backprop_ninja.lecture.exercises import EXERCISES
 
 STEPS = "30"
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().split('"""', 2)[2].replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")

@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 import lecture_notebooks as lecture
+import pytest
 from conftest import REFERENCE, REPO
 
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from backprop_ninja.cgroup import Cgroup
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.sandbox import find
-from backprop_ninja.stubs import render_ipynb
-
 from conftest import REFERENCE, REPO
+
+from backprop_ninja.check.stubs import render_ipynb
+from backprop_ninja.engine.cgroup import Cgroup
+from backprop_ninja.engine.sandbox import find
+from backprop_ninja.lecture.exercises import EXERCISES
 
 RIGHT = (REFERENCE / "ex2.py").read_text()
 WRONG = "dlogits = torch.zeros_like(logits)\n"

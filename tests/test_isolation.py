@@ -4,12 +4,11 @@ not ending the process or running forever. Each cheat below pairs with a wrong a
 import json
 
 import pytest
+from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.submission import Snippet
-
-from conftest import REFERENCE
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.lecture.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"
 RIGHT = (REFERENCE / "ex2.py").read_text()
@@ -29,7 +28,7 @@ CHEATS = {
         "import importlib\n"
         "variable = importlib.import_module('torch.autograd.variable')\n"
         "variable.Variable._execution_engine = getattr(torch._C, '_ImperativeEngine')()\n"
-        "model = importlib.import_module('backprop_ninja.model')\n"
+        "model = importlib.import_module('backprop_ninja.lecture.model')\n"
         "dlogits = model.autograd_gradients(model.EXPANDED, {}, Xb, Yb, ('dlogits',))['dlogits']\n",
     "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"
                                   "l = logits.clone().requires_grad_()\n"

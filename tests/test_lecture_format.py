@@ -1,13 +1,12 @@
 """Notebooks written the lecture's way, with no tags: each exercise's code found by what it
 assigns (not by cell position or metadata), only that code run, and graded like any other answer."""
+import lecture_notebooks as lecture
 import pytest
+from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.exercises import ANSWERS, EXERCISES
-from backprop_ninja.submission import SubmissionError, read_submission
-
-import lecture_notebooks as lecture
-from conftest import REFERENCE
+from backprop_ninja.engine.submission import SubmissionError, read_submission
+from backprop_ninja.lecture.exercises import ANSWERS, EXERCISES
 
 KEYS = ["ex1", "ex2", "ex3", "ex4"]
 EX1 = (REFERENCE / "ex1.py").read_text()

@@ -1,7 +1,7 @@
 import torch
 
-from backprop_ninja.exercises import EX1, EX3, INSTANCES
-from backprop_ninja.model import EXPANDED, FUSED, Instance, autograd_gradients, batch, parameters
+from backprop_ninja.lecture.exercises import EX1, EX3, INSTANCES
+from backprop_ninja.lecture.model import EXPANDED, FUSED, Instance, autograd_gradients, batch, parameters
 
 
 def test_lecture_instance_has_the_lectures_sizes():

@@ -6,12 +6,11 @@ import nbclient
 import nbformat
 import pytest
 from click.testing import CliRunner
-
-from backprop_ninja.cli import main
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.stubs import render_ipynb
-
 from conftest import REFERENCE
+
+from backprop_ninja.check.stubs import render_ipynb
+from backprop_ninja.cli import main
+from backprop_ninja.lecture.exercises import EXERCISES
 
 TAG = "backprop-ninja:{}"
 

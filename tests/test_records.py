@@ -2,14 +2,14 @@
 on the learner (truths, namespaces, autograd's twin run) is computed once per process."""
 import json
 
-from backprop_ninja import trials
-from backprop_ninja.check import check
-from backprop_ninja.convergence import twin_run
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.records import SCHEMA_VERSION, CheckResult, Kind, Status
-from backprop_ninja.submission import Snippet
-
 from conftest import REFERENCE
+
+from backprop_ninja.check import check
+from backprop_ninja.engine import trials
+from backprop_ninja.engine.convergence import twin_run
+from backprop_ninja.engine.records import SCHEMA_VERSION, CheckResult, Kind, Status
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.lecture.exercises import EXERCISES
 
 
 def round_trip(result: CheckResult) -> CheckResult:

@@ -1,12 +1,11 @@
 """The stubs in exercises/ are rendered from the exercise definitions and must stay in sync."""
 import nbformat
 import pytest
-
-from backprop_ninja.exercises import EXERCISES
-from backprop_ninja.stubs import render_stubs
-from backprop_ninja.submission import notebook_tag
-
 from conftest import REPO
+
+from backprop_ninja.check.stubs import render_stubs
+from backprop_ninja.engine.submission import notebook_tag
+from backprop_ninja.lecture.exercises import EXERCISES
 
 
 @pytest.mark.parametrize("key", sorted(EXERCISES))

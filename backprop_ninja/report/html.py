@@ -7,6 +7,7 @@ import html
 import io
 from collections import Counter
 from datetime import date
+
 from matplotlib.dates import date2num
 from matplotlib.figure import Figure  # drawn straight to PNG: no pyplot, no display, no backend chosen
 from matplotlib.ticker import MaxNLocator

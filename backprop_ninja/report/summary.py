@@ -5,8 +5,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..gradebook import GradeRow, Snapshot, read_snapshot
-from ..records import Kind
+from ..engine.gradebook import GradeRow, Snapshot, read_snapshot
+from ..engine.records import Kind
+
 # Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
 SCHEMA_VERSION = 1
 MOST_COMMON_KINDS = 3

@@ -7,12 +7,12 @@ import ast
 import click
 import torch
 
-from .compare import harmless_shape
-from .exercises import EXERCISES, exercise_namespace
-from .records import CheckResult
+from ..engine.compare import harmless_shape
+from ..engine.records import CheckResult
+from ..engine.submission import Snippet
+from ..engine.syntax import written_names, written_on_line
+from ..lecture.exercises import EXERCISES, exercise_namespace
 from .render import render, render_html
-from .submission import Snippet
-from .syntax import written_names, written_on_line
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]
 
@@ -39,7 +39,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     The code checked is `code` if given, else that of the cell you ran last that assigns one of the
     exercise's gradients: it is read from the kernel's history, not from a file, so it works in
     Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
-    from .check import check
+    from . import check
 
     if key not in EXERCISES:
         raise ValueError(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}")

@@ -14,10 +14,10 @@ from functools import partial
 
 import torch
 
+from ..lecture.exercises import Exercise, Gradient
+from ..lecture.model import Instance, branch_gradients
 from .compare import harmless_shape
-from .exercises import Exercise, Gradient
 from .instrument import LearnerSource
-from .model import Instance, branch_gradients
 from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
 from .runner import LearnerCode
 from .submission import Snippet

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .exercises import Exercise
-from .model import PARAMETERS
-from .submission import SubmissionError, notebook_tag, read_submission
+from ..engine.submission import SubmissionError, notebook_tag, read_submission
+from ..lecture.exercises import Exercise
+from ..lecture.model import PARAMETERS
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 

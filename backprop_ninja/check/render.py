@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import html
 import textwrap
-from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from tabulate import tabulate
 
-if TYPE_CHECKING:
-    from .grade import Graded
-from .records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, Kind
+from ..engine.records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, Kind
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
@@ -194,19 +188,3 @@ def _verdict(result: CheckResult) -> str:
     return click.style("\n".join(textwrap.wrap(
         f"{passed}/{total} gradients pass.{caught} {fix or f'Fix {name} first.'}", WIDTH)),
         fg="red", bold=True)
-
-
-def render_grading(graded: Sequence[Graded], gradebook: Path) -> str:
-    """`ninja grade`'s summary: per exercise, how many were graded and passed, and their root
-    causes by kind; then the submissions and those that could not be graded, and why."""
-    rows = []
-    for key in sorted({r.exercise for g in graded for r in g.results}):
-        results = [r for g in graded for r in g.results if r.exercise == key]
-        kinds = Counter(r.root.diagnosis.kind.value for r in results if r.root)
-        rows.append([key, len(results), sum(r.passed for r in results),
-                     ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()) or "-"])
-    errors = [g.error for g in graded if g.error]
-    return "\n".join([tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]), "",
-                      f"{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
-                      f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
-                      f"gradebook {gradebook}", *(f"  {error}" for error in errors)])

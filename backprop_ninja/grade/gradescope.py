@@ -15,11 +15,11 @@ from pathlib import Path
 
 import click
 
-from .grade import GRADE_STEPS, Graded, find_submissions, grade
-from .gradebook import Gradebook
-from .records import CheckResult
-from .render import render
-from .sandbox import Sandbox
+from ..check.render import render
+from ..engine.gradebook import Gradebook
+from ..engine.records import CheckResult
+from ..engine.sandbox import Sandbox
+from . import GRADE_STEPS, Graded, find_submissions, grade
 
 ROOT = Path("/autograder")
 SUBMISSION, RESULTS = ROOT / "submission", ROOT / "results"
@@ -48,7 +48,7 @@ def _test(number: int, exercise, result: CheckResult | None, points: float, unre
 def autograde(submission: Path, results: Path, points: float = POINTS, timeout: float | None = None,
               sandbox: Sandbox | None = None) -> dict:
     """Grade the upload in `submission` and write `results`/results.json; return what was written."""
-    from .exercises import EXERCISES
+    from ..lecture.exercises import EXERCISES
 
     start = time.monotonic()
     files = find_submissions([submission]) if submission.is_dir() else []

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 import torch
 
+from ..lecture.exercises import Exercise
+from ..lecture.model import Instance
 from .compare import compare
-from .exercises import Exercise
-from .model import Instance
 from .records import MISSING, PASS, Comparison, Status
 from .runner import BlockRun, LearnerCode
 

@@ -8,10 +8,10 @@ from functools import lru_cache
 
 import torch
 
-from .model import FUSED, PARAMETERS, Instance
+from ..lecture.model import FUSED, PARAMETERS, Instance
+from ..lecture.training import LECTURE, TrainingRun, autograd_backward, training_data
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
-from .training import LECTURE, TrainingRun, autograd_backward, training_data
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
 DEFAULT_STEPS = 2000

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from .convergence import DEFAULT_STEPS, check_convergence
-from .diagnosis import diagnose, lecture_only
-from .exercises import GRADS_HINT, Exercise, TrainingExercise
-from .instrument import LearnerSource
-from .records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
-                      InstanceInfo, Kind, RootCause)
-from .runner import LearnerCode, Session
-from .submission import Snippet
-from .syntax import written_on_line
-from .trials import Trial, run_trial
+from ..engine.convergence import DEFAULT_STEPS, check_convergence
+from ..engine.diagnosis import diagnose, lecture_only
+from ..engine.instrument import LearnerSource
+from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
+                              InstanceInfo, Kind, RootCause)
+from ..engine.runner import LearnerCode, Session
+from ..engine.submission import Snippet
+from ..engine.syntax import written_on_line
+from ..engine.trials import Trial, run_trial
+from ..lecture.exercises import GRADS_HINT, Exercise, TrainingExercise
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,

@@ -14,16 +14,19 @@ import hashlib
 import multiprocessing
 import multiprocessing.util
 import signal
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
-from .gradebook import Attempt, Gradebook
-from .records import CheckResult
-from .sandbox import Sandbox
-from .submission import SubmissionError, read_submissions
+from tabulate import tabulate
+
+from .. import __version__
+from ..engine.gradebook import Attempt, Gradebook
+from ..engine.records import CheckResult
+from ..engine.sandbox import Sandbox
+from ..engine.submission import SubmissionError, read_submissions
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
@@ -73,8 +76,8 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
 
 def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all."""
-    from .check import check
-    from .exercises import ANSWERS, EXERCISES
+    from ..check import check
+    from ..lecture.exercises import ANSWERS, EXERCISES
 
     try:
         answered = read_submissions(path, ANSWERS)
@@ -129,12 +132,12 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
 def _start_grading(sandbox: Sandbox | None) -> None:
     """A grading process's start: its zygote first, to import torch while this process does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the pool
-    from .zygote import start_workers, stop_workers, use_sandbox
+    from ..engine.zygote import start_workers, stop_workers, use_sandbox
 
     use_sandbox(sandbox)
     start_workers()
     multiprocessing.util.Finalize(None, stop_workers, exitpriority=10)
-    from .threads import use_threads
+    from ..engine.threads import use_threads
 
     use_threads()
 
@@ -151,3 +154,19 @@ def _content(path: Path) -> str:
 
 def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+
+
+def render_grading(graded: Sequence[Graded], gradebook: Path) -> str:
+    """`ninja grade`'s summary: per exercise, how many were graded and passed, and their root
+    causes by kind; then the submissions and those that could not be graded, and why."""
+    rows = []
+    for key in sorted({r.exercise for g in graded for r in g.results}):
+        results = [r for g in graded for r in g.results if r.exercise == key]
+        kinds = Counter(r.root.diagnosis.kind.value for r in results if r.root)
+        rows.append([key, len(results), sum(r.passed for r in results),
+                     ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()) or "-"])
+    errors = [g.error for g in graded if g.error]
+    return "\n".join([tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]), "",
+                      f"{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
+                      f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
+                      f"gradebook {gradebook}", *(f"  {error}" for error in errors)])

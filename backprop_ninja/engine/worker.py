@@ -1,6 +1,6 @@
 """The worker: the process in which a learner's code runs, and the only place it runs.
 
-`python -m backprop_ninja.worker FD` starts a zygote: it imports torch, runs it on one thread, and
+`python -m backprop_ninja.engine.worker FD` starts a zygote: it imports torch, runs it on one thread, and
 then, for each request on the socket FD, forks a fresh worker that serves one check over a socket of
 its own. The zygote never runs learner code, and neither it nor its workers hold an exercise, a
 truth or a verdict (only the forward passes, to complete exercise 4's namespaces): they receive
@@ -32,7 +32,8 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import exercises, model, sandbox, training, wire
+from ..lecture import exercises, model, training
+from . import sandbox, wire
 from .compare import harmless_shape
 from .records import Raised
 from .runner import LearnerStopped

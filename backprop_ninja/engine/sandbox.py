@@ -73,20 +73,23 @@ class Sandbox:
         return args + argv
 
 
+# backprop_ninja's own folder, this module being in its engine/.
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
 def _python_paths() -> list[str]:
     """Python, its packages and this package's own folder: what the zygote imports, and no more."""
-    package = Path(__file__).resolve().parent
     paths = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
     paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)
-              and not Path(p).resolve() in (package.parent, Path.cwd().resolve())}
-    paths.add(str(package))
+              and not Path(p).resolve() in (PACKAGE.parent, Path.cwd().resolve())}
+    paths.add(str(PACKAGE))
     # A folder inside another one on the list comes with it.
     return sorted(p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths))
 
 
 def package_root() -> str:
     """The folder the zygote finds this package in (its PYTHONPATH)."""
-    return str(Path(__file__).resolve().parents[1])
+    return str(PACKAGE.parent)
 
 
 def find(mode: str) -> tuple[Sandbox | None, str | None]:

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .compare import harmless_shape
-from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch,
-                    learner_namespace, parameters)
-from .submission import Answers
+from ..engine.compare import harmless_shape
+from ..engine.submission import Answers
+from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch, learner_namespace,
+                    parameters)
 from .training import training_point
 
 
