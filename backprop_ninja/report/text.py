@@ -6,9 +6,10 @@ import csv
 import io
 import math
 
+import tabulate as tabulate_module
 from tabulate import tabulate
 
-from .summary import Difficulty, Learner, Report
+from .summary import MOST_COMMON_KINDS, Difficulty, Learner, Report
 
 SECTIONS = ("class", "gradients", "progress")
 TITLES = {"class": "The class", "gradients": "Gradients: who got each right, and the mistakes made",
@@ -48,24 +49,31 @@ def never_share(d: Difficulty) -> float:
     return d.never / d.learners if d.learners else 0.0
 
 
-def gradient_rows(report: Report, exercise: str) -> Table:
+def gradient_rows(report: Report, exercise: str, kinds: int = MOST_COMMON_KINDS) -> Table:
     """The exercise's gradients in backprop order: learners right at their first attempt, later, or
-    never, with a bar of the never share so the hard ones stand out, and the commonest mistakes."""
+    never, with a bar of the never share so the hard ones stand out, and the `kinds` commonest
+    mistakes."""
     rows = [[step, d.gradient, d.first_attempt, d.eventually, d.never,
              "#" * round(never_share(d) * _BAR) + "." * (_BAR - round(never_share(d) * _BAR)),
-             ", ".join(f"{kind} {n}" for kind, n in d.kinds) or "-"]
+             ", ".join(f"{kind} {n}" for kind, n in d.kinds[:kinds]) or "-"]
             for step, d in enumerate((d for d in report.difficulty if d.exercise == exercise), start=1)]
-    return ["#", "gradient", "1st try", "later", "never", "never share", "common mistakes (learners)"], rows
+    return ["#", "gradient", "1st try", "later", "never", "", "common mistakes (learners)"], rows
+
+
+def _span(first: str, last: str) -> str:
+    """Two dates as one short span: 2026-10-01 to 10-08 (the year once where it is the same)."""
+    return first if first == last else f"{first} to {last[5:] if last[:4] == first[:4] else last}"
 
 
 def progress_rows(report: Report) -> Table:
-    """One row per learner: attempts, first and last dates, and each exercise's score at each attempt."""
+    """One row per learner: attempts, the dates they span, and each exercise's score (in percent) at
+    each attempt, oldest first."""
     rows = []
     for learner in report.learners:
         dates = [_date(a.submitted_at) for a in learner.attempts]
-        rows.append([learner.learner, len(learner.attempts), dates[0], dates[-1],
-                     *(" > ".join(percent(s) for s in learner.trajectory(e)) or "-" for e in report.exercises)])
-    return ["learner", "attempts", "first", "last", *report.exercises], rows
+        rows.append([learner.learner, len(learner.attempts), _span(dates[0], dates[-1]),
+                     *("→".join(percent(s)[:-1] for s in learner.trajectory(e)) or "-" for e in report.exercises)])
+    return ["learner", "attempts", "dates", *(f"{e} %" for e in report.exercises)], rows
 
 
 def history_rows(report: Report, learner: Learner) -> Table:
@@ -81,7 +89,13 @@ def _table(table: Table, markdown: bool) -> str:
     headers, rows = table
     if markdown:  # a "|" in a learner's id or a hint would end a Markdown cell
         rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
-    return tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True)
+    # tabulate pads every header by two (MIN_PADDING, a module global it has no argument for): these
+    # tables are wide enough without it.
+    padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0
+    try:
+        return tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True)
+    finally:
+        tabulate_module.MIN_PADDING = padding
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
@@ -96,7 +110,9 @@ def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool 
             blocks += [CLASS_NOTE, _table(class_rows(report), markdown), _table(totals_rows(report), markdown)]
         elif section == "gradients":
             for exercise in report.exercises:
-                blocks += [_heading(exercise, markdown, 3), _table(gradient_rows(report, exercise), markdown)]
+                # two kinds in a terminal, to fit its width
+                table = gradient_rows(report, exercise, MOST_COMMON_KINDS if markdown else 2)
+                blocks += [_heading(exercise, markdown, 3), _table(table, markdown)]
         else:
             blocks.append(_table(progress_rows(report), markdown))
     return "\n\n".join(blocks) + "\n"
