@@ -168,7 +168,7 @@ def lecture_only(trial: Trial, name: str, lecture: Instance) -> tuple[Instance, 
     if trial.on_lecture(name).status != PASS:
         return None
     failing = trial.first_failing_elsewhere(name)
-    return None if failing is None else (failing, failing.sizes != lecture.sizes)
+    return None if failing is None else (failing, failing.named_sizes() != lecture.named_sizes())
 
 
 def hard_coded_size(ev: Evidence) -> Diagnosis | None:
@@ -176,7 +176,8 @@ def hard_coded_size(ev: Evidence) -> Diagnosis | None:
     if judged is None or not judged[1]:
         return None
     failing = judged[0]
-    changed = {label: value for label, value in _sizes(ev.instance).items() if _sizes(failing)[label] != value}
+    sizes, elsewhere = ev.instance.named_sizes(), failing.named_sizes()
+    changed = {label: value for label, value in sizes.items() if elsewhere[label] != value}
     found = []
     for line, literal in ev.source.literals(ev.gradient.name):
         for label, value in changed.items():
@@ -184,15 +185,10 @@ def hard_coded_size(ev: Evidence) -> Diagnosis | None:
                 name = label if literal == value else f"1/({label})" if " " in label or "-" in label else f"1/{label}"
                 found.append(f"{literal!r} on line {line} (use {name})")
                 break
-    where = "; ".join(found) if found else "a size written as a number (32, 64, 27, 30, 10, 3)?"
+    where = "; ".join(found) if found else \
+        f"a size written as a number ({', '.join(map(str, dict.fromkeys(changed.values())))})?"
     return Diagnosis(Kind.HARD_CODED_SIZE, f"right on the lecture's sizes only, wrong with {failing.describe()}: "
                      f"{where}")
-
-
-def _sizes(i: Instance) -> dict[str, int]:
-    """The sizes a learner might write as numbers, by the names they should use instead."""
-    return {"n": i.n, "n-1": i.n - 1, "n_hidden": i.n_hidden, "vocab_size": i.vocab_size,
-            "n_embd * block_size": i.n_embd * i.block_size, "n_embd": i.n_embd, "block_size": i.block_size}
 
 
 # Kinds that compare values of the right shape; then those that can explain a wrong shape. `axis`

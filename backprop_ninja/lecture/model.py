@@ -35,9 +35,11 @@ class Instance:
     # Exercise 4 checks points along a training run: the parameters after this many steps.
     steps: int = 0
 
-    @property
-    def sizes(self) -> tuple[int, ...]:
-        return (self.n, self.n_hidden, self.n_embd, self.block_size, self.vocab_size)
+    def named_sizes(self) -> dict[str, int]:
+        """The sizes a learner might write as numbers, by the names they should use instead."""
+        return {"n": self.n, "n-1": self.n - 1, "n_hidden": self.n_hidden, "vocab_size": self.vocab_size,
+                "n_embd * block_size": self.n_embd * self.block_size, "n_embd": self.n_embd,
+                "block_size": self.block_size}
 
     def describe(self) -> str:
         precision = str(self.dtype).removeprefix("torch.")
