@@ -29,7 +29,9 @@ CHEATS = {
         "variable = importlib.import_module('torch.autograd.variable')\n"
         "variable.Variable._execution_engine = getattr(torch._C, '_ImperativeEngine')()\n"
         "model = importlib.import_module('backprop_ninja.lecture.model')\n"
-        "dlogits = model.autograd_gradients(model.EXPANDED, {}, Xb, Yb, ('dlogits',))['dlogits']\n",
+        "forward = importlib.import_module('backprop_ninja.engine.forward')\n"
+        "params = {name: globals()[name] for name in model.PARAMETERS}\n"
+        "dlogits = forward.autograd_gradients(model.EXPANDED, params, model.batch_data(Xb, Yb), ('dlogits',))['dlogits']\n",
     "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"
                                   "l = logits.clone().requires_grad_()\n"
                                   "F.cross_entropy(l, Yb).backward()\ndlogits = l.grad\n",

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from ..lecture.model import FUSED, PARAMETERS, Instance
+from ..lecture.model import FUSED, PARAMETERS, Instance, batch_data
 from ..lecture.training import LECTURE, TrainingRun, autograd_backward, training_data
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
@@ -42,7 +42,7 @@ class _Streamed:
                                                       for name, g in zip(PARAMETERS, tensors)):
             raise LearnerStopped(self.step, "the worker sent gradients that are not the model's")
         with torch.no_grad():
-            loss = FUSED(params, Xb, Yb)["loss"].item()
+            loss = FUSED(params, batch_data(Xb, Yb))["loss"].item()
         self.step += 1
         return loss, tensors
 

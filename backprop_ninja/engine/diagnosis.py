@@ -15,7 +15,7 @@ from functools import partial
 import torch
 
 from ..lecture.exercises import Exercise, Gradient
-from ..lecture.model import Instance, branch_gradients
+from ..lecture.model import Instance
 from .compare import harmless_shape
 from .instrument import LearnerSource
 from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
@@ -123,10 +123,10 @@ def _name_factor(factor: float, n: int) -> str | None:
 
 def missing_branch(ev: Evidence) -> Diagnosis | None:
     tensor = ev.gradient.tensor
-    consumers = ev.exercise.forward.consumers.get(tensor, ())
+    consumers = ev.exercise.consumers(tensor)
     if len(consumers) < 2:
         return None
-    branches = branch_gradients(ev.exercise.forward, *ev.exercise.setting(ev.instance), tensor)
+    branches = ev.exercise.branches(ev.instance, tensor)
     for consumer, part in branches.items():
         if ev.close(ev.value, ev.truth - part):
             others = " and ".join(c for c in consumers if c != consumer)

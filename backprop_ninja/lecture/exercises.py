@@ -12,8 +12,8 @@ import torch
 
 from ..engine.compare import harmless_shape
 from ..engine.submission import Answers
-from .model import (EXPANDED, FUSED, PARAMETERS, ForwardPass, Instance, autograd_gradients, batch, learner_namespace,
-                    parameters)
+from ..engine.forward import ForwardPass, autograd_gradients, branch_gradients
+from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, batch_data, learner_namespace, parameters
 from .training import training_point
 
 
@@ -101,17 +101,28 @@ class Exercise:
         """The parameters and the batch of `instance`."""
         return parameters(instance), *batch(instance)
 
+    def _leaves_and_data(self, instance: Instance) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+        params, Xb, Yb = self.setting(instance)
+        return params, batch_data(Xb, Yb)
+
     def namespace(self, instance: Instance) -> dict[str, object]:
         """What the learner's code runs in: never the gradients it is asked for."""
-        setting = self.setting(instance)
-        namespace = learner_namespace(instance, self.forward, *setting)
+        namespace = learner_namespace(instance, self.forward, *self.setting(instance))
         if self.given:
-            namespace.update(autograd_gradients(self.forward, *setting, self.given))
+            namespace.update(autograd_gradients(self.forward, *self._leaves_and_data(instance), self.given))
         return namespace
 
     def truth(self, instance: Instance) -> dict[str, torch.Tensor]:
         """Autograd's gradients for every followed gradient, graded or not."""
-        return autograd_gradients(self.forward, *self.setting(instance), tuple(g.name for g in self.followed))
+        return autograd_gradients(self.forward, *self._leaves_and_data(instance), tuple(g.name for g in self.followed))
+
+    def consumers(self, tensor: str) -> tuple[str, ...]:
+        """The tensors of the forward pass that `tensor` feeds directly."""
+        return self.forward.consumers.get(tensor, ())
+
+    def branches(self, instance: Instance, tensor: str) -> dict[str, torch.Tensor]:
+        """Autograd's part of `tensor`'s gradient through each of its uses, on `instance`."""
+        return branch_gradients(self.forward, *self._leaves_and_data(instance), tensor)
 
 
 @dataclass(frozen=True)

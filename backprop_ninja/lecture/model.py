@@ -5,13 +5,12 @@ wherever it runs a learner's code and, separately, wherever it computes the trut
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from types import CodeType
-from typing import cast
 
 import torch
 import torch.nn.functional as F
+
+from ..engine.forward import ForwardPass
 
 LECTURE_SEED = 2147483647
 PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
@@ -78,39 +77,9 @@ def batch(instance: Instance) -> tuple[torch.Tensor, torch.Tensor]:
     return Xb, Yb
 
 
-class ForwardPass:
-    """A forward pass written as the lecture writes it, one named tensor per line. The same source
-    is executed here and shown to learners in the stubs."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
-        self._code = compile(source, "<forward pass>", "exec")
-        # Which tensors each tensor or parameter feeds: a gradient sums over these uses.
-        self.consumers: dict[str, tuple[str, ...]] = {}
-        # Each tensor's own line, to recompute it alone from given inputs.
-        self._lines: dict[str, CodeType] = {}
-        for line in source.splitlines():
-            name, expression = line.split("#")[0].split(" = ", 1)
-            self._lines[name] = compile(expression.strip(), f"<{name}>", "eval")
-            for used in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expression)):
-                if used in self.tensors or used in PARAMETERS:
-                    self.consumers[used] = (*self.consumers.get(used, ()), name)
-
-    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Run it; returns its named tensors in the order they are computed."""
-        scope = self._scope(params, Xb, Yb)
-        exec(self._code, scope)
-        # Every line of the source assigns a tensor, so each name is one now.
-        return {name: cast(torch.Tensor, scope[name]) for name in self.tensors}
-
-    def step(self, name: str, inputs: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> torch.Tensor:
-        """The one line that computes `name`, from the given tensors and parameters."""
-        return eval(self._lines[name], self._scope(inputs, Xb, Yb))
-
-    @staticmethod
-    def _scope(tensors: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
-        return {"torch": torch, "F": F, "n": Xb.shape[0], "Xb": Xb, "Yb": Yb, **tensors}
+def batch_data(Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
+    """What the forward pass reads besides the parameters: the batch, and its size as the lecture's n."""
+    return {"Xb": Xb, "Yb": Yb, "n": Xb.shape[0]}
 
 
 # Exercises 1-3: every step its own tensor, down to the loss.
@@ -135,7 +104,7 @@ counts_sum_inv = counts_sum**-1  # not 1.0/counts_sum: **-1 keeps backprop bit-e
 probs = counts * counts_sum_inv
 logprobs = probs.log()
 loss = -logprobs[range(n), Yb].mean()
-""")
+""", PARAMETERS)
 
 # Exercise 4: one training step's forward pass, with batchnorm and cross-entropy fused.
 FUSED = ForwardPass("""\
@@ -150,47 +119,7 @@ hpreact = bngain * bnraw + bnbias
 h = torch.tanh(hpreact)  # hidden layer
 logits = h @ W2 + b2  # output layer
 loss = F.cross_entropy(logits, Yb)  # loss function
-""")
-
-
-def autograd_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
-                       Yb: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """PyTorch autograd's gradient of the loss for each tensor in `names` ("dlogits" -> logits.grad)."""
-    leaves = {k: p.detach().clone().requires_grad_() for k, p in params.items()}
-    with torch.enable_grad():
-        tensors = forward(leaves, Xb, Yb)
-        for t in tensors.values():
-            t.retain_grad()
-        tensors["loss"].backward()
-    everything = {**tensors, **leaves}
-    return {name: _grad(everything[name.removeprefix("d")]) for name in names}
-
-
-def _grad(t: torch.Tensor) -> torch.Tensor:
-    assert t.grad is not None  # every tensor and parameter feeds the loss, and the tensors retain their grads
-    return t.grad.detach()
-
-
-def branch_gradients(forward: ForwardPass, params: dict[str, torch.Tensor], Xb: torch.Tensor,
-                     Yb: torch.Tensor, tensor: str) -> dict[str, torch.Tensor]:
-    """For a tensor used more than once, the part of its gradient that flows back through each use
-    directly: the use's own local derivative times the gradient arriving at it. (`probs = counts *
-    counts_sum_inv` uses counts only once; its path through counts_sum_inv is counts_sum's part.)"""
-    leaves = {k: p.detach().clone().requires_grad_() for k, p in params.items()}
-    with torch.enable_grad():
-        tensors = forward(leaves, Xb, Yb)
-        consumers = forward.consumers.get(tensor, ())
-        upstream = torch.autograd.grad(tensors["loss"], [tensors[c] for c in consumers])
-    values = {k: t.detach() for k, t in {**tensors, **leaves}.items()}
-    parts = {}
-    for consumer, grad in zip(consumers, upstream):
-        own = values[tensor].clone().requires_grad_()
-        with torch.enable_grad():
-            out = forward.step(consumer, {**values, tensor: own}, Xb, Yb)
-            # The vector-Jacobian product as the gradient of a scalar: passing `grad_outputs`
-            # instead would make torch import sympy, a third of a second.
-            parts[consumer] = torch.autograd.grad((out * grad).sum(), own)[0]
-    return parts
+""", PARAMETERS)
 
 
 def learner_inputs(instance: Instance, params: dict[str, torch.Tensor], Xb: torch.Tensor,
@@ -210,10 +139,8 @@ def learner_inputs(instance: Instance, params: dict[str, torch.Tensor], Xb: torc
 def with_forward(inputs: dict[str, object], forward: ForwardPass) -> dict[str, object]:
     """The inputs and the forward pass's tensors computed from them: all a learner's code sees."""
     params = {k: v for k, v in inputs.items() if k in PARAMETERS and isinstance(v, torch.Tensor)}
-    Xb, Yb = inputs["Xb"], inputs["Yb"]
-    assert isinstance(Xb, torch.Tensor) and isinstance(Yb, torch.Tensor)  # as learner_inputs made them
     with torch.no_grad():
-        return {**inputs, **forward(params, Xb, Yb)}
+        return {**inputs, **forward(params, inputs)}
 
 
 def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],

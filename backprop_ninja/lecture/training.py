@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data
-from .model import FUSED, PARAMETERS, Instance, parameters
+from .model import FUSED, PARAMETERS, Instance, batch_data, parameters
 
 # The lecture's exercise-4 model (its 200,000 steps are `ninja train`'s default).
 LECTURE = Instance("lecture", n_hidden=200)
@@ -24,7 +24,7 @@ def autograd_backward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: tor
     """The lecture's loop with `loss.backward()`: the twin every learner run is measured against."""
     leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
     with torch.enable_grad():
-        loss = FUSED(leaves, Xb, Yb)["loss"]
+        loss = FUSED(leaves, batch_data(Xb, Yb))["loss"]
         loss.backward()
     return loss.item(), [leaves[k].grad for k in PARAMETERS]
 
