@@ -6,9 +6,9 @@ logit, simplify, then vectorise over the batch. The result should match autograd
 approximately (the lecture sees a maxdiff of about 5e-9).
 
 Your code runs in a namespace that already holds, by the lecture's names and as plain
-tensors with no autograd history: torch, F, n (= batch_size), n_hidden, n_embd,
-block_size, vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias, and
-every tensor of the forward pass:
+tensors with no autograd history: torch, F, n, batch_size, n_hidden, n_embd, block_size,
+vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias, and every tensor
+of the forward pass:
 
     emb = C[Xb]  # embed the characters into vectors
     embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors

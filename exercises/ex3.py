@@ -6,10 +6,9 @@ intermediate tensors' gradients. The result should match autograd approximately 
 lecture sees a maxdiff of about 9e-10).
 
 Your code runs in a namespace that already holds, by the lecture's names and as plain
-tensors with no autograd history: torch, F, n (= batch_size), n_hidden, n_embd,
-block_size, vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias,
-dhpreact (the true gradient of the loss with respect to hpreact), and every tensor of
-the forward pass:
+tensors with no autograd history: torch, F, n, batch_size, n_hidden, n_embd, block_size,
+vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias, dhpreact (the true
+gradient of the loss with respect to hpreact), and every tensor of the forward pass:
 
     emb = C[Xb]  # embed the characters into vectors
     embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors

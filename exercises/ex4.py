@@ -9,9 +9,9 @@ gradients with autograd at points along a training run, then trains with them ne
 twin run driven by autograd, and `ninja train` runs the lecture's whole exercise.
 
 Your code runs in a namespace that already holds, by the lecture's names and as plain
-tensors with no autograd history: torch, F, n (= batch_size), n_hidden, n_embd,
-block_size, vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias, and
-every tensor of the forward pass:
+tensors with no autograd history: torch, F, n, batch_size, n_hidden, n_embd, block_size,
+vocab_size, Xb, Yb, the parameters C, W1, b1, W2, b2, bngain, bnbias, and every tensor
+of the forward pass:
 
     emb = C[Xb]  # embed the characters into vectors
     embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors

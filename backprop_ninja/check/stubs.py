@@ -7,20 +7,13 @@ from pathlib import Path
 import torch
 
 from ..engine.submission import SubmissionError, notebook_tag, read_submission
-from ..lecture.exercises import Exercise
-from ..lecture.model import PARAMETERS
+from ..engine.exercise import Exercise
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 
 
 def _available(exercise: Exercise) -> str:
-    given = "".join(f", {name} (the true gradient of the loss with respect to {name[1:]})"
-                    for name in exercise.given)
-    return textwrap.fill(
-        "Your code runs in a namespace that already holds, by the lecture's names and as plain "
-        "tensors with no autograd history: torch, F, n (= batch_size), n_hidden, n_embd, "
-        f"block_size, vocab_size, Xb, Yb, the parameters {', '.join(PARAMETERS)}{given}, and "
-        "every tensor of the forward pass:", width=88)
+    return textwrap.fill(exercise.available(), width=88)
 
 
 def _answer_lines(exercise: Exercise) -> str:

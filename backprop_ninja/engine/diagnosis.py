@@ -14,9 +14,8 @@ from functools import partial
 
 import torch
 
-from ..lecture.exercises import Exercise, Gradient
-from ..lecture.model import Instance
 from .compare import harmless_shape
+from .exercise import Exercise, Gradient, Instance
 from .instrument import LearnerSource
 from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
 from .runner import LearnerCode

@@ -13,9 +13,8 @@ from functools import lru_cache
 
 import torch
 
-from ..lecture.exercises import Exercise
-from ..lecture.model import Instance
 from .compare import compare
+from .exercise import Exercise, Instance
 from .records import MISSING, PASS, Comparison, Status
 from .runner import BlockRun, LearnerCode
 

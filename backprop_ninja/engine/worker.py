@@ -35,6 +35,7 @@ from torch.autograd.variable import Variable
 from ..lecture import exercises, model, training
 from . import sandbox, wire
 from .compare import harmless_shape
+from .exercise import Exercise
 from .records import Raised
 from .runner import LearnerStopped
 
@@ -188,13 +189,13 @@ def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[di
 class _LearnerBackward:
     """The learner's exercise-4 code as a backward pass for `TrainingRun`, run here at each step."""
 
-    def __init__(self, snippets: list[tuple[str, str]], exercise: exercises.Exercise, instance: model.Instance):
+    def __init__(self, snippets: list[tuple[str, str]], exercise: Exercise, instance: model.Instance):
         self.snippets, self.exercise, self.instance = snippets, exercise, instance
         self.step = 0
 
     def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
                  ) -> tuple[float, list[torch.Tensor]]:
-        namespace = model.with_forward(model.learner_inputs(self.instance, params, Xb, Yb), model.FUSED)
+        namespace = self.exercise.namespace_from(params, model.learner_data(self.instance, Xb, Yb))
         loss = namespace["loss"]
         assert isinstance(loss, torch.Tensor)  # the forward pass's own
         loss_value = loss.item()  # before the code runs, which may rebind the name

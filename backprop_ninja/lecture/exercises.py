@@ -11,29 +11,11 @@ from dataclasses import dataclass
 import torch
 
 from ..engine.compare import harmless_shape
+from ..engine.exercise import Exercise, Gradient, Setting
+from ..engine.forward import ForwardPass
 from ..engine.submission import Answers
-from ..engine.forward import ForwardPass, autograd_gradients, branch_gradients
-from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, batch_data, learner_namespace, parameters
+from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import training_point
-
-
-@dataclass(frozen=True)
-class Gradient:
-    """One gradient the learner writes: `name` is "d" + the tensor it belongs to."""
-
-    name: str
-    hint: str
-    # For the gradient of a table indexed by a batch (dC, C[Xb]): the name of the index.
-    indexed_by: str | None = None
-    # For a gradient that is zero in exact arithmetic, a sum over the batch of this other gradient
-    # (db1 of dhprebn: batchnorm cancels b1): in float32 it is that sum's rounding, which allclose's
-    # absolute 1e-8 cannot judge, and right answers summed in another order may miss it.
-    rounding_of: str | None = None
-
-    @property
-    def tensor(self) -> str:
-        return self.name[1:]
-
 
 # The lecture's own instance, graded with the lecture's tolerance, then instances that change every
 # size the lecture hard-codes (32, 64, 10, 3, 27, 30), in float64, where right formulas agree with
@@ -48,85 +30,23 @@ INSTANCES = (
 
 
 @dataclass(frozen=True)
-class Exercise:
-    """An exercise: what it asks for (its gradients, in backprop order), what the learner's code is
-    given (the forward pass's tensors, and `given` true gradients), and where it is checked."""
+class LectureExercise(Exercise[Instance]):
+    """An exercise on the lecture's MLP: its parameters, and a batch of its own."""
 
-    key: str
-    title: str
-    task: str
-    gradients: tuple[Gradient, ...]
-    # True gradients handed to the learner as input (exercise 3 starts from dhpreact).
-    given: tuple[str, ...] = ()
     instances: tuple[Instance, ...] = INSTANCES
     forward: ForwardPass = EXPANDED
-    # Gradients a learner writes on the way by the lecture's names (exercise 4's dlogits, dhprebn...):
-    # not graded, but followed by the diagnosis, so that it can point at the step really wrong.
-    intermediates: tuple[Gradient, ...] = ()
-    # Every followed gradient, graded or not, in backprop order (by default the graded ones').
-    order: tuple[str, ...] = ()
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(g.name for g in self.gradients)
+    def setting(self, instance: Instance) -> Setting:
+        params, Xb, Yb = self.point(instance)
+        return params, learner_data(instance, Xb, Yb)
 
-    @property
-    def lecture(self) -> Instance:
-        """The lecture's own instance: the one shown as `cmp` shows it, with the lecture's tolerance."""
-        return self.instances[0]
-
-    def time_limit(self, steps: int) -> float:
-        """Seconds the learner's code may run in all, in one check (`steps` for exercise 4's training)."""
-        return 60.0
-
-    @property
-    def followed(self) -> tuple[Gradient, ...]:
-        by_name = {g.name: g for g in self.gradients + self.intermediates}
-        return tuple(by_name[name] for name in self.order or self.names)
-
-    @property
-    def collected(self) -> tuple[str, ...]:
-        """The names read back from the learner's namespace after their code has run."""
-        return self.names
-
-    def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
-        """The gradients, by name, out of the values collected from the learner's namespace."""
-        return values
-
-    def disagreements(self, values: dict[str, object]) -> dict[str, str]:
-        """Gradients the learner's code gives two different answers for: name -> how they differ."""
-        return {}
-
-    def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def point(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The parameters and the batch of `instance`."""
         return parameters(instance), *batch(instance)
 
-    def _leaves_and_data(self, instance: Instance) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-        params, Xb, Yb = self.setting(instance)
-        return params, batch_data(Xb, Yb)
-
-    def namespace(self, instance: Instance) -> dict[str, object]:
-        """What the learner's code runs in: never the gradients it is asked for."""
-        namespace = learner_namespace(instance, self.forward, *self.setting(instance))
-        if self.given:
-            namespace.update(autograd_gradients(self.forward, *self._leaves_and_data(instance), self.given))
-        return namespace
-
-    def truth(self, instance: Instance) -> dict[str, torch.Tensor]:
-        """Autograd's gradients for every followed gradient, graded or not."""
-        return autograd_gradients(self.forward, *self._leaves_and_data(instance), tuple(g.name for g in self.followed))
-
-    def consumers(self, tensor: str) -> tuple[str, ...]:
-        """The tensors of the forward pass that `tensor` feeds directly."""
-        return self.forward.consumers.get(tensor, ())
-
-    def branches(self, instance: Instance, tensor: str) -> dict[str, torch.Tensor]:
-        """Autograd's part of `tensor`'s gradient through each of its uses, on `instance`."""
-        return branch_gradients(self.forward, *self._leaves_and_data(instance), tensor)
-
 
 @dataclass(frozen=True)
-class TrainingExercise(Exercise):
+class TrainingExercise(LectureExercise):
     """Exercise 4: the parameter gradients of one training step, checked at points along a
     reference training run on the built-in corpus, then trusted to drive a run of their own."""
 
@@ -176,7 +96,7 @@ class TrainingExercise(Exercise):
                              f"{len(PARAMETERS)} parameters ({', '.join(PARAMETERS)})")
         return found
 
-    def setting(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def point(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The parameters after `instance.steps` steps of training, and the next batch."""
         return training_point(instance)
 
@@ -194,7 +114,7 @@ def _same(a: object, b: torch.Tensor) -> bool:
                       and torch.equal(a.reshape(b.shape).to(b.dtype), b))
 
 
-EX1 = Exercise(
+EX1 = LectureExercise(
     key="ex1",
     title="Exercise 1: backprop through the whole thing manually",
     task=(
@@ -252,7 +172,7 @@ EX1 = Exercise(
     ),
 )
 
-EX2 = Exercise(
+EX2 = LectureExercise(
     key="ex2",
     title="Exercise 2: backprop through cross_entropy in one go",
     task=(
@@ -267,7 +187,7 @@ EX2 = Exercise(
     ),
 )
 
-EX3 = Exercise(
+EX3 = LectureExercise(
     key="ex3",
     title="Exercise 3: backprop through batchnorm in one go",
     task=(

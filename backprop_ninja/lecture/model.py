@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from ..engine.forward import ForwardPass
 
@@ -122,29 +121,9 @@ loss = F.cross_entropy(logits, Yb)  # loss function
 """, PARAMETERS)
 
 
-def learner_inputs(instance: Instance, params: dict[str, torch.Tensor], Xb: torch.Tensor,
-                   Yb: torch.Tensor) -> dict[str, object]:
-    """What a learner's code is given before the forward pass: the sizes, the parameters and the
-    batch, by the lecture's names, as plain tensors with no autograd history, copied so that
-    nothing the code does to them reaches the caller's."""
+def learner_data(instance: Instance, Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
+    """What a learner's code is given besides the parameters: the sizes and the batch, by the
+    lecture's names (n is the batch's size; the lecture calls it batch_size too)."""
     i = instance
-    return {
-        "torch": torch, "F": F,
-        "n": i.n, "batch_size": i.n, "n_hidden": i.n_hidden, "n_embd": i.n_embd,
-        "block_size": i.block_size, "vocab_size": i.vocab_size,
-        "Xb": Xb.clone(), "Yb": Yb.clone(), **{k: p.detach().clone() for k, p in params.items()},
-    }
-
-
-def with_forward(inputs: dict[str, object], forward: ForwardPass) -> dict[str, object]:
-    """The inputs and the forward pass's tensors computed from them: all a learner's code sees."""
-    params = {k: v for k, v in inputs.items() if k in PARAMETERS and isinstance(v, torch.Tensor)}
-    with torch.no_grad():
-        return {**inputs, **forward(params, inputs)}
-
-
-def learner_namespace(instance: Instance, forward: ForwardPass, params: dict[str, torch.Tensor],
-                      Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
-    """What a learner's code sees: the sizes, the parameters, the batch and the forward pass's
-    tensors, by the lecture's names (see `learner_inputs`)."""
-    return with_forward(learner_inputs(instance, params, Xb, Yb), forward)
+    return {"n": i.n, "batch_size": i.n, "n_hidden": i.n_hidden, "n_embd": i.n_embd, "block_size": i.block_size,
+            "vocab_size": i.vocab_size, "Xb": Xb, "Yb": Yb}
