@@ -17,6 +17,7 @@ import click
 from . import __version__
 from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
 from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
+from .packs import PackError
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .report.text import SECTIONS as REPORT_SECTIONS
 
@@ -40,12 +41,12 @@ def _working_copy(exercise) -> tuple[Path | None, str]:
 
 
 def _exercise(key: str):
-    from .lecture.exercises import EXERCISES
+    from .packs import exercises
 
-    if key not in EXERCISES:
-        raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}",
+    if key not in exercises():
+        raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(exercises())}",
                                  param_hint="EXERCISE")
-    return EXERCISES[key]
+    return exercises()[key]
 
 
 def _read(path: Path, exercise):
@@ -94,6 +95,8 @@ class _Ninja(click.Group):
             # 130, as shells report a command ended by Ctrl-C; 1 would read "some gradients fail".
             click.echo("\nInterrupted.", err=True)
             ctx.exit(130)
+        except PackError as e:  # an installed pack that is broken: the user's to fix, not a crash of ours
+            raise click.ClickException(str(e)) from None
 
 
 @click.group(cls=_Ninja, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,7 +130,7 @@ def main() -> None:
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
           color: bool | None, timeout: float | None, threads: int | None) -> None:
-    """Compare every gradient of EXERCISE (ex1..ex4) in PATH with PyTorch autograd.
+    """Compare every gradient of EXERCISE (ex1..ex4, bigram: see `ninja list`) in PATH with autograd.
 
     \b
     PATH is your .py file, or a notebook whose answer cell is tagged
@@ -284,10 +287,10 @@ def init(directory: Path, force: bool) -> None:
     unless --force is given, so your work is never overwritten by accident.
     """
     from .check.stubs import render_stubs
-    from .lecture.exercises import EXERCISES
+    from .packs import exercises
 
     directory.mkdir(parents=True, exist_ok=True)
-    for exercise in EXERCISES.values():
+    for exercise in exercises().values():
         for name, text in render_stubs(exercise).items():
             target = directory / name
             if target.exists() and not force:
@@ -494,9 +497,11 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
 
 @main.command(name="list")
 def list_exercises() -> None:
-    """List the exercises and the gradients each one asks for."""
-    from .lecture.exercises import EXERCISES
+    """List the packs, their exercises, and the gradients each one asks for."""
+    from .packs import packs
 
-    for exercise in EXERCISES.values():
-        click.echo(click.style(f"{exercise.key}  {exercise.title}", bold=True))
-        click.echo(f"     {len(exercise.gradients)} gradient(s): {', '.join(exercise.names)}")
+    for pack in packs().values():
+        click.echo(click.style(f"{pack.name}: {pack.title}", bold=True))
+        for exercise in pack.exercises:
+            click.echo(click.style(f"  {exercise.key}  {exercise.title}", bold=True))
+            click.echo(f"       {len(exercise.gradients)} gradient(s): {', '.join(exercise.names)}")

@@ -8,6 +8,7 @@ from conftest import REFERENCE
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
 from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs import exercises
 
 JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape", "local_status",
              "diagnosis"}
@@ -88,7 +89,7 @@ def test_init_then_check_finds_the_working_copy_and_never_overwrites(tmp_path, m
     runner = CliRunner()
     assert runner.invoke(main, ["init"]).exit_code == 0
     work = tmp_path / "ninja-exercises"
-    assert sorted(p.name for p in work.iterdir()) == sorted(f"{k}.{s}" for k in EXERCISES for s in ("py", "ipynb"))
+    assert sorted(p.name for p in work.iterdir()) == sorted(f"{k}.{s}" for k in exercises() for s in ("py", "ipynb"))
     (work / "ex3.py").write_text((REFERENCE / "ex3.py").read_text())
     again = runner.invoke(main, ["init"])
     assert "kept" in again.output and (work / "ex3.py").read_text() == (REFERENCE / "ex3.py").read_text()

@@ -5,7 +5,9 @@ from conftest import REPO
 
 from backprop_ninja.check.stubs import render_stubs
 from backprop_ninja.engine.submission import notebook_tag
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs import exercises
+
+EXERCISES = exercises()
 
 
 @pytest.mark.parametrize("key", sorted(EXERCISES))

@@ -11,7 +11,7 @@ from ..engine.compare import harmless_shape
 from ..engine.records import CheckResult
 from ..engine.submission import Snippet
 from ..engine.syntax import written_names, written_on_line
-from ..lecture.exercises import EXERCISES, exercise_namespace
+from ..packs import exercises
 from .render import render, render_html
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]
@@ -41,9 +41,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
     from . import check
 
-    if key not in EXERCISES:
-        raise ValueError(f"{key!r} is not an exercise; choose from {', '.join(EXERCISES)}")
-    exercise = EXERCISES[key]
+    exercise = _exercise(key)
     origin = "the code given"
     if code is None:
         origin, code = _last_answer(tuple(g.name for g in exercise.followed))
@@ -98,3 +96,14 @@ def cmp(s: str, dt: torch.Tensor, t: torch.Tensor) -> None:
         line += f" | shape {tuple(dt.shape)}, {s} is {tuple(t.grad.shape)}: {verdict}"
     print(line)
 
+
+def exercise_namespace(key: str) -> dict[str, object]:
+    """The namespace of `key`'s lecture instance, for working on an exercise in a notebook."""
+    exercise = _exercise(key)
+    return exercise.namespace(exercise.lecture)
+
+
+def _exercise(key: str):
+    if key not in exercises():
+        raise ValueError(f"{key!r} is not an exercise; choose from {', '.join(exercises())}")
+    return exercises()[key]

@@ -101,16 +101,18 @@ def scale(ev: Evidence) -> Diagnosis | None:
     if norm == 0:
         return None
     factor = ((v * t).sum() / norm).item()
-    named = _name_factor(factor, ev.instance.n)
+    named = _name_factor(factor, ev.instance.n, next(iter(ev.instance.named_sizes())))
     if named is None or not ev.close(v, factor * t, widen=10):
         return None
     return Diagnosis(Kind.SCALE, f"the right answer times {named}")
 
 
-def _name_factor(factor: float, n: int) -> str | None:
-    """The factor by the sizes it is made of ("n (32)", "n/(n-1) (1.032)", "2"), if it is a clean one."""
+def _name_factor(factor: float, n: int, name: str) -> str | None:
+    """The factor by the sizes it is made of ("n (32)", "n/(n-1) (1.032)", "2"), if it is a clean one;
+    `name` is what the problem calls n."""
     by_n = {"n": n, "1/n": 1 / n, "n**2": n**2, "1/n**2": 1 / n**2, "n-1": n - 1, "1/(n-1)": 1 / (n - 1),
             "n/(n-1)": n / (n - 1), "(n-1)/n": (n - 1) / n}
+    by_n = {label.replace("n", name): value for label, value in by_n.items()}
     plain = {"2": 2, "1/2": 0.5, "4": 4, "1/4": 0.25}
     for sign in ("", "-"):
         for label, value in {**by_n, **plain}.items():

@@ -35,7 +35,8 @@ class Instance(Protocol):
     def describe(self) -> str: ...
     def __hash__(self) -> int: ...  # truths are cached by instance
     def named_sizes(self) -> dict[str, int]:
-        """The sizes a learner might write as numbers, by the names they should use instead."""
+        """The sizes a learner might write as numbers, by the names they should use instead; the
+        first is what the problem calls `n`."""
         ...
 
 

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 
 Data = Mapping[str, object]
+# A name a line reads a value from: not one whose metadata alone it reads (`W.dtype`), which no
+# gradient flows through.
+_USED = re.compile(r"\b[A-Za-z_]\w*\b(?!\s*\.\s*(?:dtype|shape|device|ndim)\b)")
 
 
 class ForwardPass:
@@ -30,7 +33,7 @@ class ForwardPass:
         for line in source.splitlines():
             name, expression = line.split("#")[0].split(" = ", 1)
             self._lines[name] = compile(expression.strip(), f"<{name}>", "eval")
-            for used in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", expression)):
+            for used in dict.fromkeys(_USED.findall(expression)):
                 if used in self.tensors or used in leaves:
                     self.consumers[used] = (*self.consumers.get(used, ()), name)
 

@@ -13,6 +13,7 @@ import torch
 from ..engine.compare import harmless_shape
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
+from ..packs import Pack
 from ..engine.submission import Answers
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import training_point
@@ -257,8 +258,4 @@ EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 ANSWERS = Answers({key: tuple(g.name for g in exercise.followed) for key, exercise in EXERCISES.items()},
                   in_training_loop=EX4.key)
 
-
-def exercise_namespace(key: str) -> dict[str, object]:
-    """The namespace of `key`'s lecture instance, for working on an exercise in a notebook."""
-    exercise = EXERCISES[key]
-    return exercise.namespace(exercise.lecture)
+PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()))
