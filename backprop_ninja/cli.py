@@ -40,22 +40,23 @@ def _working_copy(exercise) -> tuple[Path | None, str]:
     return None, ""
 
 
-def _exercise(key: str):
-    from .packs import exercises
+def _exercise(key: str, pack_file: Path | None = None):
+    """The exercise `key`: of the pack in `pack_file` where given, else of the installed packs."""
+    from .packs import exercises, load_file
 
-    if key not in exercises():
-        raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(exercises())}",
-                                 param_hint="EXERCISE")
-    return exercises()[key]
+    found = {e.key: e for e in load_file(pack_file).exercises} if pack_file else exercises()
+    if key not in found:
+        raise click.BadParameter(f"{key!r} is not an exercise; choose from {', '.join(found)}", param_hint="EXERCISE")
+    return found[key]
 
 
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
     from .engine.submission import SubmissionError, read_submission
-    from .lecture.exercises import ANSWERS
+    from .packs import answers
 
     try:
-        submission = read_submission(path, exercise.key, ANSWERS)
+        submission = read_submission(path, exercise.key, answers())
     except SubmissionError as e:
         raise click.UsageError(str(e)) from None
     for warning in submission.warnings:
@@ -95,8 +96,8 @@ class _Ninja(click.Group):
             # 130, as shells report a command ended by Ctrl-C; 1 would read "some gradients fail".
             click.echo("\nInterrupted.", err=True)
             ctx.exit(130)
-        except PackError as e:  # an installed pack that is broken: the user's to fix, not a crash of ours
-            raise click.ClickException(str(e)) from None
+        except PackError as e:  # a pack that is broken: the user's to fix, not a crash of ours
+            raise click.UsageError(str(e)) from None
 
 
 @click.group(cls=_Ninja, context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,10 +127,12 @@ def main() -> None:
               help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
+@click.option("--pack", "pack_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A pack of your own: a .py file defining PACK (see the README), used without installing it.")
 @TIMEOUT_OPTION
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
-          color: bool | None, timeout: float | None, threads: int | None) -> None:
+          color: bool | None, pack_file: Path | None, timeout: float | None, threads: int | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4, bigram: see `ninja list`) in PATH with autograd.
 
     \b
@@ -172,7 +175,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     from .engine.convergence import DEFAULT_STEPS
     from .engine.submission import Snippet
 
-    definition = _exercise(exercise)
+    definition = _exercise(exercise, pack_file)
     _threads(threads)
     note = ""
     if path is None:
@@ -405,6 +408,51 @@ def gradescope(submission: Path | None, results: Path | None, points: float | No
                                  points or contract.POINTS, timeout, sandbox)
     click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
                + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))
+
+
+@main.command(name="check-exercise")
+@click.argument("pack")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON, for scripts.")
+def check_exercise(pack: str, as_json: bool) -> None:
+    """Validate a pack of exercises: yours (a .py file) or an installed one.
+
+    \b
+    PACK is a .py file that defines PACK (the README's "Writing a pack"
+    walks through the bigram pack), or the name of an installed pack
+    (`ninja list`). It passes when, for every exercise:
+      - every gradient is the gradient of a tensor on the loss's graph;
+      - the stubs render, and the untouched stub fails cleanly;
+      - the reference solution passes on every instance;
+    and every known-wrong solution fails with its declared root cause
+    and kind of mistake.
+
+    Exit status: 0 all hold, 1 some do not, 2 bad input.
+    """
+    from .check.pack import validate
+    from .engine.zygote import start_workers
+    from .packs import load_file, packs
+
+    start_workers()
+    path = Path(pack)
+    if path.suffix == ".py" or path.exists():
+        definition = load_file(path)
+    elif pack in packs():
+        definition = packs()[pack]
+    else:
+        raise click.BadParameter(f"{pack!r} is neither a .py file nor an installed pack ({', '.join(packs())})",
+                                 param_hint="PACK")
+    findings = validate(definition)
+    if as_json:
+        click.echo(json.dumps([{"subject": f.subject, "ok": f.ok, "detail": f.detail} for f in findings], indent=2))
+    else:
+        from tabulate import tabulate
+
+        rows = [[click.style("ok", fg="green") if f.ok else click.style("FAIL", fg="red"), f.subject, f.detail]
+                for f in findings]
+        click.echo(tabulate(rows, headers=["", f"pack {definition.name}", ""], disable_numparse=True))
+        failed = sum(not f.ok for f in findings)
+        click.echo(f"\n{len(findings) - failed} of {len(findings)} hold." + (" The pack is ready." if not failed else ""))
+    sys.exit(0 if all(f.ok for f in findings) else 1)
 
 
 REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")

@@ -6,7 +6,10 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine.submission import SubmissionError, read_submission
-from backprop_ninja.lecture.exercises import ANSWERS, EXERCISES
+from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs import answers
+
+ANSWERS = answers()
 
 KEYS = ["ex1", "ex2", "ex3", "ex4"]
 EX1 = (REFERENCE / "ex1.py").read_text()

@@ -2,43 +2,22 @@
 cleanly, and each single mistake of a corpus gets its root cause and kind), the registry of
 packs, and a pack that an installed package registers through its entry point."""
 import dataclasses
+import json
 import sys
 from importlib.metadata import EntryPoint
 
 import nbformat
 import pytest
 import torch
+from conftest import REFERENCE
 
 from backprop_ninja import packs
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_ipynb, render_py
 from backprop_ninja.engine.submission import Snippet
-from backprop_ninja.packs.bigram import BIGRAM, BigramInstance
+from backprop_ninja.packs.bigram import BIGRAM, PACK, REFERENCE as REFERENCE_BIGRAM, BigramInstance
 
-from conftest import REFERENCE
-
-REFERENCE_BIGRAM = (REFERENCE / "bigram.py").read_text()
-MEAN = "dlogprobs[torch.arange(N), ys] = -1.0 / N"
-DW = "dW = xenc.T @ dlogits + reg * 2 * W / W.numel()"
-
-# name: (the reference's line, the mistaken one, the root cause, its kind)
-MISTAKES = {
-    "the mean forgotten": (MEAN, "dlogprobs[torch.arange(N), ys] = -1.0", "dlogprobs", "scale"),
-    "the mean's sign": (MEAN, "dlogprobs[torch.arange(N), ys] = 1.0 / N", "dlogprobs", "sign"),
-    "N hard-coded": (MEAN, "dlogprobs[torch.arange(N), ys] = -1.0 / 5", "dlogprobs", "hard-coded-size"),
-    "log's derivative": ("dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs", "dprobs", "local"),
-    "summed over the batch": ("dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
-                              "dcounts_sum_inv = (counts * dprobs).sum(0, keepdim=True)", "dcounts_sum_inv",
-                              "wrong-axis"),
-    "the power rule's sign": ("dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv",
-                              "dcounts_sum = (counts_sum**-2) * dcounts_sum_inv", "dcounts_sum", "sign"),
-    "counts' second use": ("dcounts += torch.ones_like(counts) * dcounts_sum\n", "", "dcounts", "missing-branch"),
-    "exp's derivative": ("dlogits = counts * dcounts", "dlogits = dcounts", "dlogits", "local"),
-    "dW transposed (W is square)": (DW, f"dW = ({DW[5:]}).T", "dW", "transpose"),
-    "the regularizer forgotten": (DW, "dW = xenc.T @ dlogits", "dW", "missing-branch"),
-    "the regularizer as a sum": (DW, "dW = xenc.T @ dlogits + reg * 2 * W", "dW", "local"),
-    "V*V hard-coded": (DW, "dW = xenc.T @ dlogits + reg * 2 * W / 729", "dW", "hard-coded-size"),
-}
+MISTAKES = {m.name: m for m in PACK.mistakes}
 
 
 def run(source: str, exercise=BIGRAM):
@@ -61,13 +40,20 @@ def test_the_untouched_stub_fails_cleanly():
     assert {g.status.value for g in result.gradients} == {"missing"}
 
 
+def test_the_corpus_of_mistakes_has_one_mistake_each_and_covers_every_gradient():
+    assert len(MISTAKES) >= 8 and {m.root_cause for m in MISTAKES.values()} == set(BIGRAM.names)
+    for mistake in MISTAKES.values():
+        changed = [(a, b) for a, b in zip(REFERENCE_BIGRAM.splitlines(), mistake.source.splitlines()) if a != b]
+        assert len(changed) == 1 or mistake.source.count("\n") == REFERENCE_BIGRAM.count("\n") - 1, mistake.name
+
+
 @pytest.mark.parametrize("case", MISTAKES, ids=list(MISTAKES))
 def test_each_mistake_gets_its_root_cause_and_kind(case):
-    old, new, root, kind = MISTAKES[case]
-    assert REFERENCE_BIGRAM.count(old) == 1
-    result = run(REFERENCE_BIGRAM.replace(old, new))
+    mistake = MISTAKES[case]
+    result = run(mistake.source)
     assert not result.passed
-    assert (result.root.name, result.root.diagnosis.kind.value) == (root, kind), result.root.diagnosis.message
+    assert (result.root.name, result.root.diagnosis.kind.value) == (mistake.root_cause, mistake.kind), \
+        result.root.diagnosis.message
 
 
 def test_the_stub_notebook_tags_one_answer_cell_and_names_the_pack_s_tensors():
@@ -78,7 +64,8 @@ def test_the_stub_notebook_tags_one_answer_cell_and_names_the_pack_s_tensors():
 
 
 def test_the_command_checks_lists_and_inits_the_pack(ninja, tmp_path):
-    code, out, _ = ninja("check", "bigram", REFERENCE / "bigram.py")
+    (tmp_path / "mine.py").write_text(REFERENCE_BIGRAM)
+    code, out, _ = ninja("check", "bigram", tmp_path / "mine.py")
     assert code == 0 and "All 7 gradients match autograd on all 4 instances" in out
     code, out, _ = ninja("list")
     assert "bigram: makemore part 1" in out and "makemore4: makemore part 4" in out
@@ -122,4 +109,106 @@ def test_a_broken_or_clashing_pack_is_a_clear_error(installed, source, message):
 def test_the_command_reports_a_broken_pack_without_a_traceback(installed, ninja):
     installed("course_pack_broken", "PACK = 42\n")
     code, out, err = ninja("list")
-    assert code == 1 and "is not a backprop_ninja Pack" in err and "Traceback" not in out + err
+    assert code == 2 and "is not a backprop_ninja Pack" in err and "Traceback" not in out + err
+
+
+# A pack an instructor writes: a linear regression's backward, in a file of its own.
+REGRESSION = """\
+from dataclasses import dataclass
+
+import torch
+
+from backprop_ninja.engine.exercise import Exercise, Gradient
+from backprop_ninja.engine.forward import ForwardPass
+from backprop_ninja.packs import Mistake, Pack
+
+
+@dataclass(frozen=True)
+class Size:
+    label: str
+    n: int = 8
+    d: int = 3
+    seed: int = 0
+    dtype: torch.dtype = torch.float64
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+    def describe(self):
+        return f"n={self.n}, d={self.d}, seed={self.seed}"
+
+    def named_sizes(self):
+        return {"n": self.n, "d": self.d}
+
+
+@dataclass(frozen=True)
+class Regression(Exercise[Size]):
+    def setting(self, size):
+        g = torch.Generator().manual_seed(size.seed)
+        x, y = torch.randn(size.n, size.d, generator=g), torch.randn(size.n, generator=g)
+        w, b = torch.randn(size.d, generator=g), torch.randn((), generator=g)
+        return {"w": w.to(size.dtype), "b": b.to(size.dtype)}, {"x": x.to(size.dtype), "y": y.to(size.dtype), "n": size.n}
+
+
+REGRESSION = Regression(
+    key="regression", title="Linear regression", task="Backprop through a mean squared error.",
+    gradients=(Gradient("ddiff", "a mean of squares"), Gradient("dpred", "diff = pred - y"),
+               Gradient("dw", "pred = x @ w + b"), Gradient("db", "b is broadcast over the batch")),
+    instances=(Size("lecture"), Size("bigger", n=20, d=5, seed=1)),
+    forward=ForwardPass("pred = x @ w + b\\ndiff = pred - y\\nloss = (diff**2).mean()\\n", ("w", "b")),
+)
+RIGHT = "ddiff = 2 * diff / n\\ndpred = ddiff.clone()\\ndw = x.T @ dpred\\ndb = dpred.sum()\\n"
+PACK = Pack("regression", "a course's own", (REGRESSION,), references={"regression": RIGHT},
+            mistakes=(Mistake("regression", "the mean forgotten", RIGHT.replace("/ n", ""), "ddiff", "KIND"),))
+"""
+
+
+def test_an_instructor_s_pack_file_is_validated_and_used_without_installing(tmp_path, ninja):
+    pack = tmp_path / "regression_pack.py"
+    pack.write_text(REGRESSION.replace("KIND", "scale"))
+    code, out, err = ninja("check-exercise", pack)
+    assert code == 0 and "4 of 4 hold. The pack is ready." in out, out + err
+    (tmp_path / "answer.py").write_text("ddiff = 2 * diff / n\ndpred = ddiff\ndw = x.T @ dpred\ndb = dpred.sum(0)\n")
+    code, out, _ = ninja("check", "regression", tmp_path / "answer.py", "--pack", pack)
+    assert code == 0 and "All 4 gradients match autograd on all 2 instances" in out
+    code, out, _ = ninja("check", "regression", tmp_path / "answer.py")
+    assert code == 2, "not installed: found only with --pack"
+
+
+def test_a_pack_that_does_not_hold_what_it_declares_fails_validation(tmp_path, ninja):
+    pack = tmp_path / "regression_pack.py"
+    pack.write_text(REGRESSION.replace("KIND", "sign").replace('Gradient("db"', 'Gradient("dbogus"'))
+    code, out, _ = ninja("check-exercise", pack, "--json")
+    findings = {f["subject"]: f for f in json.loads(out)}
+    assert code == 1
+    assert not findings["regression: gradients"]["ok"] and "dbogus" in findings["regression: gradients"]["detail"]
+    assert "not tried" in findings["regression: mistake 'the mean forgotten'"]["detail"]
+    pack.write_text(REGRESSION.replace("KIND", "sign"))
+    code, out, _ = ninja("check-exercise", pack, "--json")
+    findings = {f["subject"]: f for f in json.loads(out)}
+    assert code == 1
+    assert "declared ddiff (sign), got ddiff (scale)" in findings["regression: mistake 'the mean forgotten'"]["detail"]
+
+
+@pytest.mark.parametrize("text, message", [("x = 1\n", "defines no PACK"), ("import nosuchmodule\n", "cannot be loaded")])
+def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message):
+    (tmp_path / "p.py").write_text(text)
+    code, out, err = ninja("check-exercise", tmp_path / "p.py")
+    assert code == 2 and message in err and "Traceback" not in out + err
+
+
+def test_a_class_answering_several_packs_is_graded_and_reported(tmp_path, run_ninja):
+    for learner, name, text in [("ada", "bigram.py", REFERENCE_BIGRAM), ("ada", "ex2.py", (REFERENCE / "ex2.py").read_text()),
+                                ("bob", "bigram.py", MISTAKES["the regularizer forgotten"].source)]:
+        path = tmp_path / "submitted" / learner / "work" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    db = tmp_path / "gradebook.db"
+    code, out, err = run_ninja("grade", tmp_path / "submitted", "--gradebook", db, "--json", cwd=tmp_path)
+    assert code == 0, err
+    graded = {(g["learner"], r["exercise"]): r for g in json.loads(out) for r in g["results"]}
+    assert graded["ada", "bigram"]["passed"] and graded["ada", "ex2"]["passed"]
+    assert graded["bob", "bigram"]["root_cause"] == "dW"
+    report = json.loads(run_ninja("report", "--gradebook", db, "--format", "json", cwd=tmp_path)[1])
+    assert report["exercises"] == ["bigram", "ex2"]
+    dw = next(g for g in report["gradients"] if (g["exercise"], g["gradient"]) == ("bigram", "dW"))
+    assert (dw["first_attempt"], dw["never"], dw["kinds"]) == (1, 1, [{"kind": "missing-branch", "learners": 1}])

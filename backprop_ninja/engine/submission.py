@@ -39,10 +39,11 @@ class Submission:
 
 @dataclass(frozen=True)
 class Answers:
-    """What each exercise's code writes (its gradients), and which exercise's code sits inside a
-    training loop: how an answer is found in a notebook written the lecture's way, with no tags."""
+    """What each exercise's code writes (its gradients); those found in a notebook written the
+    lecture's way, with no tags, by what they write; and which of those sits inside a training loop."""
 
     names: Mapping[str, tuple[str, ...]]
+    untagged: tuple[str, ...] = ()
     in_training_loop: str | None = None
 
 
@@ -114,8 +115,8 @@ def _owner(writes: set[str], answers: Answers) -> str | None:
     """The exercise whose gradients these are: of those (but the training one) whose names hold all
     of them, the one with the fewest (a cell writing only dlogits is exercise 2's, not 1's)."""
     writes = writes & set().union(*answers.names.values())
-    return min((k for k, names in answers.names.items() if k != answers.in_training_loop
-                and writes and writes <= set(names)), key=lambda k: len(answers.names[k]), default=None)
+    return min((k for k in answers.untagged if k != answers.in_training_loop
+                and writes and writes <= set(answers.names[k])), key=lambda k: len(answers.names[k]), default=None)
 
 
 def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answers | None,
@@ -164,7 +165,7 @@ def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tu
     dlogits is exercise 2's, one writing dlogprobs too is exercise 1's), in the order they ran. The
     training exercise: the backward part of the training loop's body. Other lines become blank, so
     that line numbers stay those of the cell."""
-    every = set().union(*answers.names.values())
+    every = set().union(*(answers.names[k] for k in answers.untagged))
     training = answers.in_training_loop
     found: dict[str, list[tuple[int | None, Snippet]]] = {}
     for index, cell in enumerate(cells, start=1):

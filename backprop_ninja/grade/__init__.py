@@ -77,16 +77,16 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
 def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all."""
     from ..check import check
-    from ..lecture.exercises import ANSWERS, EXERCISES
+    from ..packs import answers, exercises
 
     try:
-        answered = read_submissions(path, ANSWERS)
+        answered = read_submissions(path, answers())
     except SubmissionError as e:
         return Graded(str(path), learner, (), str(e), False)
     if not answered:
         return Graded(str(path), learner, (), f"{path}: no exercise found in it (no tagged answer cell, and no "
                       "cell that answers one by what it assigns)", False)
-    results = tuple(check(EXERCISES[key], submission.snippets, str(path), steps=steps, timeout=timeout)
+    results = tuple(check(exercises()[key], submission.snippets, str(path), steps=steps, timeout=timeout)
                     for key, submission in answered.items())
     return Graded(str(path), learner, results, None, False)
 

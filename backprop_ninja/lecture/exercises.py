@@ -14,7 +14,6 @@ from ..engine.compare import harmless_shape
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
 from ..packs import Pack
-from ..engine.submission import Answers
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import training_point
 
@@ -253,9 +252,6 @@ EX4 = TrainingExercise(
 
 EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 
-
-# How each exercise's answer is found in a notebook written the lecture's way, with no tags.
-ANSWERS = Answers({key: tuple(g.name for g in exercise.followed) for key, exercise in EXERCISES.items()},
-                  in_training_loop=EX4.key)
-
-PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()))
+# Learners mostly answer in the lecture's own notebook, untagged: each answer is found by what it assigns.
+PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()),
+            found_by_writes=True, in_training_loop=EX4.key)

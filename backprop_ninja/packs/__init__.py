@@ -5,10 +5,15 @@ package that registers a `Pack` under the `backprop_ninja.packs` entry-point gro
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..engine.submission import Answers
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports it
     from ..engine.exercise import Exercise
@@ -23,10 +28,29 @@ class PackError(Exception):
 
 
 @dataclass(frozen=True)
+class Mistake:
+    """A known-wrong solution to one of a pack's exercises, and the diagnosis it must get."""
+
+    exercise: str
+    name: str
+    source: str
+    root_cause: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class Pack:
     name: str
     title: str  # the lecture it belongs to
     exercises: tuple[Exercise, ...]
+    # Are its answers found in notebooks written the lecture's way, untagged, by what they assign
+    # (its exercises' gradients then name theirs apart), and is one of them inside the training loop?
+    found_by_writes: bool = False
+    in_training_loop: str | None = None
+    # Each exercise's reference solution, by key, and known-wrong ones: what `ninja check-exercise`
+    # holds the pack to.
+    references: Mapping[str, str] = field(default_factory=dict)
+    mistakes: tuple[Mistake, ...] = ()
 
 
 def _load(name: str, target: str) -> Pack:
@@ -37,6 +61,23 @@ def _load(name: str, target: str) -> Pack:
         raise PackError(f"pack {name!r} ({target}) cannot be loaded: {e}") from None
     if not isinstance(pack, Pack):
         raise PackError(f"pack {name!r} ({target}) is not a backprop_ninja Pack")
+    return pack
+
+
+def load_file(path: Path) -> Pack:
+    """The pack a Python file defines as PACK, used as it is, without installing anything."""
+    if not path.is_file() or path.suffix != ".py":
+        raise PackError(f"{path}: expected a .py file that defines PACK")
+    spec = importlib.util.spec_from_file_location(f"backprop_ninja_pack_{path.stem}", path)
+    assert spec is not None and spec.loader is not None  # a .py file always has both
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the instructor's own code: whatever it raises, say where
+        raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+    pack = getattr(module, "PACK", None)
+    if not isinstance(pack, Pack):
+        raise PackError(f"{path}: defines no PACK, a backprop_ninja.packs.Pack")
     return pack
 
 
@@ -58,3 +99,13 @@ def exercises() -> dict[str, Exercise]:
                 raise PackError(f"two packs define an exercise {exercise.key!r}: rename one")
             found[exercise.key] = exercise
     return found
+
+
+@cache
+def answers() -> Answers:
+    """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
+    all; by what it assigns for the packs whose notebooks are written the lecture's way."""
+    untagged = [p for p in packs().values() if p.found_by_writes]
+    return Answers({key: tuple(g.name for g in exercise.followed) for key, exercise in exercises().items()},
+                   tuple(e.key for p in untagged for e in p.exercises),
+                   next((p.in_training_loop for p in untagged if p.in_training_loop), None))
