@@ -18,6 +18,8 @@ from backprop_ninja.engine.submission import Snippet
 from backprop_ninja.packs.bigram import BIGRAM, PACK, REFERENCE as REFERENCE_BIGRAM, BigramInstance
 
 MISTAKES = {m.name: m for m in PACK.mistakes}
+# The packs that carry their own reference and corpus of mistakes (the lecture's are in reference/ and tests).
+CORPORA = [name for name, pack in packs.packs().items() if pack.references]
 
 
 def run(source: str, exercise=BIGRAM):
@@ -47,6 +49,17 @@ def test_the_corpus_of_mistakes_has_one_mistake_each_and_covers_every_gradient()
         assert len(changed) == 1 or mistake.source.count("\n") == REFERENCE_BIGRAM.count("\n") - 1, mistake.name
 
 
+@pytest.mark.parametrize("name", CORPORA)
+def test_every_pack_holds_what_it_declares(name):
+    """Reference on every instance, at least 8 single mistakes each with its root cause and kind."""
+    pack = packs.packs()[name]
+    from backprop_ninja.check.pack import validate
+
+    findings = validate(pack)
+    assert all(f.ok for f in findings), [f for f in findings if not f.ok]
+    assert len(pack.mistakes) >= 8 and sum("mistake" in f.subject for f in findings) == len(pack.mistakes)
+
+
 @pytest.mark.parametrize("case", MISTAKES, ids=list(MISTAKES))
 def test_each_mistake_gets_its_root_cause_and_kind(case):
     mistake = MISTAKES[case]
@@ -68,7 +81,7 @@ def test_the_command_checks_lists_and_inits_the_pack(ninja, tmp_path):
     code, out, _ = ninja("check", "bigram", tmp_path / "mine.py")
     assert code == 0 and "All 7 gradients match autograd on all 4 instances" in out
     code, out, _ = ninja("list")
-    assert "bigram: makemore part 1" in out and "makemore4: makemore part 4" in out
+    assert "bigram: makemore part 1" in out and "makemore4: makemore part 4" in out and "mlp: makemore part 2" in out
     code, _, _ = ninja("init", tmp_path / "work")
     assert (tmp_path / "work" / "bigram.py").read_text() == render_py(BIGRAM)
 
@@ -212,3 +225,11 @@ def test_a_class_answering_several_packs_is_graded_and_reported(tmp_path, run_ni
     assert report["exercises"] == ["bigram", "ex2"]
     dw = next(g for g in report["gradients"] if (g["exercise"], g["gradient"]) == ("bigram", "dW"))
     assert (dw["first_attempt"], dw["never"], dw["kinds"]) == (1, 1, [{"kind": "missing-branch", "learners": 1}])
+
+
+def test_a_mistake_that_is_the_reference_itself_is_caught(tmp_path, ninja):
+    pack = tmp_path / "regression_pack.py"
+    pack.write_text(REGRESSION.replace("KIND", "scale").replace('RIGHT.replace("/ n", "")', "RIGHT"))
+    code, out, _ = ninja("check-exercise", pack, "--json")
+    detail = {f["subject"]: f for f in json.loads(out)}["regression: mistake 'the mean forgotten'"]["detail"]
+    assert code == 1 and "the same code as the reference" in detail

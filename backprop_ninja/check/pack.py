@@ -76,6 +76,9 @@ def validate(pack: Pack) -> list[Finding]:
             findings.append(Finding(subject, False, f"no exercise {mistake.exercise!r} in the pack" if
                                     mistake.exercise not in keys else "not tried: its exercise's gradients are wrong"))
             continue
+        if mistake.source == pack.references.get(mistake.exercise):
+            findings.append(Finding(subject, False, "the same code as the reference: is a replacement missing?"))
+            continue
         result = _run(judged[mistake.exercise], mistake.source, subject)
         got = (result.root.name, result.root.diagnosis.kind.value) if result.root else None
         wanted = (mistake.root_cause, mistake.kind)

@@ -1,0 +1,137 @@
+"""makemore part 2: the MLP of Bengio et al. (2003) on characters, whose backward the learner writes
+in the compact form (cross-entropy and tanh each in one go), the gradients `loss.backward()` fills in
+the lecture.
+
+The parameters are drawn from a seeded generator and scaled (as part 3 learns to) so that tanh does
+not saturate: a saturated unit passes no gradient, and would hide mistakes behind it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..engine.exercise import Exercise, Gradient, Setting
+from ..engine.forward import ForwardPass
+from . import Mistake, Pack
+
+PARAMETERS = ("C", "W1", "b1", "W2", "b2")
+FORWARD = ForwardPass("""\
+emb = C[X]  # (n, block_size, n_embd)
+hpreact = emb.view(-1, block_size * n_embd) @ W1 + b1
+h = torch.tanh(hpreact)  # (n, n_hidden)
+logits = h @ W2 + b2  # (n, vocab_size)
+loss = F.cross_entropy(logits, Y)
+""", PARAMETERS)
+
+
+@dataclass(frozen=True)
+class MLPSizes:
+    """A batch of n contexts of block_size characters, embedded in n_embd dimensions, n_hidden units."""
+
+    label: str
+    n: int = 32
+    block_size: int = 3
+    n_embd: int = 10
+    n_hidden: int = 200
+    vocab_size: int = 27
+    seed: int = 2147483647
+    dtype: torch.dtype = torch.float32
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+    def named_sizes(self) -> dict[str, int]:
+        return {"n": self.n, "n_hidden": self.n_hidden, "vocab_size": self.vocab_size,
+                "block_size * n_embd": self.block_size * self.n_embd, "n_embd": self.n_embd,
+                "block_size": self.block_size}
+
+    def describe(self) -> str:
+        return (f"n={self.n}, block_size={self.block_size}, n_embd={self.n_embd}, n_hidden={self.n_hidden}, "
+                f"vocab_size={self.vocab_size}, seed={self.seed}, {str(self.dtype).removeprefix('torch.')}")
+
+
+@dataclass(frozen=True)
+class MLPExercise(Exercise[MLPSizes]):
+    def setting(self, sizes: MLPSizes) -> Setting:
+        s = sizes
+        g = torch.Generator().manual_seed(s.seed)
+        fan_in = s.block_size * s.n_embd
+        params = {
+            "C": torch.randn((s.vocab_size, s.n_embd), generator=g),
+            "W1": torch.randn((fan_in, s.n_hidden), generator=g) * (5 / 3) / fan_in**0.5,
+            "b1": torch.randn(s.n_hidden, generator=g) * 0.1,
+            "W2": torch.randn((s.n_hidden, s.vocab_size), generator=g) * 0.1,
+            "b2": torch.randn(s.vocab_size, generator=g) * 0.1,
+        }
+        X = torch.randint(0, s.vocab_size, (s.n, s.block_size), generator=g)
+        Y = torch.randint(0, s.vocab_size, (s.n,), generator=g)
+        data = {"X": X, "Y": Y, "n": s.n, "block_size": s.block_size, "n_embd": s.n_embd, "n_hidden": s.n_hidden,
+                "vocab_size": s.vocab_size}
+        return {k: p.to(s.dtype) for k, p in params.items()}, data
+
+
+MLP = MLPExercise(
+    key="mlp",
+    title="The MLP's backward pass, compact",
+    task=("makemore part 2 trains an MLP: embed each of block_size characters, concatenate, a tanh "
+          "hidden layer, logits, cross-entropy. Write the gradients loss.backward() fills in, each "
+          "layer in one go: cross-entropy's gradient from the softmax, tanh's from its output."),
+    gradients=(
+        Gradient("dlogits", "cross-entropy's gradient is the softmax minus one at the label, and the "
+                 "loss is a mean over the batch."),
+        Gradient("dh", "logits = h @ W2 + b2: a matrix product; match the shapes."),
+        Gradient("dW2", "which product of h and dlogits has W2's shape?"),
+        Gradient("db2", "b2 is broadcast over the batch: sum over the dimension it was copied along."),
+        Gradient("dhpreact", "h = tanh(hpreact), and d tanh(x)/dx = 1 - tanh(x)**2: you already have tanh(x)."),
+        Gradient("dW1", "like dW2, with the concatenated embeddings as the layer's input."),
+        Gradient("db1", "like db2, a sum over the batch."),
+        Gradient("demb", "the concatenation is only a view of emb: give the gradient emb's shape back."),
+        Gradient("dC", "emb = C[X] picks rows of C, the same row many times: every pick adds to its row.",
+                 indexed_by="X"),
+    ),
+    instances=(
+        MLPSizes("lecture"),
+        MLPSizes("block_size 5, n_embd 2, float64", n=20, block_size=5, n_embd=2, n_hidden=100, seed=7,
+                 dtype=torch.float64),
+        MLPSizes("block_size 8, float64", n=16, block_size=8, n_hidden=100, seed=42, dtype=torch.float64),
+        MLPSizes("other sizes, float64", n=7, n_embd=2, vocab_size=19, seed=3, dtype=torch.float64),
+    ),
+    forward=FORWARD,
+)
+
+REFERENCE = """\
+dlogits = F.softmax(logits, 1)
+dlogits[range(n), Y] -= 1
+dlogits /= n
+dh = dlogits @ W2.T
+dW2 = h.T @ dlogits
+db2 = dlogits.sum(0)
+dhpreact = (1.0 - h**2) * dh
+dW1 = emb.view(-1, block_size * n_embd).T @ dhpreact
+db1 = dhpreact.sum(0)
+demb = (dhpreact @ W1.T).view(emb.shape)
+dC = torch.zeros_like(C)
+dC.index_add_(0, X.view(-1), demb.view(-1, n_embd))
+"""
+
+# One mistake each, as (name, the reference's line, the mistaken one, root cause, kind).
+_MISTAKES = (
+    ("the mean forgotten", "dlogits /= n\n", "", "dlogits", "scale"),
+    ("n hard-coded", "dlogits /= n", "dlogits /= 32", "dlogits", "hard-coded-size"),
+    ("dW2 transposed", "dW2 = h.T @ dlogits", "dW2 = dlogits.T @ h", "dW2", "transpose"),
+    ("db2 summed over the wrong axis", "db2 = dlogits.sum(0)", "db2 = dlogits.sum(1)", "db2", "wrong-axis"),
+    ("tanh's derivative from its input", "dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh",
+     "dhpreact", "local"),
+    ("tanh's derivative negated", "dhpreact = (1.0 - h**2) * dh", "dhpreact = (h**2 - 1.0) * dh", "dhpreact", "sign"),
+    ("dW1 transposed", "dW1 = emb.view(-1, block_size * n_embd).T @ dhpreact",
+     "dW1 = (dhpreact.T @ emb.view(-1, block_size * n_embd)).T.T", "dW1", "transpose"),
+    ("emb's shape not given back", "demb = (dhpreact @ W1.T).view(emb.shape)", "demb = dhpreact @ W1.T", "demb",
+     "shape"),
+    ("repeated rows of C assigned, not added", "dC.index_add_(0, X.view(-1), demb.view(-1, n_embd))",
+     "dC[X.view(-1)] = demb.view(-1, n_embd)", "dC", "duplicate-index"),
+)
+
+PACK = Pack("mlp", "makemore part 2: the MLP, its backward pass in compact form", (MLP,),
+            references={MLP.key: REFERENCE},
+            mistakes=tuple(Mistake(MLP.key, name, REFERENCE.replace(old, new), root, kind)
+                           for name, old, new, root, kind in _MISTAKES))
