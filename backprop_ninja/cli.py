@@ -381,13 +381,15 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
               help="The learner's upload (default /autograder/submission).")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where results.json goes (default /autograder/results).")
+@click.option("--pack", default="makemore4", show_default=True,
+              help="The pack whose exercises are the assignment's tests (`ninja list`).")
 @click.option("--points", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Points per exercise (default 25: 100 for the four).")
+              help="Points per exercise (default 25: 100 for makemore4's four).")
 @TIMEOUT_OPTION
 @click.option("--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto", show_default=True,
               help="As for `ninja grade`.")
-def gradescope(submission: Path | None, results: Path | None, points: float | None, timeout: float | None,
-               sandbox_mode: str) -> None:
+def gradescope(submission: Path | None, results: Path | None, pack: str, points: float | None,
+               timeout: float | None, sandbox_mode: str) -> None:
     """Grade one Gradescope submission into Gradescope's results.json.
 
     This is what grader/run_autograder runs on Gradescope: every exercise
@@ -397,14 +399,17 @@ def gradescope(submission: Path | None, results: Path | None, points: float | No
     locally with --submission and --results.
     """
     from .grade import gradescope as contract
+    from .packs import packs
 
+    if pack not in packs():
+        raise click.BadParameter(f"{pack!r} is not a pack; choose from {', '.join(packs())}", param_hint="--pack")
     try:
         sandbox, warning = find(sandbox_mode)
     except SandboxError as e:
         raise click.UsageError(str(e)) from None
     if warning:
         click.echo(f"Warning: {warning}", err=True)
-    payload = contract.autograde(submission or contract.SUBMISSION, results or contract.RESULTS,
+    payload = contract.autograde(submission or contract.SUBMISSION, results or contract.RESULTS, pack,
                                  points or contract.POINTS, timeout, sandbox)
     click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
                + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))

@@ -13,18 +13,18 @@ from conftest import REFERENCE, REPO
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
 
 
-def autograde(tmp_path, files: dict[str, str]) -> dict:
+def autograde(tmp_path, files: dict[str, str], *args: str, keys=("ex1", "ex2", "ex3", "ex4")) -> dict:
     submission, results = tmp_path / "autograder" / "submission", tmp_path / "autograder" / "results"
     submission.mkdir(parents=True)
     for name, text in files.items():
         (submission / name).write_text(text)
     done = subprocess.run([str(REPO / "grader" / "run_autograder"), "--submission", str(submission),
-                           "--results", str(results)], env={**os.environ, "PYTHON": sys.executable},
+                           "--results", str(results), *args], env={**os.environ, "PYTHON": sys.executable},
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     payload = json.loads((results / "results.json").read_text())
     assert set(payload) >= {"score", "max_score", "tests", "visibility", "stdout_visibility"}
-    assert [t["name"].split(":")[0] for t in payload["tests"]] == ["ex1", "ex2", "ex3", "ex4"]
+    assert [t["name"].split(":")[0] for t in payload["tests"]] == list(keys)
     for test in payload["tests"]:
         assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility"}
         assert test["status"] in ("passed", "failed") and 0 <= test["score"] <= test["max_score"]
@@ -57,3 +57,10 @@ def test_an_upload_that_cannot_be_graded_scores_zero_and_says_why(tmp_path, file
     payload = autograde(tmp_path, files)
     assert payload["score"] == 0
     assert all(reason in t["output"] for t in payload["tests"])
+
+
+def test_another_pack_is_another_assignment(tmp_path):
+    from backprop_ninja.packs.bigram import REFERENCE as BIGRAM
+
+    payload = autograde(tmp_path, {"bigram.py": BIGRAM}, "--pack", "bigram", "--points", "10", keys=("bigram",))
+    assert payload["score"] == payload["max_score"] == 10

@@ -23,7 +23,8 @@ from . import GRADE_STEPS, Graded, find_submissions, grade
 
 ROOT = Path("/autograder")
 SUBMISSION, RESULTS = ROOT / "submission", ROOT / "results"
-POINTS = 25.0  # per exercise: the four of the lecture make 100
+PACK = "makemore4"
+POINTS = 25.0  # per exercise: makemore4's four make 100
 
 
 def _best(graded: list[Graded], exercise: str) -> CheckResult | None:
@@ -45,10 +46,11 @@ def _test(number: int, exercise, result: CheckResult | None, points: float, unre
             "output": output, "visibility": "visible"}
 
 
-def autograde(submission: Path, results: Path, points: float = POINTS, timeout: float | None = None,
+def autograde(submission: Path, results: Path, pack: str = PACK, points: float = POINTS, timeout: float | None = None,
               sandbox: Sandbox | None = None) -> dict:
-    """Grade the upload in `submission` and write `results`/results.json; return what was written."""
-    from ..lecture.exercises import EXERCISES
+    """Grade the upload in `submission` against `pack`'s exercises and write `results`/results.json;
+    return what was written."""
+    from ..packs import packs
 
     start = time.monotonic()
     files = find_submissions([submission]) if submission.is_dir() else []
@@ -57,7 +59,7 @@ def autograde(submission: Path, results: Path, points: float = POINTS, timeout: 
                        sandbox=sandbox) if files else []
     unreadable = [g.error for g in graded if g.error]
     tests = [_test(i, exercise, _best(graded, exercise.key), points, unreadable)
-             for i, exercise in enumerate(EXERCISES.values(), start=1)]
+             for i, exercise in enumerate(packs()[pack].exercises, start=1)]
     found = ", ".join(f.name for f in files) or "no notebook or .py file"
     payload = {"score": round(sum(t["score"] for t in tests), 2), "max_score": points * len(tests),
                "execution_time": round(time.monotonic() - start, 1),
