@@ -7,7 +7,8 @@ NAME picks benchmarks: ex1, failing, ex4, train (reference backward against auto
 threads-check, threads-train (`threads` for both), grade (a class of --class-size lecture-format
 notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
 (the workers' peak RSS while grading), busy (check ex4 and grade beside a CPU-bound loop) and
-report (`ninja report` on a generated gradebook of 1,000 learners, as a table and as HTML).
+report (`ninja report` on a generated gradebook of 1,000 learners, as a table and as HTML) and packs
+(`ninja check` of each pack's reference against importing torch, as for ex1).
 The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
 old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
@@ -249,7 +250,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     parser.add_argument("--only", action="append", metavar="NAME",
                         choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train",
-                                 "grade", "memory", "busy", "report"],
+                                 "grade", "memory", "busy", "report", "packs"],
                         help="run only this benchmark (repeatable); `threads` runs both threads ones")
     parser.add_argument("--class-size", type=int, default=50, help="notebooks in the grading benchmark (default 50)")
     args = parser.parse_args()
@@ -261,6 +262,17 @@ def main() -> None:
         wall_ratio("ninja check ex1 on the reference solution, against importing torch",
                    [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
                    args.runs, target=1.4)
+    if wanted("packs"):
+        from backprop_ninja.packs import packs
+
+        with tempfile.TemporaryDirectory() as work:
+            for name, pack in packs().items():
+                for key, reference in pack.references.items():
+                    answer = Path(work) / f"{key}.py"
+                    answer.write_text(reference)
+                    wall_ratio(f"ninja check {key} ({name} pack) on its reference, against importing torch",
+                               [*_ninja(), "check", key, str(answer)], [PYTHON, "-c", "import torch"], args.runs,
+                               target=1.4)
     if wanted("failing"):
         with tempfile.TemporaryDirectory() as work:
             # One mistake early on (the += into dcounts forgotten): every gradient after it fails, so
