@@ -2,8 +2,8 @@
 in the compact form (cross-entropy and tanh each in one go), the gradients `loss.backward()` fills in
 the lecture.
 
-The parameters are drawn from a seeded generator and scaled (as part 3 learns to) so that tanh does
-not saturate: a saturated unit passes no gradient, and would hide mistakes behind it.
+The sizes, the parameters and the batches are part 4's (scaled as part 3 learns to, so that tanh does
+not saturate: a saturated unit passes no gradient, and would hide mistakes behind it), batchnorm left out.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
+from ..lecture.model import Instance, batch, parameters
 from . import Mistake, Pack
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")
@@ -26,48 +27,16 @@ loss = F.cross_entropy(logits, Y)
 
 
 @dataclass(frozen=True)
-class MLPSizes:
-    """A batch of n contexts of block_size characters, embedded in n_embd dimensions, n_hidden units."""
+class MLPExercise(Exercise[Instance]):
+    """Part 4's sizes, initialisation and batches (its Instance), without batchnorm."""
 
-    label: str
-    n: int = 32
-    block_size: int = 3
-    n_embd: int = 10
-    n_hidden: int = 200
-    vocab_size: int = 27
-    seed: int = 2147483647
-    dtype: torch.dtype = torch.float32
-    rtol: float = 1e-5
-    atol: float = 1e-8
-
-    def named_sizes(self) -> dict[str, int]:
-        return {"n": self.n, "n_hidden": self.n_hidden, "vocab_size": self.vocab_size,
-                "block_size * n_embd": self.block_size * self.n_embd, "n_embd": self.n_embd,
-                "block_size": self.block_size}
-
-    def describe(self) -> str:
-        return (f"n={self.n}, block_size={self.block_size}, n_embd={self.n_embd}, n_hidden={self.n_hidden}, "
-                f"vocab_size={self.vocab_size}, seed={self.seed}, {str(self.dtype).removeprefix('torch.')}")
-
-
-@dataclass(frozen=True)
-class MLPExercise(Exercise[MLPSizes]):
-    def setting(self, sizes: MLPSizes) -> Setting:
-        s = sizes
-        g = torch.Generator().manual_seed(s.seed)
-        fan_in = s.block_size * s.n_embd
-        params = {
-            "C": torch.randn((s.vocab_size, s.n_embd), generator=g),
-            "W1": torch.randn((fan_in, s.n_hidden), generator=g) * (5 / 3) / fan_in**0.5,
-            "b1": torch.randn(s.n_hidden, generator=g) * 0.1,
-            "W2": torch.randn((s.n_hidden, s.vocab_size), generator=g) * 0.1,
-            "b2": torch.randn(s.vocab_size, generator=g) * 0.1,
-        }
-        X = torch.randint(0, s.vocab_size, (s.n, s.block_size), generator=g)
-        Y = torch.randint(0, s.vocab_size, (s.n,), generator=g)
-        data = {"X": X, "Y": Y, "n": s.n, "block_size": s.block_size, "n_embd": s.n_embd, "n_hidden": s.n_hidden,
-                "vocab_size": s.vocab_size}
-        return {k: p.to(s.dtype) for k, p in params.items()}, data
+    def setting(self, instance: Instance) -> Setting:
+        i = instance
+        params = {k: p for k, p in parameters(i).items() if k in PARAMETERS}
+        X, Y = batch(i)
+        data = {"X": X, "Y": Y, "n": i.n, "block_size": i.block_size, "n_embd": i.n_embd, "n_hidden": i.n_hidden,
+                "vocab_size": i.vocab_size}
+        return params, data
 
 
 MLP = MLPExercise(
@@ -90,11 +59,11 @@ MLP = MLPExercise(
                  indexed_by="X"),
     ),
     instances=(
-        MLPSizes("lecture"),
-        MLPSizes("block_size 5, n_embd 2, float64", n=20, block_size=5, n_embd=2, n_hidden=100, seed=7,
+        Instance("lecture", n_hidden=200),
+        Instance("block_size 5, n_embd 2, float64", n=20, block_size=5, n_embd=2, n_hidden=100, seed=7,
                  dtype=torch.float64),
-        MLPSizes("block_size 8, float64", n=16, block_size=8, n_hidden=100, seed=42, dtype=torch.float64),
-        MLPSizes("other sizes, float64", n=7, n_embd=2, vocab_size=19, seed=3, dtype=torch.float64),
+        Instance("block_size 8, float64", n=16, block_size=8, n_hidden=100, seed=42, dtype=torch.float64),
+        Instance("other sizes, float64", n=7, n_embd=2, n_hidden=200, vocab_size=19, seed=3, dtype=torch.float64),
     ),
     forward=FORWARD,
 )
