@@ -112,6 +112,8 @@ def main() -> None:
       ninja list              what each exercise asks for
       ninja train             exercise 4 in full: train with your backward
       ninja grade FOLDER      for instructors: a class's notebooks into a gradebook
+      ninja report            ... and where the class stands, from it
+      ninja check-exercise F  ... and a pack of exercises of your own, validated
 
     `ninja` may be the Ninja build tool on your PATH too: `backprop-ninja` and
     `python -m backprop_ninja` are the same command.
@@ -133,7 +135,7 @@ def main() -> None:
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
           color: bool | None, pack_file: Path | None, timeout: float | None, threads: int | None) -> None:
-    """Compare every gradient of EXERCISE (ex1..ex4, bigram: see `ninja list`) in PATH with autograd.
+    """Compare every gradient of EXERCISE (ex1..ex4, bigram, mlp: `ninja list`) in PATH with autograd.
 
     \b
     PATH is your .py file, or a notebook whose answer cell is tagged
@@ -142,11 +144,13 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     and in it the file you have changed from its stub (the .py if you
     changed both; a note then names the other).
 
-    Your code runs on the lecture's own batch (n=32, n_hidden=64, float32)
-    and on other sizes and seeds in float64: a gradient passes when it is
-    approximately right (torch.allclose) on all of them, so a hard-coded
-    32 or a shape that only broadcasts does not pass. "exact" (bit-equal)
-    is shown for the lecture's instance, as information.
+    Your code runs on the lecture's own instance (for ex1: its batch of
+    n=32, n_hidden=64, in float32) and on other sizes and seeds in float64:
+    a gradient passes when it is approximately right (torch.allclose) on
+    all of them, so a hard-coded 32 or a shape that only broadcasts does
+    not pass. "exact" (bit-equal) is shown for the lecture's instance, as
+    information. `ninja list` shows every pack's exercises; --pack checks
+    against a pack of your own (see `ninja check-exercise --help`).
 
     \b
     Where something is wrong, your code is run a second time with every
