@@ -17,8 +17,8 @@ import click
 from . import __version__
 from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
 from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
-from .packs import PackError
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
+from .packs import PackError
 from .report.text import SECTIONS as REPORT_SECTIONS
 
 WORKDIR = "ninja-exercises"
@@ -81,7 +81,7 @@ THREADS_OPTION = click.option(
 
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
-    from .lecture.training import Progress
+    from .packs.makemore4.training import Progress
 
     if sys.stderr.isatty():
         return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))
@@ -235,9 +235,9 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .engine.runner import LearnerCode, Session
-    from .lecture import data
-    from .lecture.exercises import EXERCISES
-    from .lecture.training import LECTURE, TrainingRun, autograd_backward, evaluate
+    from .packs.makemore4 import data
+    from .packs.makemore4.exercises import EXERCISES
+    from .packs.makemore4.training import LECTURE, TrainingRun, autograd_backward, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")

@@ -15,7 +15,7 @@ from backprop_ninja import __version__
 from backprop_ninja.engine.gradebook import Attempt, Gradebook
 from backprop_ninja.engine.records import (FAIL, PASS, CheckResult, Comparison, Convergence, Diagnosis, GradientResult,
                                            Kind, RootCause)
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ATTEMPTS = 3
 MISTAKES = (Kind.TRANSPOSE, Kind.SCALE, Kind.SIGN, Kind.MISSING_BRANCH, Kind.WRONG_AXIS, Kind.SHAPE)

@@ -10,8 +10,8 @@ from conftest import REFERENCE
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
 from backprop_ninja.engine.submission import Snippet
-from backprop_ninja.lecture.exercises import EXERCISES, Exercise
-from backprop_ninja.lecture.model import Instance
+from backprop_ninja.packs.makemore4.exercises import EXERCISES, Exercise
+from backprop_ninja.packs.makemore4.model import Instance
 
 EX1_REFERENCE = (REFERENCE / "ex1.py").read_text()
 # Exercise 4 trains as well: tests/test_ex4.py has its own.

@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from backprop_ninja.lecture import data
+from backprop_ninja.packs.makemore4 import data
 
 
 def lecture_pipeline(words, block_size=3):

@@ -10,7 +10,7 @@ from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
 from backprop_ninja.engine.submission import Snippet
 from backprop_ninja.grade import GRADE_STEPS
-from backprop_ninja.lecture.exercises import EX4
+from backprop_ninja.packs.makemore4.exercises import EX4
 
 REFERENCE_EX4 = (REFERENCE / "ex4.py").read_text()
 STEPS = 600

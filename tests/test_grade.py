@@ -17,7 +17,7 @@ from conftest import REFERENCE, REPO
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.engine.gradebook import Gradebook
 from backprop_ninja.grade import learner_of
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 STEPS = "30"
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().split('"""', 2)[2].replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")

@@ -19,7 +19,7 @@ from conftest import REFERENCE, REPO
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.engine.cgroup import Cgroup
 from backprop_ninja.engine.sandbox import find
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 RIGHT = (REFERENCE / "ex2.py").read_text()
 WRONG = "dlogits = torch.zeros_like(logits)\n"

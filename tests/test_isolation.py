@@ -8,7 +8,7 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine.submission import Snippet
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"
 RIGHT = (REFERENCE / "ex2.py").read_text()
@@ -28,7 +28,7 @@ CHEATS = {
         "import importlib\n"
         "variable = importlib.import_module('torch.autograd.variable')\n"
         "variable.Variable._execution_engine = getattr(torch._C, '_ImperativeEngine')()\n"
-        "model = importlib.import_module('backprop_ninja.lecture.model')\n"
+        "model = importlib.import_module('backprop_ninja.packs.makemore4.model')\n"
         "forward = importlib.import_module('backprop_ninja.engine.forward')\n"
         "params = {name: globals()[name] for name in model.PARAMETERS}\n"
         "dlogits = forward.autograd_gradients(model.EXPANDED, params, model.batch_data(Xb, Yb), ('dlogits',))['dlogits']\n",

@@ -6,8 +6,8 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine.submission import SubmissionError, read_submission
-from backprop_ninja.lecture.exercises import EXERCISES
 from backprop_ninja.packs import answers
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ANSWERS = answers()
 

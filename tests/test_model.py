@@ -1,8 +1,8 @@
 import torch
 
-from backprop_ninja.lecture.exercises import EX1, EX3, INSTANCES
 from backprop_ninja.engine.forward import autograd_gradients
-from backprop_ninja.lecture.model import EXPANDED, FUSED, Instance, batch, batch_data, parameters
+from backprop_ninja.packs.makemore4.exercises import EX1, EX3, INSTANCES
+from backprop_ninja.packs.makemore4.model import EXPANDED, FUSED, Instance, batch, batch_data, parameters
 
 
 def test_lecture_instance_has_the_lectures_sizes():

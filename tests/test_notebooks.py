@@ -10,7 +10,7 @@ from conftest import REFERENCE
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 TAG = "backprop-ninja:{}"
 

@@ -9,7 +9,7 @@ from backprop_ninja.engine import trials
 from backprop_ninja.engine.convergence import twin_run
 from backprop_ninja.engine.records import SCHEMA_VERSION, CheckResult, Kind, Status
 from backprop_ninja.engine.submission import Snippet
-from backprop_ninja.lecture.exercises import EXERCISES
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 
 def round_trip(result: CheckResult) -> CheckResult:

@@ -18,7 +18,7 @@ from ..engine.runner import LearnerCode, Session
 from ..engine.submission import Snippet
 from ..engine.syntax import written_on_line
 from ..engine.trials import Trial, run_trial
-from ..lecture.exercises import GRADS_HINT, Exercise, TrainingExercise
+from ..packs.makemore4.exercises import GRADS_HINT, Exercise, TrainingExercise
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..engine.submission import SubmissionError, notebook_tag, read_submission
 from ..engine.exercise import Exercise
+from ..engine.submission import SubmissionError, notebook_tag, read_submission
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 

@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import torch
 
-from ..lecture.model import FUSED, PARAMETERS, Instance, batch_data
-from ..lecture.training import LECTURE, TrainingRun, autograd_backward, training_data
+from ..packs.makemore4.model import FUSED, PARAMETERS, Instance, batch_data
+from ..packs.makemore4.training import LECTURE, TrainingRun, autograd_backward, training_data
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
 

@@ -32,7 +32,7 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from ..lecture import exercises, model, training
+from ..packs.makemore4 import exercises, model, training
 from . import sandbox, wire
 from .compare import harmless_shape
 from .exercise import Exercise

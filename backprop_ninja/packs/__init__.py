@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports i
 
 GROUP = "backprop_ninja.packs"
 # Where each built-in pack is defined ("module:attribute"), found even without installed metadata.
-BUILT_IN = {"makemore4": "backprop_ninja.lecture.exercises:PACK", "bigram": "backprop_ninja.packs.bigram:PACK",
+BUILT_IN = {"makemore4": "backprop_ninja.packs.makemore4.exercises:PACK", "bigram": "backprop_ninja.packs.bigram:PACK",
             "mlp": "backprop_ninja.packs.mlp:PACK"}
 
 

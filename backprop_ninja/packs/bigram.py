@@ -10,8 +10,8 @@ import torch
 
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from ..lecture.data import STOI
 from . import Mistake, Pack
+from .makemore4.data import STOI
 
 FORWARD = ForwardPass("""\
 xenc = F.one_hot(xs, num_classes=V).to(W.dtype)  # input to the network: one-hot encoding

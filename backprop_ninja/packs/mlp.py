@@ -13,8 +13,8 @@ import torch
 
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from ..lecture.model import Instance, batch, parameters
 from . import Mistake, Pack
+from .makemore4.model import Instance, batch, parameters
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")
 FORWARD = ForwardPass("""\

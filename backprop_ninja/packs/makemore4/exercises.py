@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..engine.compare import harmless_shape
-from ..engine.exercise import Exercise, Gradient, Setting
-from ..engine.forward import ForwardPass
-from ..packs import Pack
+from ...engine.compare import harmless_shape
+from ...engine.exercise import Exercise, Gradient, Setting
+from ...engine.forward import ForwardPass
+from .. import Pack
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import training_point
 
