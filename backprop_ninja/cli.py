@@ -235,9 +235,11 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .engine.runner import LearnerCode, Session
+    from .engine.training import autograd_backward
     from .packs.makemore4 import data
     from .packs.makemore4.exercises import EXERCISES
-    from .packs.makemore4.training import LECTURE, TrainingRun, autograd_backward, evaluate
+    from .packs.makemore4.model import FUSED
+    from .packs.makemore4.training import LECTURE, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
@@ -256,16 +258,17 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     if not as_json:
         click.echo(f"Training with {'autograd' if autograd else path} on "
                    f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
-    run = TrainingRun(LECTURE, *splits.train)
+    exercise = EXERCISES["ex4"]
+    run = exercise.training_run(splits.train)
     progress = _progress(steps, every=10_000)
     start = time.perf_counter()
     if snippets is None:
-        run.train(autograd_backward, steps, progress=progress)
+        run.train(autograd_backward(FUSED), steps, progress=progress)
         params = run.params
     else:  # the learner's backward, and so the whole loop, runs in a worker process
         with Session(timeout=None) as session:
-            params, stopped = session.train(LearnerCode(snippets, session), steps, *splits.train, run.params,
-                                            progress, progress.every)
+            params, stopped = session.train(LearnerCode(snippets, session), exercise.key, steps, *splits.train,
+                                            run.params, progress, progress.every)
         if stopped:
             click.echo(f"\nTraining stopped at step {stopped[0]}: {stopped[1]}", err=True)
             sys.exit(1)

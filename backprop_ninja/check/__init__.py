@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from ..engine.convergence import DEFAULT_STEPS, check_convergence
 from ..engine.diagnosis import diagnose, lecture_only
+from ..engine.exercise import Exercise
 from ..engine.instrument import LearnerSource
 from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
                               InstanceInfo, Kind, RootCause)
@@ -18,7 +19,6 @@ from ..engine.runner import LearnerCode, Session
 from ..engine.submission import Snippet
 from ..engine.syntax import written_on_line
 from ..engine.trials import Trial, run_trial
-from ..packs.makemore4.exercises import GRADS_HINT, Exercise, TrainingExercise
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
@@ -32,10 +32,9 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
         plain = run_trial(exercise, code, exercise.names)
         gradients = tuple(_summarise(g.name, g.hint, plain, exercise) for g in exercise.gradients)
         # Training comes before the diagnosis, which hands the worker right values to go on from.
-        convergence = (check_convergence(code, steps, progress=progress)
-                       if isinstance(exercise, TrainingExercise) else None)
+        convergence = check_convergence(exercise, code, steps, progress=progress) if exercise.TRAINS else None
         gradients, root = _diagnosed(exercise, code, gradients, plain)
-    gradients, root = _with_disagreements(exercise.disagreements(plain.lecture_run.values), gradients, root)
+    gradients, root = _with_disagreements(exercise, exercise.disagreements(plain.lecture_run.values), gradients, root)
     followed = tuple(g.name for g in exercise.followed)
     errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
                    for i, run in zip(plain.instances, plain.runs) if run.raised)
@@ -68,7 +67,7 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
     return tuple(diagnosed), root
 
 
-def _with_disagreements(disagreements: dict[str, str], gradients: tuple[GradientResult, ...],
+def _with_disagreements(exercise: Exercise, disagreements: dict[str, str], gradients: tuple[GradientResult, ...],
                         root: RootCause | None) -> tuple[tuple[GradientResult, ...], RootCause | None]:
     """Gradients the code answers twice, differently (exercise 4's `grads` list against the named
     gradients), fail: only one of the answers would train. A wrong step earlier stays the root."""
@@ -79,7 +78,7 @@ def _with_disagreements(disagreements: dict[str, str], gradients: tuple[Gradient
                    if g.name in disagreements else g for g in gradients)
     summary = Diagnosis(Kind.GRADS_LIST, "the grads list, which is what trains, disagrees with your named "
                         "gradients: " + "; ".join(disagreements.values()))
-    return failed, root or RootCause("grads", summary, GRADS_HINT, graded=True)
+    return failed, root or RootCause("grads", summary, exercise.DISAGREEMENT_HINT, graded=True)
 
 
 def _summarise(name: str, hint: str, plain: Trial, exercise: Exercise) -> GradientResult:

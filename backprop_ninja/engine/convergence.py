@@ -1,5 +1,5 @@
-"""Exercise 4's convergence check: a training run driven only by the learner's gradients, next to
-a twin run from the same initialisation and the same batches, driven by autograd."""
+"""A training stage's convergence check (exercise 4's): a training run driven only by the learner's
+gradients, next to a twin run from the same initialisation and the same batches, driven by autograd."""
 from __future__ import annotations
 
 import math
@@ -8,10 +8,10 @@ from functools import lru_cache
 
 import torch
 
-from ..packs.makemore4.model import FUSED, PARAMETERS, Instance, batch_data
-from ..packs.makemore4.training import LECTURE, TrainingRun, autograd_backward, training_data
+from .exercise import Exercise
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
+from .training import Batch, autograd_backward
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
 DEFAULT_STEPS = 2000
@@ -23,26 +23,26 @@ REQUIRED_FALL = 0.9
 
 
 class _Streamed:
-    """The learner's backward as the worker runs it, in a training run of the lecture's model of its
-    own, each step's gradients streamed here: this run's own parameters are stepped with them, and
-    its own forward pass gives each step's loss. Whatever the worker's run does, only what these
-    gradients do to this copy of the model counts."""
+    """The learner's backward as the worker runs it, in a training run of its own, each step's
+    gradients streamed here: this run's own parameters are stepped with them, and its own forward
+    pass gives each step's loss. Whatever the worker's run does, only what these gradients do to
+    this copy of the model counts."""
 
-    def __init__(self, code: LearnerCode, steps: int, Xtr: torch.Tensor, Ytr: torch.Tensor):
-        self.stream = code.session.stream_training(code, steps, Xtr, Ytr)
+    def __init__(self, code: LearnerCode, exercise: Exercise, steps: int):
+        self.stream = code.session.stream_training(code, exercise.key, steps)
+        self.forward = exercise.forward
         self.step = 0
 
-    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
-                 ) -> tuple[float, list[torch.Tensor]]:
+    def __call__(self, params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list[torch.Tensor]]:
         grads = next(self.stream, None)
         if grads is None:
             raise LearnerStopped(self.step, "the worker ended its run early")
         tensors = [g for g in grads if isinstance(g, torch.Tensor)]
-        if len(tensors) != len(PARAMETERS) or not all(g.shape == params[name].shape and g.dtype == params[name].dtype
-                                                      for name, g in zip(PARAMETERS, tensors)):
+        if len(tensors) != len(params) or not all(g.shape == p.shape and g.dtype == p.dtype
+                                                  for g, p in zip(tensors, params.values())):
             raise LearnerStopped(self.step, "the worker sent gradients that are not the model's")
         with torch.no_grad():
-            loss = FUSED(params, batch_data(Xb, Yb))["loss"].item()
+            loss = self.forward(params, batch)["loss"].item()
         self.step += 1
         return loss, tensors
 
@@ -62,22 +62,21 @@ def smooth(losses: Sequence[float], window: int) -> list[float]:
 
 
 @lru_cache(maxsize=8)
-def twin_run(instance: Instance, steps: int) -> tuple[float, ...]:
+def twin_run(exercise: Exercise, steps: int) -> tuple[float, ...]:
     """The losses of autograd's run: the same for every learner, so trained once per process."""
-    return tuple(TrainingRun(instance, *training_data(instance.block_size).train).train(autograd_backward, steps))
+    return tuple(exercise.training_run().train(autograd_backward(exercise.forward), steps))
 
 
-def check_convergence(code: LearnerCode, steps: int = DEFAULT_STEPS,
+def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
                       progress: Callable[[int, float], None] | None = None) -> Convergence:
-    """Train the lecture's model twice from the same start on the same batches, with autograd and
+    """Train the exercise's model twice from the same start on the same batches, with autograd and
     with the learner's gradients; pass when the learner's loss curve tracks autograd's and falls as far."""
-    Xtr, Ytr = training_data(LECTURE.block_size).train
-    twin = twin_run(LECTURE, steps)
+    twin = twin_run(exercise, steps)
     window = max(1, min(100, steps // 10))
     twin_smooth = smooth(twin, window)
     start, twin_end = twin[0], twin_smooth[-1]
     try:
-        learner = TrainingRun(LECTURE, Xtr, Ytr).train(_Streamed(code, steps, Xtr, Ytr), steps, progress=progress)
+        learner = exercise.training_run().train(_Streamed(code, exercise, steps), steps, progress=progress)
     except LearnerStopped as stop:
         return Convergence(steps, False, f"stopped at step {stop.step}: {stop.reason}", start, twin_end,
                            None, None, window, stop.raised)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from .forward import ForwardPass, autograd_gradients, branch_gradients
+from .training import TrainingRun
+
+# A data set's inputs and targets, to train on.
+Examples = tuple[torch.Tensor, torch.Tensor]
 
 # An instance's leaves (the tensors gradients are taken for) and data (all else the forward pass reads).
 Setting = tuple[dict[str, torch.Tensor], dict[str, object]]
@@ -86,9 +90,20 @@ class Exercise(Generic[I]):
     # Every followed gradient, graded or not, in backprop order (by default the graded ones').
     order: tuple[str, ...] = ()
 
+    # Does the exercise end with a training stage: the learner's gradients driving a training run
+    # next to autograd's twin (`training_run` then makes both)?
+    TRAINS: ClassVar[bool] = False
+    # The hint for answers the code gives twice, differently (see `disagreements`).
+    DISAGREEMENT_HINT: ClassVar[str] = ""
+
     def setting(self, instance: I) -> Setting:
         """The leaves and the data of `instance`: what the problem is, concretely."""
         raise NotImplementedError
+
+    def training_run(self, examples: Examples | None = None) -> TrainingRun:
+        """A fresh run of the lecture's training loop, on `examples` (the pack's own by default):
+        the same start and the same batches every time."""
+        raise NotImplementedError(f"{self.key} has no training stage")
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -154,7 +154,7 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
-    def train(self, code: LearnerCode, steps: int, X: torch.Tensor, Y: torch.Tensor,
+    def train(self, code: LearnerCode, exercise: str, steps: int, X: torch.Tensor, Y: torch.Tensor,
               expected: Mapping[str, torch.Tensor], progress: Callable[[int, float], None], every: int
               ) -> tuple[dict[str, torch.Tensor], tuple[int, str] | None]:
         """`ninja train`'s run with the code's backward, all in the worker (the learner's own run:
@@ -163,8 +163,8 @@ class Session:
         if code.syntax_error:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
         blobs: list[wire.Buffer] = []
-        request = {"snippets": code.wire_snippets, "steps": steps, "every": every,
-                   "data": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        request = {"snippets": code.wire_snippets, "exercise": exercise, "steps": steps, "every": every,
+                   "examples": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
         last = [0]
 
         def follow(step: int, loss: float) -> None:
@@ -185,8 +185,7 @@ class Session:
             return {}, (steps, "the worker sent back parameters that are not the model's")
         return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
 
-    def stream_training(self, code: LearnerCode, steps: int, X: torch.Tensor, Y: torch.Tensor
-                        ) -> Iterator[list[object]]:
+    def stream_training(self, code: LearnerCode, exercise: str, steps: int) -> Iterator[list[object]]:
         """Exercise 4's training run with the code's backward, all in the worker, which sends each
         step's gradients as it goes (no round trip a step): yields them, unread beyond the wire's
         own checks, for the caller to train its own copy of the model with. Raises LearnerStopped
@@ -197,8 +196,8 @@ class Session:
             raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
                                     f"{raised.exception} at {raised.where}", raised)
         blobs: list[wire.Buffer] = []
-        request = {"snippets": code.wire_snippets, "steps": steps, "every": steps, "stream": True,
-                   "data": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        request = {"snippets": code.wire_snippets, "exercise": exercise, "steps": steps, "every": steps,
+                   "stream": True}
         self._start()
         step = 0
         try:

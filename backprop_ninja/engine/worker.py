@@ -32,12 +32,13 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from ..packs.makemore4 import exercises, model, training
+from ..packs import exercises
 from . import sandbox, wire
 from .compare import harmless_shape
 from .exercise import Exercise
 from .records import Raised
 from .runner import LearnerStopped
+from .training import Batch
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
 AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
@@ -187,15 +188,15 @@ def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[di
 
 
 class _LearnerBackward:
-    """The learner's exercise-4 code as a backward pass for `TrainingRun`, run here at each step."""
+    """The learner's code for a training exercise as a backward pass for `TrainingRun`, run here at
+    each step."""
 
-    def __init__(self, snippets: list[tuple[str, str]], exercise: Exercise, instance: model.Instance):
-        self.snippets, self.exercise, self.instance = snippets, exercise, instance
+    def __init__(self, snippets: list[tuple[str, str]], exercise: Exercise):
+        self.snippets, self.exercise = snippets, exercise
         self.step = 0
 
-    def __call__(self, params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor
-                 ) -> tuple[float, list[torch.Tensor]]:
-        namespace = self.exercise.namespace_from(params, model.learner_data(self.instance, Xb, Yb))
+    def __call__(self, params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list[torch.Tensor]]:
+        namespace = self.exercise.namespace_from(params, batch)
         loss = namespace["loss"]
         assert isinstance(loss, torch.Tensor)  # the forward pass's own
         loss_value = loss.item()  # before the code runs, which may rebind the name
@@ -205,7 +206,7 @@ class _LearnerBackward:
             assert stopped is not None
             raise LearnerStopped(self.step, f"your code raised at {stopped.where}: {stopped.exception}", stopped)
         values = self.exercise.gradients_from({name: namespace.get(name) for name in self.exercise.collected})
-        grads = [self._usable(f"d{name}", values[f"d{name}"], params[name]) for name in model.PARAMETERS]
+        grads = [self._usable(f"d{name}", values.get(f"d{name}"), param) for name, param in params.items()]
         self.step += 1
         return loss_value, grads
 
@@ -227,19 +228,23 @@ def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[
     step's gradients as they come, for the checker to train its own copy of the model with (only
     what it computes from them counts). The reply holds the trained parameters, or where training
     stopped."""
-    Xtr, Ytr = (wire.rebuild(request["data"][k], blobs) for k in ("X", "Y"))
-    assert isinstance(Xtr, torch.Tensor) and isinstance(Ytr, torch.Tensor)  # as the checker sent them
+    exercise = exercises()[request["exercise"]]
+    examples = None
+    if "examples" in request:  # `ninja train --data`: a data set of the learner's, sent along
+        X, Y = (wire.rebuild(request["examples"][k], blobs) for k in ("X", "Y"))
+        assert isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor)  # as the checker sent them
+        examples = X, Y
     every = max(1, int(request["every"]))
 
     def progress(step: int, loss: float) -> None:
         if step % every == 0 or step == request["steps"]:
             _send(sock, {"kind": "progress", "step": step, "loss": loss})
 
-    run = training.TrainingRun(training.LECTURE, Xtr, Ytr)
-    learner = _LearnerBackward(request["snippets"], exercises.EXERCISES["ex4"], training.LECTURE)
+    run = exercise.training_run(examples)
+    learner = _LearnerBackward(request["snippets"], exercise)
 
-    def streaming(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> tuple[float, list]:
-        loss, grads = learner(params, Xb, Yb)
+    def streaming(params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list]:
+        loss, grads = learner(params, batch)
         out: list[wire.Buffer] = []
         wire.send_message(sock, {"kind": "grads", "grads": [wire.describe(g, out) for g in grads]}, out)
         return loss, grads
@@ -321,6 +326,7 @@ def zygote(control: socket.socket, sandboxed: bool) -> None:
     """Fork a worker for each socket the checker sends, each from a clean slate: no process left
     from the last one (in a sandbox), and its scratch folders empty."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped as they end
+    exercises()  # every pack imported once, here, rather than in each worker
     if sandboxed:
         scratch = list(sandbox.SCRATCH)
         _not_dumpable()

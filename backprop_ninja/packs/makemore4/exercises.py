@@ -7,15 +7,17 @@ hint that points a learner at the idea without giving the answer away.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from ...engine.compare import harmless_shape
-from ...engine.exercise import Exercise, Gradient, Setting
+from ...engine.exercise import Examples, Exercise, Gradient, Setting
 from ...engine.forward import ForwardPass
+from ...engine.training import TrainingRun
 from .. import Pack
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
-from .training import training_point
+from .training import LECTURE, training_point, training_run
 
 # The lecture's own instance, graded with the lecture's tolerance, then instances that change every
 # size the lecture hard-codes (32, 64, 10, 3, 27, 30), in float64, where right formulas agree with
@@ -51,6 +53,15 @@ class TrainingExercise(LectureExercise):
     reference training run on the built-in corpus, then trusted to drive a run of their own."""
 
     forward: ForwardPass = FUSED
+    TRAINS: ClassVar[bool] = True
+    # The lecture's update pairs grads with the parameters by position.
+    DISAGREEMENT_HINT: ClassVar[str] = (
+        "the lecture's update, `for p, grad in zip(parameters, grads): p.data += -lr * grad`, pairs grads with "
+        f"the parameters by position: grads = [{', '.join('d' + p for p in PARAMETERS)}], in that order, each "
+        "the gradient you computed for it.")
+
+    def training_run(self, examples: Examples | None = None) -> TrainingRun:
+        return training_run(LECTURE, examples)
 
     @property
     def collected(self) -> tuple[str, ...]:
@@ -99,12 +110,6 @@ class TrainingExercise(LectureExercise):
     def point(self, instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """The parameters after `instance.steps` steps of training, and the next batch."""
         return training_point(instance)
-
-
-# The hint for a `grads` list that disagrees with the named gradients.
-GRADS_HINT = ("the lecture's update, `for p, grad in zip(parameters, grads): p.data += -lr * grad`, pairs "
-              "grads with the parameters by position: grads = [" + ", ".join("d" + p for p in PARAMETERS)
-              + "], in that order, each the gradient you computed for it.")
 
 
 def _same(a: object, b: torch.Tensor) -> bool:

@@ -10,60 +10,12 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from ...engine.training import TrainingRun, autograd_backward
 from . import data
-from .model import FUSED, PARAMETERS, Instance, batch_data, parameters
+from .model import FUSED, PARAMETERS, Instance, learner_data, parameters
 
 # The lecture's exercise-4 model (its 200,000 steps are `ninja train`'s default).
 LECTURE = Instance("lecture", n_hidden=200)
-
-# A backward pass: (parameters, Xb, Yb) -> (the batch's loss, the gradients in PARAMETERS order).
-Backward = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], tuple[float, list[torch.Tensor]]]
-
-
-def autograd_backward(params: dict[str, torch.Tensor], Xb: torch.Tensor, Yb: torch.Tensor) -> tuple[float, list]:
-    """The lecture's loop with `loss.backward()`: the twin every learner run is measured against."""
-    leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
-    with torch.enable_grad():
-        loss = FUSED(leaves, batch_data(Xb, Yb))["loss"]
-        loss.backward()
-    return loss.item(), [leaves[k].grad for k in PARAMETERS]
-
-
-class TrainingRun:
-    """One run of the lecture's loop: a generator seeded once draws the parameters, then every batch."""
-
-    def __init__(self, instance: Instance, Xtr: torch.Tensor, Ytr: torch.Tensor):
-        self.instance = instance
-        self.Xtr, self.Ytr = Xtr, Ytr
-        self.generator = torch.Generator().manual_seed(instance.seed)
-        self.params = parameters(instance, self.generator)
-        self.step = 0
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ix = torch.randint(0, self.Xtr.shape[0], (self.instance.n,), generator=self.generator)
-        return self.Xtr[ix], self.Ytr[ix]
-
-    def update(self, grads: list[torch.Tensor], lr: float) -> None:
-        with torch.no_grad():
-            for name, grad in zip(PARAMETERS, grads):
-                self.params[name] += -lr * grad
-        self.step += 1
-
-    def train(self, backward: Backward, steps: int, decay_at: int | None = None,
-              progress: Callable[[int, float], None] | None = None) -> list[float]:
-        """Take `steps` steps with lr 0.1, then 0.01 from `decay_at` (half way by default); return
-        the loss of every step."""
-        decay_at = steps // 2 if decay_at is None else decay_at
-        losses = []
-        for i in range(steps):
-            Xb, Yb = self.next_batch()
-            loss, grads = backward(self.params, Xb, Yb)
-            self.update(grads, 0.1 if i < decay_at else 0.01)
-            losses.append(loss)
-            if progress:
-                progress(i + 1, loss)
-        return losses
-
 
 @lru_cache(maxsize=4)
 def training_data(block_size: int) -> data.Splits:
@@ -71,13 +23,30 @@ def training_data(block_size: int) -> data.Splits:
     return data.split(data.read_words(), block_size)
 
 
+def training_run(instance: Instance, examples: tuple[torch.Tensor, torch.Tensor] | None = None) -> TrainingRun:
+    """The lecture's loop on `examples` (the built-in corpus's training split by default): a generator
+    seeded once draws the parameters, then every batch."""
+    X, Y = examples or training_data(instance.block_size).train
+    generator = torch.Generator().manual_seed(instance.seed)
+    params = parameters(instance, generator)
+
+    def batch() -> dict[str, object]:
+        ix = torch.randint(0, X.shape[0], (instance.n,), generator=generator)
+        return learner_data(instance, X[ix], Y[ix])
+
+    return TrainingRun(params, batch)
+
+
 @lru_cache(maxsize=16)
 def training_point(instance: Instance) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """The parameters after `instance.steps` steps of autograd training on the built-in corpus, and
     the batch the next step would draw. Cached: callers must not change what they get."""
-    run = TrainingRun(instance, *training_data(instance.block_size).train)
-    run.train(autograd_backward, instance.steps, decay_at=instance.steps)
-    return run.params, *run.next_batch()
+    run = training_run(instance)
+    run.train(autograd_backward(FUSED), instance.steps, decay_at=instance.steps)
+    batch = run.next_batch()
+    Xb, Yb = batch["Xb"], batch["Yb"]
+    assert isinstance(Xb, torch.Tensor) and isinstance(Yb, torch.Tensor)  # as learner_data made them
+    return run.params, Xb, Yb
 
 
 @dataclass(frozen=True)

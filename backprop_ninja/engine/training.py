@@ -1,0 +1,58 @@
+"""A lecture's training loop, for any problem: SGD on the leaves, one batch a step, the learning
+rate 0.1 then 0.01 from half way; driven by autograd's backward (the twin every learner's run is
+measured against) or by a learner's."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import cast
+
+import torch
+
+from .forward import ForwardPass
+
+Batch = Mapping[str, object]  # what the forward pass reads besides the leaves, for one step
+# A backward pass: (leaves, batch) -> (the batch's loss, the gradients in the leaves' order).
+Backward = Callable[[dict[str, torch.Tensor], Batch], tuple[float, list[torch.Tensor]]]
+
+
+class TrainingRun:
+    """One run: the leaves as drawn, then every batch from `batches` (which draws from the same
+    seeded generator), so that two runs made alike see the same start and the same batches."""
+
+    def __init__(self, params: dict[str, torch.Tensor], batches: Callable[[], Batch]):
+        self.params = params
+        self.next_batch = batches
+        self.step = 0
+
+    def update(self, grads: list[torch.Tensor], lr: float) -> None:
+        with torch.no_grad():
+            for param, grad in zip(self.params.values(), grads):
+                param += -lr * grad
+        self.step += 1
+
+    def train(self, backward: Backward, steps: int, decay_at: int | None = None,
+              progress: Callable[[int, float], None] | None = None) -> list[float]:
+        """Take `steps` steps with lr 0.1, then 0.01 from `decay_at` (half way by default); return
+        the loss of every step."""
+        decay_at = steps // 2 if decay_at is None else decay_at
+        losses = []
+        for i in range(steps):
+            loss, grads = backward(self.params, self.next_batch())
+            self.update(grads, 0.1 if i < decay_at else 0.01)
+            losses.append(loss)
+            if progress:
+                progress(i + 1, loss)
+        return losses
+
+
+def autograd_backward(forward: ForwardPass) -> Backward:
+    """The lecture's loop with `loss.backward()`."""
+    def backward(params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list[torch.Tensor]]:
+        leaves = {k: p.detach().requires_grad_() for k, p in params.items()}
+        with torch.enable_grad():
+            loss = forward(leaves, batch)["loss"]
+            loss.backward()
+        grads = [leaf.grad for leaf in leaves.values()]
+        assert all(g is not None for g in grads)  # every leaf feeds the loss
+        return loss.item(), cast(list[torch.Tensor], grads)
+    return backward
