@@ -16,9 +16,9 @@ import click
 
 from . import __version__
 from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
+from .engine.registry import PackError
 from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
-from .packs import PackError
 from .report.text import SECTIONS as REPORT_SECTIONS
 
 WORKDIR = "ninja-exercises"
@@ -42,7 +42,7 @@ def _working_copy(exercise) -> tuple[Path | None, str]:
 
 def _exercise(key: str, pack_file: Path | None = None):
     """The exercise `key`: of the pack in `pack_file` where given, else of the installed packs."""
-    from .packs import exercises, load_file
+    from .engine.registry import exercises, load_file
 
     found = {e.key: e for e in load_file(pack_file).exercises} if pack_file else exercises()
     if key not in found:
@@ -52,8 +52,8 @@ def _exercise(key: str, pack_file: Path | None = None):
 
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
+    from .engine.registry import answers
     from .engine.submission import SubmissionError, read_submission
-    from .packs import answers
 
     try:
         submission = read_submission(path, exercise.key, answers())
@@ -297,7 +297,7 @@ def init(directory: Path, force: bool) -> None:
     unless --force is given, so your work is never overwritten by accident.
     """
     from .check.stubs import render_stubs
-    from .packs import exercises
+    from .engine.registry import exercises
 
     directory.mkdir(parents=True, exist_ok=True)
     for exercise in exercises().values():
@@ -405,8 +405,8 @@ def gradescope(submission: Path | None, results: Path | None, pack: str, points:
     its parts that pass, with the check's table as its output. Run it
     locally with --submission and --results.
     """
+    from .engine.registry import packs
     from .grade import gradescope as contract
-    from .packs import packs
 
     if pack not in packs():
         raise click.BadParameter(f"{pack!r} is not a pack; choose from {', '.join(packs())}", param_hint="--pack")
@@ -441,8 +441,8 @@ def check_exercise(pack: str, as_json: bool) -> None:
     Exit status: 0 all hold, 1 some do not, 2 bad input.
     """
     from .check.pack import validate
+    from .engine.registry import load_file, packs
     from .engine.zygote import start_workers
-    from .packs import load_file, packs
 
     start_workers()
     path = Path(pack)
@@ -558,7 +558,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
 @main.command(name="list")
 def list_exercises() -> None:
     """List the packs, their exercises, and the gradients each one asks for."""
-    from .packs import packs
+    from .engine.registry import packs
 
     for pack in packs().values():
         click.echo(click.style(f"{pack.name}: {pack.title}", bold=True))

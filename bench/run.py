@@ -263,7 +263,7 @@ def main() -> None:
                    [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
                    args.runs, target=1.4)
     if wanted("packs"):
-        from backprop_ninja.packs import packs
+        from backprop_ninja.engine.registry import packs
 
         with tempfile.TemporaryDirectory() as work:
             for name, pack in packs().items():

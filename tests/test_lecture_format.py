@@ -5,8 +5,8 @@ import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
+from backprop_ninja.engine.registry import answers
 from backprop_ninja.engine.submission import SubmissionError, read_submission
-from backprop_ninja.packs import answers
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ANSWERS = answers()

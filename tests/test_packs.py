@@ -11,15 +11,15 @@ import pytest
 import torch
 from conftest import REFERENCE
 
-from backprop_ninja import packs
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_ipynb, render_py
+from backprop_ninja.engine import registry
 from backprop_ninja.engine.submission import Snippet
 from backprop_ninja.packs.bigram import BIGRAM, PACK, REFERENCE as REFERENCE_BIGRAM, BigramInstance
 
 MISTAKES = {m.name: m for m in PACK.mistakes}
 # The packs that carry their own reference and corpus of mistakes (the lecture's are in reference/ and tests).
-CORPORA = [name for name, pack in packs.packs().items() if pack.references]
+CORPORA = [name for name, pack in registry.packs().items() if pack.references]
 
 
 def run(source: str, exercise=BIGRAM):
@@ -52,7 +52,7 @@ def test_the_corpus_of_mistakes_has_one_mistake_each_and_covers_every_gradient()
 @pytest.mark.parametrize("name", CORPORA)
 def test_every_pack_holds_what_it_declares(name):
     """Reference on every instance, at least 8 single mistakes each with its root cause and kind."""
-    pack = packs.packs()[name]
+    pack = registry.packs()[name]
     from backprop_ninja.check.pack import validate
 
     findings = validate(pack)
@@ -92,31 +92,31 @@ def installed(tmp_path, monkeypatch):
     def install(module: str, source: str):
         (tmp_path / f"{module}.py").write_text(source)
         monkeypatch.syspath_prepend(str(tmp_path))
-        monkeypatch.setattr(packs, "entry_points", lambda group: [EntryPoint("course", f"{module}:PACK", group)])
-        packs.packs.cache_clear(), packs.exercises.cache_clear()
+        monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("course", f"{module}:PACK", group)])
+        registry.packs.cache_clear(), registry.exercises.cache_clear()
     yield install
-    packs.packs.cache_clear(), packs.exercises.cache_clear()
+    registry.packs.cache_clear(), registry.exercises.cache_clear()
     for module in [m for m in sys.modules if m.startswith("course_pack")]:
         del sys.modules[module]
 
 
 def test_a_pack_an_installed_package_registers_is_found(installed):
-    installed("course_pack", "import dataclasses\nfrom backprop_ninja.packs import Pack\n"
+    installed("course_pack", "import dataclasses\nfrom backprop_ninja.engine.registry import Pack\n"
                              "from backprop_ninja.packs.bigram import BIGRAM\n"
                              "PACK = Pack('course', 'our course', (dataclasses.replace(BIGRAM, key='bigram2'),))\n")
-    assert "course" in packs.packs() and run(REFERENCE_BIGRAM, packs.exercises()["bigram2"]).passed
+    assert "course" in registry.packs() and run(REFERENCE_BIGRAM, registry.exercises()["bigram2"]).passed
 
 
 @pytest.mark.parametrize("source, message", [
     ("PACK = 42\n", "is not a backprop_ninja Pack"),
     ("raise ImportError('no torch here')\n", "cannot be loaded"),
-    ("from backprop_ninja.packs import Pack\nfrom backprop_ninja.packs.bigram import BIGRAM\n"
+    ("from backprop_ninja.engine.registry import Pack\nfrom backprop_ninja.packs.bigram import BIGRAM\n"
      "PACK = Pack('course', 'ours', (BIGRAM,))\n", "two packs define an exercise 'bigram'"),
 ])
 def test_a_broken_or_clashing_pack_is_a_clear_error(installed, source, message):
     installed("course_pack_bad", source)
-    with pytest.raises(packs.PackError, match=message):
-        packs.exercises()
+    with pytest.raises(registry.PackError, match=message):
+        registry.exercises()
 
 
 def test_the_command_reports_a_broken_pack_without_a_traceback(installed, ninja):
@@ -133,7 +133,7 @@ import torch
 
 from backprop_ninja.engine.exercise import Exercise, Gradient
 from backprop_ninja.engine.forward import ForwardPass
-from backprop_ninja.packs import Mistake, Pack
+from backprop_ninja.engine.registry import Mistake, Pack
 
 
 @dataclass(frozen=True)

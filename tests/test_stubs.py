@@ -4,8 +4,8 @@ import pytest
 from conftest import REPO
 
 from backprop_ninja.check.stubs import render_stubs
+from backprop_ninja.engine.registry import exercises
 from backprop_ninja.engine.submission import notebook_tag
-from backprop_ninja.packs import exercises
 
 EXERCISES = exercises()
 

@@ -9,9 +9,9 @@ import torch
 
 from ..engine.compare import harmless_shape
 from ..engine.records import CheckResult
+from ..engine.registry import exercises
 from ..engine.submission import Snippet
 from ..engine.syntax import written_names, written_on_line
-from ..packs import exercises
 from .render import render, render_html
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]

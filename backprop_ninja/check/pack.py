@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine.exercise import Exercise
+from ..engine.registry import Pack
 from ..engine.submission import Snippet
-from ..packs import Pack
 from . import check
 from .stubs import render_ipynb, render_py
 

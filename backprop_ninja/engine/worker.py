@@ -32,11 +32,11 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from ..packs import exercises
 from . import sandbox, wire
 from .compare import harmless_shape
 from .exercise import Exercise
 from .records import Raised
+from .registry import exercises
 from .runner import LearnerStopped
 from .training import Batch
 

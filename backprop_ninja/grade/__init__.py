@@ -77,7 +77,7 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
 def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all."""
     from ..check import check
-    from ..packs import answers, exercises
+    from ..engine.registry import answers, exercises
 
     try:
         answered = read_submissions(path, answers())

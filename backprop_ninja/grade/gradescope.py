@@ -50,7 +50,7 @@ def autograde(submission: Path, results: Path, pack: str = PACK, points: float =
               sandbox: Sandbox | None = None) -> dict:
     """Grade the upload in `submission` against `pack`'s exercises and write `results`/results.json;
     return what was written."""
-    from ..packs import packs
+    from ..engine.registry import packs
 
     start = time.monotonic()
     files = find_submissions([submission]) if submission.is_dir() else []

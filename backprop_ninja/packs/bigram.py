@@ -10,7 +10,7 @@ import torch
 
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from . import Mistake, Pack
+from ..engine.registry import Mistake, Pack
 from .makemore4.data import STOI
 
 FORWARD = ForwardPass("""\

@@ -13,7 +13,7 @@ import torch
 
 from ..engine.exercise import Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from . import Mistake, Pack
+from ..engine.registry import Mistake, Pack
 from .makemore4.model import Instance, batch, parameters
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")

@@ -14,8 +14,8 @@ import torch
 from ...engine.compare import harmless_shape
 from ...engine.exercise import Examples, Exercise, Gradient, Setting
 from ...engine.forward import ForwardPass
+from ...engine.registry import Pack
 from ...engine.training import TrainingRun
-from .. import Pack
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import LECTURE, training_point, training_run
 

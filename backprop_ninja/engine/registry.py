@@ -1,0 +1,113 @@
+"""The registry of exercise packs: the exercises of one lecture of the series each. A pack is a
+`Pack` of `Exercise`s; the built-in ones (in `backprop_ninja.packs`) are listed here by where they
+are defined, and a course ships its own as a package that registers a `Pack` under the
+`backprop_ninja.packs` entry-point group. Packs are imported by name, when first asked for.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .submission import Answers
+
+if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports it
+    from .exercise import Exercise
+
+GROUP = "backprop_ninja.packs"
+# Where each built-in pack is defined ("module:attribute"), found even without installed metadata.
+BUILT_IN = {"makemore4": "backprop_ninja.packs.makemore4.exercises:PACK", "bigram": "backprop_ninja.packs.bigram:PACK",
+            "mlp": "backprop_ninja.packs.mlp:PACK"}
+
+
+class PackError(Exception):
+    """A pack that cannot be loaded, or two packs that define the same exercise: a user error."""
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A known-wrong solution to one of a pack's exercises, and the diagnosis it must get."""
+
+    exercise: str
+    name: str
+    source: str
+    root_cause: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    title: str  # the lecture it belongs to
+    exercises: tuple[Exercise, ...]
+    # Are its answers found in notebooks written the lecture's way, untagged, by what they assign
+    # (its exercises' gradients then name theirs apart), and is one of them inside the training loop?
+    found_by_writes: bool = False
+    in_training_loop: str | None = None
+    # Each exercise's reference solution, by key, and known-wrong ones: what `ninja check-exercise`
+    # holds the pack to.
+    references: Mapping[str, str] = field(default_factory=dict)
+    mistakes: tuple[Mistake, ...] = ()
+
+
+def _load(name: str, target: str) -> Pack:
+    module, _, attribute = target.partition(":")
+    try:
+        pack = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as e:
+        raise PackError(f"pack {name!r} ({target}) cannot be loaded: {e}") from None
+    if not isinstance(pack, Pack):
+        raise PackError(f"pack {name!r} ({target}) is not a backprop_ninja Pack")
+    return pack
+
+
+def load_file(path: Path) -> Pack:
+    """The pack a Python file defines as PACK, used as it is, without installing anything."""
+    if not path.is_file() or path.suffix != ".py":
+        raise PackError(f"{path}: expected a .py file that defines PACK")
+    spec = importlib.util.spec_from_file_location(f"backprop_ninja_pack_{path.stem}", path)
+    assert spec is not None and spec.loader is not None  # a .py file always has both
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the instructor's own code: whatever it raises, say where
+        raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+    pack = getattr(module, "PACK", None)
+    if not isinstance(pack, Pack):
+        raise PackError(f"{path}: defines no PACK, a backprop_ninja.packs.Pack")
+    return pack
+
+
+@cache
+def packs() -> dict[str, Pack]:
+    """Every pack: the built-in ones, then those installed packages register."""
+    targets = dict(BUILT_IN)
+    targets.update({ep.name: ep.value for ep in entry_points(group=GROUP)})
+    return {name: _load(name, target) for name, target in targets.items()}
+
+
+@cache
+def exercises() -> dict[str, Exercise]:
+    """Every pack's exercises by key, pack by pack."""
+    found: dict[str, Exercise] = {}
+    for pack in packs().values():
+        for exercise in pack.exercises:
+            if exercise.key in found:
+                raise PackError(f"two packs define an exercise {exercise.key!r}: rename one")
+            found[exercise.key] = exercise
+    return found
+
+
+@cache
+def answers() -> Answers:
+    """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
+    all; by what it assigns for the packs whose notebooks are written the lecture's way."""
+    untagged = [p for p in packs().values() if p.found_by_writes]
+    return Answers({key: tuple(g.name for g in exercise.followed) for key, exercise in exercises().items()},
+                   tuple(e.key for p in untagged for e in p.exercises),
+                   next((p.in_training_loop for p in untagged if p.in_training_loop), None))
