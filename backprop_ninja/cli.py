@@ -124,7 +124,7 @@ def main() -> None:
 @click.argument("exercise")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(min=10), default=None,
-              help="ex4: training steps of the convergence check (default 2000).")
+              help="ex4, mlp: training steps of the convergence check (default 2000).")
 @click.option("--hints", type=click.Choice(["off", "on", "all"]), default="on", show_default=True,
               help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
@@ -319,7 +319,7 @@ def init(directory: Path, force: bool) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Submissions graded at once (default: the number of cores).")
 @click.option("--steps", type=click.IntRange(min=10), default=GRADE_STEPS, show_default=True,
-              help="ex4: training steps of the convergence check.")
+              help="ex4, mlp: training steps of the convergence check.")
 @click.option("--learner-from", type=click.Choice(LEARNER_FROM), default="auto", show_default=True,
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")

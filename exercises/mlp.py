@@ -2,7 +2,8 @@
 
 makemore part 2 trains an MLP: embed each of block_size characters, concatenate, a tanh
 hidden layer, logits, cross-entropy. Write the gradients loss.backward() fills in, each
-layer in one go: cross-entropy's gradient from the softmax, tanh's from its output.
+layer in one go: cross-entropy's gradient from the softmax, tanh's from its output. Then
+your gradients train the network, next to a twin run driven by autograd.
 
 Your code runs in a namespace that already holds, by the lecture's names and as plain
 tensors with no autograd history: torch, F, X, Y, n, block_size, n_embd, n_hidden,

@@ -233,3 +233,16 @@ def test_a_mistake_that_is_the_reference_itself_is_caught(tmp_path, ninja):
     code, out, _ = ninja("check-exercise", pack, "--json")
     detail = {f["subject"]: f for f in json.loads(out)}["regression: mistake 'the mean forgotten'"]["detail"]
     assert code == 1 and "the same code as the reference" in detail
+
+
+def test_the_mlp_pack_trains_with_the_learner_s_gradients_next_to_autograd_s_twin():
+    """The training stage is the pack's own: the reference converges like autograd; a wrong backward
+    fails its gradients and drifts from the twin's run even in grading's short training."""
+    from backprop_ninja.grade import GRADE_STEPS
+    from backprop_ninja.packs.mlp import MLP, REFERENCE as REFERENCE_MLP
+
+    right = check(MLP, (Snippet(REFERENCE_MLP, "mlp.py"),), steps=GRADE_STEPS)
+    assert right.passed and right.convergence.passed
+    halved = REFERENCE_MLP.replace("dW2 = h.T @ dlogits", "dW2 = 0.5 * (h.T @ dlogits)")
+    wrong = check(MLP, (Snippet(halved, "mlp.py"),), steps=GRADE_STEPS)
+    assert not wrong.passed and not wrong.convergence.passed, wrong.convergence.reason

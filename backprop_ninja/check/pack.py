@@ -1,6 +1,7 @@
 """`ninja check-exercise`: a pack held to what it declares. Each exercise's reference passes on every
 instance; each known-wrong solution fails with its declared root cause and kind; every gradient is
-the gradient of a tensor on the loss's graph; the stubs render, and the untouched one fails cleanly.
+the gradient of a tensor on the loss's graph; the stubs render, and the untouched one fails cleanly;
+a training stage's run with the reference tracks autograd's twin.
 """
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ class Finding:
     detail: str
 
 
+# A training stage's run when validating: long enough for a reference to show it tracks autograd's
+# twin (its mistakes fail their gradients before that); `ninja check` trains for 2000.
+VALIDATION_STEPS = 200
+
+
 def _run(exercise: Exercise, source: str, origin: str):
-    return check(exercise, (Snippet(source, origin),))
+    return check(exercise, (Snippet(source, origin),), steps=VALIDATION_STEPS)
 
 
 def _on_the_graph(exercise: Exercise) -> Finding:

@@ -8,13 +8,16 @@ not saturate: a saturated unit passes no gradient, and would hide mistakes behin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from ..engine.exercise import Exercise, Gradient, Setting
+from ..engine.exercise import Examples, Exercise, Gradient, Setting
 from ..engine.forward import ForwardPass
 from ..engine.registry import Mistake, Pack
+from ..engine.training import TrainingRun
 from .makemore4.model import Instance, batch, parameters
+from .makemore4.training import training_run
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")
 FORWARD = ForwardPass("""\
@@ -26,17 +29,29 @@ loss = F.cross_entropy(logits, Y)
 """, PARAMETERS)
 
 
+# The lecture's model, trained next to autograd's twin once the gradients pass.
+TRAINING = Instance("lecture", n_hidden=200)
+
+
+def _data(instance: Instance, X: torch.Tensor, Y: torch.Tensor) -> dict[str, object]:
+    """A batch and the sizes, by part 2's names."""
+    i = instance
+    return {"X": X, "Y": Y, "n": i.n, "block_size": i.block_size, "n_embd": i.n_embd, "n_hidden": i.n_hidden,
+            "vocab_size": i.vocab_size}
+
+
 @dataclass(frozen=True)
 class MLPExercise(Exercise[Instance]):
-    """Part 4's sizes, initialisation and batches (its Instance), without batchnorm."""
+    """Part 4's sizes, initialisation, batches and training loop, without batchnorm."""
+
+    TRAINS: ClassVar[bool] = True
 
     def setting(self, instance: Instance) -> Setting:
-        i = instance
-        params = {k: p for k, p in parameters(i).items() if k in PARAMETERS}
-        X, Y = batch(i)
-        data = {"X": X, "Y": Y, "n": i.n, "block_size": i.block_size, "n_embd": i.n_embd, "n_hidden": i.n_hidden,
-                "vocab_size": i.vocab_size}
-        return params, data
+        params = {k: p for k, p in parameters(instance).items() if k in PARAMETERS}
+        return params, _data(instance, *batch(instance))
+
+    def training_run(self, examples: Examples | None = None) -> TrainingRun:
+        return training_run(TRAINING, examples, PARAMETERS, _data)
 
 
 MLP = MLPExercise(
@@ -44,7 +59,8 @@ MLP = MLPExercise(
     title="The MLP's backward pass, compact",
     task=("makemore part 2 trains an MLP: embed each of block_size characters, concatenate, a tanh "
           "hidden layer, logits, cross-entropy. Write the gradients loss.backward() fills in, each "
-          "layer in one go: cross-entropy's gradient from the softmax, tanh's from its output."),
+          "layer in one go: cross-entropy's gradient from the softmax, tanh's from its output. Then your "
+          "gradients train the network, next to a twin run driven by autograd."),
     gradients=(
         Gradient("dlogits", "cross-entropy's gradient is the softmax minus one at the label, and the "
                  "loss is a mean over the batch."),

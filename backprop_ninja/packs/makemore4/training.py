@@ -23,16 +23,21 @@ def training_data(block_size: int) -> data.Splits:
     return data.split(data.read_words(), block_size)
 
 
-def training_run(instance: Instance, examples: tuple[torch.Tensor, torch.Tensor] | None = None) -> TrainingRun:
+BatchData = Callable[[Instance, torch.Tensor, torch.Tensor], dict[str, object]]
+
+
+def training_run(instance: Instance, examples: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 names: tuple[str, ...] = PARAMETERS, batch_data: BatchData = learner_data) -> TrainingRun:
     """The lecture's loop on `examples` (the built-in corpus's training split by default): a generator
-    seeded once draws the parameters, then every batch."""
+    seeded once draws the parameters (those `names` are trained), then every batch, which
+    `batch_data` names for the forward pass."""
     X, Y = examples or training_data(instance.block_size).train
     generator = torch.Generator().manual_seed(instance.seed)
-    params = parameters(instance, generator)
+    params = {name: p for name, p in parameters(instance, generator).items() if name in names}
 
     def batch() -> dict[str, object]:
         ix = torch.randint(0, X.shape[0], (instance.n,), generator=generator)
-        return learner_data(instance, X[ix], Y[ix])
+        return batch_data(instance, X[ix], Y[ix])
 
     return TrainingRun(params, batch)
 
