@@ -31,7 +31,7 @@ CHEATS = {
         "model = importlib.import_module('backprop_ninja.packs.makemore4.model')\n"
         "forward = importlib.import_module('backprop_ninja.engine.forward')\n"
         "params = {name: globals()[name] for name in model.PARAMETERS}\n"
-        "dlogits = forward.autograd_gradients(model.EXPANDED, params, model.batch_data(Xb, Yb), ('dlogits',))['dlogits']\n",
+        "dlogits = forward.autograd_gradients(model.EXPANDED, params, {'Xb': Xb, 'Yb': Yb, 'n': n}, ('dlogits',))['dlogits']\n",
     "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"
                                   "l = logits.clone().requires_grad_()\n"
                                   "F.cross_entropy(l, Yb).backward()\ndlogits = l.grad\n",

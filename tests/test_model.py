@@ -2,7 +2,7 @@ import torch
 
 from backprop_ninja.engine.forward import autograd_gradients
 from backprop_ninja.packs.makemore4.exercises import EX1, EX3, INSTANCES
-from backprop_ninja.packs.makemore4.model import EXPANDED, FUSED, Instance, batch, batch_data, parameters
+from backprop_ninja.packs.makemore4.model import EXPANDED, FUSED, Instance, batch, learner_data, parameters
 
 
 def test_lecture_instance_has_the_lectures_sizes():
@@ -16,8 +16,9 @@ def test_lecture_instance_has_the_lectures_sizes():
 
 
 def test_fused_forward_pass_is_the_expanded_one():
-    params, Xb, Yb = parameters(Instance("lecture")), *batch(Instance("lecture"))
-    expanded, fused = EXPANDED(params, batch_data(Xb, Yb)), FUSED(params, batch_data(Xb, Yb))
+    lecture = Instance("lecture")
+    params, data = parameters(lecture), learner_data(lecture, *batch(lecture))
+    expanded, fused = EXPANDED(params, data), FUSED(params, data)
     assert torch.allclose(expanded["loss"], fused["loss"])
     assert torch.allclose(expanded["hpreact"], fused["hpreact"], atol=1e-6)
 
@@ -35,11 +36,11 @@ def test_learner_sees_the_same_forward_pass_without_autograd_history():
     for instance in INSTANCES:
         ns = EX1.namespace(instance)
         params = {k: p.requires_grad_() for k, p in parameters(instance).items()}
-        with_grad = EXPANDED(params, batch_data(*batch(instance)))
+        with_grad = EXPANDED(params, learner_data(instance, *batch(instance)))
         for name in EXPANDED.tensors:
             assert torch.equal(ns[name], with_grad[name].detach()), name
             assert not ns[name].requires_grad and ns[name].grad_fn is None
         assert not any(name in ns for name in EX1.names), "the answers must not be in the namespace"
         given = EX3.namespace(instance)["dhpreact"]
-        truth = autograd_gradients(EXPANDED, parameters(instance), batch_data(*batch(instance)), ("dhpreact",))
+        truth = autograd_gradients(EXPANDED, parameters(instance), learner_data(instance, *batch(instance)), ("dhpreact",))
         assert torch.equal(given, truth["dhpreact"])

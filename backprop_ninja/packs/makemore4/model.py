@@ -76,11 +76,6 @@ def batch(instance: Instance) -> tuple[torch.Tensor, torch.Tensor]:
     return Xb, Yb
 
 
-def batch_data(Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, object]:
-    """What the forward pass reads besides the parameters: the batch, and its size as the lecture's n."""
-    return {"Xb": Xb, "Yb": Yb, "n": Xb.shape[0]}
-
-
 # Exercises 1-3: every step its own tensor, down to the loss.
 EXPANDED = ForwardPass("""\
 emb = C[Xb]  # embed the characters into vectors
