@@ -536,8 +536,8 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
             close = difflib.get_close_matches(learner, [x.learner for x in summary.learners], n=3)
             raise click.UsageError(f"no learner {learner!r} in {gradebook_path}"
                                    + (f"; did you mean {', '.join(close)}?" if close else ""))
-        text = (json.dumps(summary.to_dict()["learners"][summary.learners.index(one)], indent=2) + "\n"
-                if fmt == "json" else learner_view(summary, one, markdown=fmt == "markdown"))
+        text = (json.dumps(one.to_dict(), indent=2) + "\n" if fmt == "json"
+                else learner_view(summary, one, markdown=fmt == "markdown"))
     elif fmt == "csv":
         text = to_csv(summary)
     elif fmt == "json":

@@ -53,7 +53,7 @@ def _rates(report: Report) -> Figure:
         rows = [d for d in report.difficulty if d.exercise == exercise][::-1]  # backprop order, top down
         names, left = [d.gradient for d in rows], [0.0] * len(rows)
         for label, part in (("first try", "first_attempt"), ("later", "eventually"), ("never", "never")):
-            share = [100 * getattr(d, part) / d.learners if d.learners else 0 for d in rows]
+            share = [100 * d.share(getattr(d, part)) for d in rows]
             axes.barh(names, share, left=left, color=_COLOURS[label], label=label)
             left = [a + b for a, b in zip(left, share)]
         axes.set(title=exercise, xlim=(0, 100), xlabel="learners (%)")

@@ -48,6 +48,10 @@ class Difficulty:
     def learners(self) -> int:
         return self.first_attempt + self.eventually + self.never
 
+    def share(self, count: int) -> float:
+        """`count` (of first_attempt, eventually, never) as a share of the learners."""
+        return count / self.learners if self.learners else 0.0
+
 
 @dataclass(frozen=True)
 class AttemptScores:
@@ -82,6 +86,10 @@ class Learner:
         """The learner's score on `exercise` at each attempt that answered it, in order."""
         return [a.scores[exercise] for a in self.attempts if exercise in a.scores]
 
+    def to_dict(self) -> dict:
+        return {"learner": self.learner, "attempts": [asdict(a) for a in self.attempts],
+                "latest": {e: asdict(f) for e, f in self.latest.items()}}
+
 
 @dataclass(frozen=True)
 class Report:
@@ -105,9 +113,7 @@ class Report:
             "totals": [asdict(t) for t in self.totals],
             "gradients": [{**asdict(d), "kinds": [{"kind": k, "learners": n} for k, n in d.kinds]}
                           for d in self.difficulty],
-            "learners": [{"learner": learner.learner, "attempts": [asdict(a) for a in learner.attempts],
-                          "latest": {e: asdict(f) for e, f in learner.latest.items()}}
-                         for learner in self.learners],
+            "learners": [learner.to_dict() for learner in self.learners],
         }
 
 

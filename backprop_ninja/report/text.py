@@ -9,7 +9,7 @@ import math
 import tabulate as tabulate_module
 from tabulate import tabulate
 
-from .summary import MOST_COMMON_KINDS, Difficulty, Learner, Report
+from .summary import MOST_COMMON_KINDS, Learner, Report
 
 SECTIONS = ("class", "gradients", "progress")
 TITLES = {"class": "The class", "gradients": "Gradients: who got each right, and the mistakes made",
@@ -20,9 +20,13 @@ _BAR = 10  # characters of the bar showing a gradient's share of learners who ne
 Table = tuple[list[str], list[list]]
 
 
+def whole_percent(value: float) -> int:
+    """Rounded down, so that only what is whole shows as 100."""
+    return math.floor(100 * value + 1e-9)
+
+
 def percent(value: float) -> str:
-    """Rounded down, so that only what is whole shows as 100%."""
-    return f"{math.floor(100 * value + 1e-9)}%"
+    return f"{whole_percent(value)}%"
 
 
 def _date(timestamp: str) -> str:
@@ -45,8 +49,9 @@ def totals_rows(report: Report) -> Table:
               percent(t.mean_best)] for t in report.totals])
 
 
-def never_share(d: Difficulty) -> float:
-    return d.never / d.learners if d.learners else 0.0
+def _bar(share: float) -> str:
+    filled = round(share * _BAR)
+    return "#" * filled + "." * (_BAR - filled)
 
 
 def gradient_rows(report: Report, exercise: str, kinds: int = MOST_COMMON_KINDS) -> Table:
@@ -54,7 +59,7 @@ def gradient_rows(report: Report, exercise: str, kinds: int = MOST_COMMON_KINDS)
     never, with a bar of the never share so the hard ones stand out, and the `kinds` commonest
     mistakes."""
     rows = [[step, d.gradient, d.first_attempt, d.eventually, d.never,
-             "#" * round(never_share(d) * _BAR) + "." * (_BAR - round(never_share(d) * _BAR)),
+             _bar(d.share(d.never)),
              ", ".join(f"{kind} {n}" for kind, n in d.kinds[:kinds]) or "-"]
             for step, d in enumerate((d for d in report.difficulty if d.exercise == exercise), start=1)]
     return ["#", "gradient", "1st try", "later", "never", "", "common mistakes (learners)"], rows
@@ -72,7 +77,7 @@ def progress_rows(report: Report) -> Table:
     for learner in report.learners:
         dates = [_date(a.submitted_at) for a in learner.attempts]
         rows.append([learner.learner, len(learner.attempts), _span(dates[0], dates[-1]),
-                     *("→".join(percent(s)[:-1] for s in learner.trajectory(e)) or "-" for e in report.exercises)])
+                     *("→".join(str(whole_percent(s)) for s in learner.trajectory(e)) or "-" for e in report.exercises)])
     return ["learner", "attempts", "dates", *(f"{e} %" for e in report.exercises)], rows
 
 
