@@ -79,6 +79,23 @@ THREADS_OPTION = click.option(
          "more threads only fight over a busy machine's cores.")
 
 
+SANDBOX_OPTION = click.option(
+    "--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto", show_default=True,
+    help="Run each submission in bubblewrap's sandbox: auto where it works here (else warn and go on "
+         "without), bwrap always (else stop), none never.")
+
+
+def _sandbox(mode: str):
+    """The sandbox `mode` asks for, its warning said where grading goes on without one."""
+    try:
+        sandbox, warning = find(mode)
+    except SandboxError as e:
+        raise click.UsageError(f"{e} (--sandbox auto goes on without it, with a warning)") from None
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    return sandbox
+
+
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
     from .packs.makemore4.training import Progress
@@ -324,9 +341,7 @@ def init(directory: Path, force: bool) -> None:
               help="Who a file is from: auto is nbgrader's submitted/<learner>/... folder, else the "
                    "file's name without its suffix; stem and folder always take that one.")
 @TIMEOUT_OPTION
-@click.option("--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto",
-              show_default=True, help="Run each submission in bubblewrap's sandbox: auto where it works "
-              "here (else warn and go on without), bwrap always (else stop), none never.")
+@SANDBOX_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
 def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int,
           learner_from: str, timeout: float | None, sandbox_mode: str, as_json: bool) -> None:
@@ -357,18 +372,13 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     from .engine.submission import SubmissionError
     from .grade import Graded, find_submissions, grade as grade_all, render_grading
 
-    try:
-        sandbox, warning = find(sandbox_mode)
-    except SandboxError as e:
-        raise click.UsageError(f"{e} (--sandbox auto goes on without it, with a warning)") from None
+    sandbox = _sandbox(sandbox_mode)
 
     def progress(done: Graded, count: int, total: int) -> None:
         what = "skipped, graded before" if done.skipped else done.error or ", ".join(
             f"{r.exercise} {r.score:.0%}" for r in done.results)
         click.echo(f"[{count}/{total}] {done.learner}: {what}", err=True)
 
-    if warning:
-        click.echo(f"Warning: {warning}", err=True)
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
@@ -388,36 +398,30 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
               help="The learner's upload (default /autograder/submission).")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where results.json goes (default /autograder/results).")
-@click.option("--pack", default="makemore4", show_default=True,
-              help="The pack whose exercises are the assignment's tests (`ninja list`).")
+@click.option("--pack", default=None,
+              help="The pack whose exercises are the assignment's tests (default makemore4; `ninja list`).")
 @click.option("--points", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Points per exercise (default 25: 100 for makemore4's four).")
 @TIMEOUT_OPTION
-@click.option("--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="auto", show_default=True,
-              help="As for `ninja grade`.")
-def gradescope(submission: Path | None, results: Path | None, pack: str, points: float | None,
+@SANDBOX_OPTION
+def gradescope(submission: Path | None, results: Path | None, pack: str | None, points: float | None,
                timeout: float | None, sandbox_mode: str) -> None:
     """Grade one Gradescope submission into Gradescope's results.json.
 
     This is what grader/run_autograder runs on Gradescope: every exercise
     found in the upload is graded as `ninja grade` grades it (same
-    isolation), and each of the four is one test, scored by the share of
-    its parts that pass, with the check's table as its output. Run it
-    locally with --submission and --results.
+    isolation), and each exercise of the pack is one test, scored by the
+    share of its parts that pass, with the check's table as its output.
+    Run it locally with --submission and --results.
     """
     from .engine.registry import packs
     from .grade import gradescope as contract
 
+    pack = pack or contract.PACK
     if pack not in packs():
         raise click.BadParameter(f"{pack!r} is not a pack; choose from {', '.join(packs())}", param_hint="--pack")
-    try:
-        sandbox, warning = find(sandbox_mode)
-    except SandboxError as e:
-        raise click.UsageError(str(e)) from None
-    if warning:
-        click.echo(f"Warning: {warning}", err=True)
     payload = contract.autograde(submission or contract.SUBMISSION, results or contract.RESULTS, pack,
-                                 points or contract.POINTS, timeout, sandbox)
+                                 points or contract.POINTS, timeout, _sandbox(sandbox_mode))
     click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
                + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))
 

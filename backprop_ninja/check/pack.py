@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine.exercise import Exercise
+from ..engine.records import MISSING, PASS
 from ..engine.registry import Pack
 from ..engine.submission import Snippet
 from . import check
@@ -32,7 +33,7 @@ def _run(exercise: Exercise, source: str, origin: str):
 
 def _on_the_graph(exercise: Exercise) -> Finding:
     """Every followed gradient is one autograd gives for a tensor (or leaf) the loss depends on."""
-    leaves, data = exercise.setting(exercise.lecture)
+    leaves, _ = exercise.setting(exercise.lecture)
     tensors = set(exercise.forward.tensors) | set(leaves)
     unknown = [g.name for g in exercise.followed if g.tensor not in tensors]
     if unknown:
@@ -52,7 +53,7 @@ def _stub(exercise: Exercise) -> Finding:
     except Exception as e:  # the pack's own definitions: whatever breaks the rendering, say it
         return Finding(f"{exercise.key}: stub", False, f"does not render ({type(e).__name__}: {e})")
     result = _run(exercise, stub, f"{exercise.key}.py (untouched stub)")
-    clean = not result.passed and not result.errors and all(g.status.value == "missing" for g in result.gradients)
+    clean = not result.passed and not result.errors and all(g.status == MISSING for g in result.gradients)
     return Finding(f"{exercise.key}: stub", clean, "renders; untouched, it fails with every gradient not computed"
                    if clean else "the untouched stub does not fail cleanly (every gradient not computed)")
 
@@ -71,7 +72,7 @@ def validate(pack: Pack) -> list[Finding]:
             findings.append(Finding(f"{exercise.key}: reference", False, "none given (Pack.references)"))
             continue
         result = _run(exercise, reference, f"{exercise.key} reference")
-        failing = [g.name for g in result.gradients if g.status.value != "pass"]
+        failing = [g.name for g in result.gradients if g.status != PASS]
         findings.append(Finding(f"{exercise.key}: reference", result.passed,
                                 f"passes on all {len(exercise.instances)} instances" if result.passed else
                                 f"fails: {', '.join(failing) or 'its convergence'}"))

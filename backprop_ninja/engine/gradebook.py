@@ -133,7 +133,8 @@ class Gradebook:
         return True
 
     def results(self, learner: str | None = None) -> list[tuple[str, str, CheckResult]]:
-        """(learner, graded_at, result) of every grade, oldest first: what reports read back."""
+        """(learner, graded_at, result) of every grade, oldest first, each the check's whole result
+        (reports read the lighter `read_snapshot`)."""
         rows = self.db.execute(
             "SELECT a.learner, a.graded_at, g.result FROM grades g JOIN attempts a ON a.id = g.attempt"
             + (" WHERE a.learner = ?" if learner else "") + " ORDER BY a.id, g.exercise",
@@ -198,6 +199,7 @@ class Snapshot:
 
 # A submission graded by several versions of the grader is one attempt: the newest grading counts.
 _NEWEST = ("SELECT * FROM attempts WHERE id IN (SELECT MAX(id) FROM attempts GROUP BY learner, content)")
+
 
 def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
     """The gradebook at `path`, opened read-only and read in one transaction, so that a grading run

@@ -79,7 +79,7 @@ def load_file(path: Path) -> Pack:
         raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
     pack = getattr(module, "PACK", None)
     if not isinstance(pack, Pack):
-        raise PackError(f"{path}: defines no PACK, a backprop_ninja.packs.Pack")
+        raise PackError(f"{path}: defines no PACK, a backprop_ninja.engine.registry.Pack")
     return pack
 
 

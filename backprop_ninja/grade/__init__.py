@@ -30,9 +30,9 @@ from ..engine.submission import SubmissionError, read_submissions
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
-# ex4's convergence check when grading: long enough for a wrong backward to drift from autograd's
-# run (its gradients, checked at four points of training, have failed already), and short, as it
-# is most of a class's grading time. `ninja check` trains for 2000.
+# A training stage's convergence check (ex4's, mlp's) when grading: long enough for a wrong backward
+# to drift from autograd's run (its gradients have failed already: ex4's at four points of
+# training), and short, as it is most of a class's grading time. `ninja check` trains for 2000.
 GRADE_STEPS = 50
 
 
