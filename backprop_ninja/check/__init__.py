@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from ..engine.convergence import DEFAULT_STEPS, check_convergence
 from ..engine.diagnosis import diagnose, lecture_only
-from ..engine.exercise import Exercise
+from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.instrument import LearnerSource
 from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
                               InstanceInfo, Kind, RootCause)
@@ -28,11 +28,12 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
     code runs in a worker process, for `timeout` seconds in all (by default the exercise's limit):
     run (there) -> compare -> diagnose -> result (here)."""
     with Session(timeout or exercise.time_limit(steps)) as session:
-        code = LearnerCode(snippets, session)
+        code = LearnerCode(exercise.program(snippets), session)
         plain = run_trial(exercise, code, exercise.names)
         gradients = tuple(_summarise(g.name, g.hint, plain, exercise) for g in exercise.gradients)
         # Training comes before the diagnosis, which hands the worker right values to go on from.
-        convergence = check_convergence(exercise, code, steps, progress=progress) if exercise.TRAINS else None
+        convergence = (check_convergence(exercise, code, steps, progress=progress)
+                       if isinstance(exercise, ForwardExercise) and exercise.TRAINS else None)
         gradients, root = _diagnosed(exercise, code, gradients, plain)
     gradients, root = _with_disagreements(exercise, exercise.disagreements(plain.lecture_run.values), gradients, root)
     followed = tuple(g.name for g in exercise.followed)
@@ -48,6 +49,11 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
     reading its code for autograd; anything else is run a second, local, way."""
     if code.syntax_error or code.session.stopped:  # nothing to diagnose, only the line to fix
         return gradients, None
+    own = exercise.diagnose(plain)
+    if own is not None:
+        verdicts, root = own
+        return tuple(replace(g, local_status=verdicts[g.name][0], diagnosis=verdicts[g.name][1]) for g in gradients), root
+    assert isinstance(exercise, ForwardExercise)  # every other kind of exercise diagnoses itself
     source = LearnerSource(code.snippets, tuple(g.name for g in exercise.followed))
     wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in plain.runs)
     if not wrong and not source.autograd_uses():

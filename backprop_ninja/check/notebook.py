@@ -44,7 +44,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     exercise = _exercise(key)
     origin = "the code given"
     if code is None:
-        origin, code = _last_answer(tuple(g.name for g in exercise.followed))
+        origin, code = _last_answer(exercise.written)
     return Report(check(exercise, (Snippet(code, origin),), origin), f"Checking {origin}", hints)
 
 

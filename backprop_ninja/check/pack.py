@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine.exercise import Exercise
+from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.records import MISSING, PASS
 from ..engine.registry import Pack
 from ..engine.submission import Snippet
@@ -32,17 +32,21 @@ def _run(exercise: Exercise, source: str, origin: str):
 
 
 def _on_the_graph(exercise: Exercise) -> Finding:
-    """Every followed gradient is one autograd gives for a tensor (or leaf) the loss depends on."""
-    leaves, _ = exercise.setting(exercise.lecture)
-    tensors = set(exercise.forward.tensors) | set(leaves)
-    unknown = [g.name for g in exercise.followed if g.tensor not in tensors]
-    if unknown:
-        return Finding(f"{exercise.key}: gradients", False, f"{', '.join(unknown)}: no such tensor in the forward "
-                       "pass or among its leaves")
+    """Every followed gradient is one autograd gives for a tensor (or leaf) the loss depends on (or,
+    for an exercise that is not about a forward pass, one its truth gives)."""
+    if isinstance(exercise, ForwardExercise):
+        leaves, _ = exercise.setting(exercise.lecture)
+        tensors = set(exercise.forward.tensors) | set(leaves)
+        unknown = [g.name for g in exercise.followed if g.tensor not in tensors]
+        if unknown:
+            return Finding(f"{exercise.key}: gradients", False, f"{', '.join(unknown)}: no such tensor in the "
+                           "forward pass or among its leaves")
     try:
-        exercise.truth(exercise.lecture)
+        missing = set(exercise.names) - set(exercise.truth(exercise.lecture))
     except (AssertionError, RuntimeError) as e:
         return Finding(f"{exercise.key}: gradients", False, f"some gradient is not of a tensor on the loss's graph ({e})")
+    if missing:
+        return Finding(f"{exercise.key}: gradients", False, f"its truth gives no {', '.join(sorted(missing))}")
     return Finding(f"{exercise.key}: gradients", True, f"{len(exercise.followed)} gradients, each of a tensor on "
                    "the loss's graph")
 

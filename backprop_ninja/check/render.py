@@ -8,14 +8,15 @@ import textwrap
 import click
 from tabulate import tabulate
 
-from ..engine.records import ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, Kind
+from ..engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, Kind
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
-           ERROR: ("error", "magenta")}
+           ERROR: ("error", "magenta"), NOT_DEFINED: ("not defined", "blue")}
 _FIX_FIRST = {Kind.AUTOGRAD_USED: "Take autograd out first.", Kind.GRADS_LIST: "Fix the grads list first."}
 _HTML_STYLE = {"pass": "color: green", "FAIL": "color: red; font-weight: bold", "wrong": "color: red",
-               "not computed": "color: darkorange", "error": "color: purple"}
+               "not computed": "color: darkorange", "error": "color: purple",
+               "not defined": "color: gray"}
 _OWN_STEP = {PASS: "right", FAIL: click.style("wrong", fg="red"), None: "-"}
 
 
@@ -148,11 +149,12 @@ def _convergence(result: CheckResult) -> list[str]:
 
 
 def _verdict(result: CheckResult) -> str:
-    total = len(result.gradients)
+    graded = [g for g in result.gradients if g.status != NOT_DEFINED]
+    total = len(graded)
     instances = len(result.instances)
     if result.passed:
-        exact = sum(bool(g.exact) for g in result.gradients)
-        subject = f"All {total} gradients match" if total > 1 else f"{result.gradients[0].name} matches"
+        exact = sum(bool(g.exact) for g in graded)
+        subject = f"All {total} gradients match" if total > 1 else f"{graded[0].name} matches"
         rounding = ("" if exact == total else
                     f"; {'the other ' + str(total - exact) if exact else 'they'} differ only by rounding, "
                     "a few units in the last place, which is not a mistake")
@@ -160,7 +162,7 @@ def _verdict(result: CheckResult) -> str:
         return click.style("\n".join(textwrap.wrap(
             f"{subject} autograd on all {instances} instances ({exact} of {total} bit-exact on "
             f"the lecture's{rounding}).{trains}", WIDTH)), fg="green", bold=True)
-    passed = sum(g.status == PASS for g in result.gradients)
+    passed = sum(g.status == PASS for g in graded)
     stop = result.errors[0].raised if result.errors else None
     if stop and (stop.is_syntax_error or stop.ended):
         what = ("fix the syntax error at" if stop.is_syntax_error else
@@ -168,14 +170,14 @@ def _verdict(result: CheckResult) -> str:
                 "your code was still running, out of time, at")
         return click.style("\n".join(textwrap.wrap(f"{passed}/{total} gradients pass: {what} {stop.where}.", WIDTH)),
                            fg="red", bold=True)
-    if not result.errors and all(g.status in (PASS, MISSING) for g in result.gradients):
+    if not result.errors and all(g.status in (PASS, MISSING) for g in graded):
         # Not written yet is not wrong: point at the next gradient to write, as for an empty file.
         following = next(g for g in result.gradients if g.status == MISSING)
         so_far = (f"0/{total} gradients computed yet: start with {following.name}." if passed == 0 else
                   f"{passed}/{total} gradients computed so far, all right; next: {following.name}.")
         return "\n".join([click.style(so_far,
                                        fg="yellow", bold=True), *_wrap(f"Hint: {following.hint}", indent="")])
-    wrong = next((g for g in result.gradients if g.status != PASS), None)
+    wrong = next((g for g in graded if g.status != PASS), None)
     if wrong is None:
         return click.style(f"All {total} gradients pass the gradient check, but training with them does not "
                            "track autograd.", fg="red", bold=True)

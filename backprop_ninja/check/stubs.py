@@ -4,37 +4,21 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import torch
-
 from ..engine.exercise import Exercise
 from ..engine.submission import SubmissionError, notebook_tag, read_submission
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 
 
-def _available(exercise: Exercise) -> str:
-    return textwrap.fill(exercise.available(), width=88)
-
-
-def _answer_lines(exercise: Exercise) -> str:
-    """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
-    lecture = exercise.namespace(exercise.lecture)
-    shapes = {name: tuple(value.shape) for name, value in lecture.items() if isinstance(value, torch.Tensor)}
-    return "\n".join(f"{g.name} = None  # like {g.tensor}: {shapes[g.tensor]}" for g in exercise.gradients)
-
-
-def _replace_note(exercise: Exercise, suffix: str) -> str:
-    return textwrap.fill(
-        "Replace each None with your gradient (as many lines as you need; a name left as None is "
-        f"'not computed yet'). Check your work with:  {CHECK_COMMAND[suffix].format(key=exercise.key)}",
-        width=88)
+def _fill_note(exercise: Exercise, suffix: str) -> str:
+    return textwrap.fill(f"{exercise.FILL_NOTE} Check your work with:  {CHECK_COMMAND[suffix].format(key=exercise.key)}",
+                         width=88)
 
 
 def render_py(exercise: Exercise) -> str:
-    forward = textwrap.indent(exercise.forward.source, "    ")
     return (f'"""{exercise.title}.\n\n{textwrap.fill(exercise.task, width=88)}\n\n'
-            f"{_available(exercise)}\n\n{forward}\n{_replace_note(exercise, 'py')}\n"
-            f'"""\n\n{_answer_lines(exercise)}\n')
+            f"{exercise.briefing()}\n\n{_fill_note(exercise, 'py')}\n"
+            f'"""\n\n{exercise.template()}\n')
 
 
 def render_ipynb(exercise: Exercise) -> str:
@@ -42,18 +26,21 @@ def render_ipynb(exercise: Exercise) -> str:
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
     key = exercise.key
-    cells = [
-        new_markdown_cell(f"# {exercise.title}\n\n{exercise.task}", id=f"{key}-task"),
+    # An answer that defines its own classes is given nothing to work on.
+    setup = [] if exercise.DEFINES else [
         new_code_cell("# The lecture's forward pass on its own batch, by the lecture's names.\n"
                       "from backprop_ninja import exercise_namespace\n"
-                      f'globals().update(exercise_namespace("{key}"))', id=f"{key}-setup"),
-        new_markdown_cell(f"{_available(exercise)}\n\n```python\n{exercise.forward.source}```\n\n"
-                          f"{_replace_note(exercise, 'ipynb')}\n\nThe cell below is your answer "
+                      f'globals().update(exercise_namespace("{key}"))', id=f"{key}-setup")]
+    cells = [
+        new_markdown_cell(f"# {exercise.title}\n\n{exercise.task}", id=f"{key}-task"),
+        *setup,
+        new_markdown_cell(f"{exercise.briefing()}\n\n"
+                          f"{_fill_note(exercise, 'ipynb')}\n\nThe cell below is your answer "
                           f"(it carries the tag `{notebook_tag(key)}`, by which `ninja check` finds "
                           "it in the saved notebook). Run it, then the check after it: that checks "
                           "the answer cell you ran last, wherever this notebook runs.",
                           id=f"{key}-namespace"),
-        new_code_cell(_answer_lines(exercise), id=f"{key}-answer",
+        new_code_cell(exercise.template(), id=f"{key}-answer",
                       metadata={"tags": [notebook_tag(key)]}),
         new_code_cell("# The same check as `ninja check`, on the answer cell you ran last.\n"
                       f'from backprop_ninja import check_answer\ncheck_answer("{key}")', id=f"{key}-check"),
@@ -78,4 +65,4 @@ def is_untouched(path: Path, exercise: Exercise) -> bool:
         snippets = read_submission(path, exercise.key).snippets
     except (OSError, UnicodeDecodeError, SubmissionError):
         return False
-    return [s.source for s in snippets] == [_answer_lines(exercise)]
+    return [s.source for s in snippets] == [exercise.template()]

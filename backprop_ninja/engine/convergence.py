@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import torch
 
-from .exercise import Exercise
+from .exercise import ForwardExercise
 from .records import Convergence
 from .runner import LearnerCode, LearnerStopped
 from .training import Batch, autograd_backward
@@ -28,7 +28,7 @@ class _Streamed:
     pass gives each step's loss. Whatever the worker's run does, only what these gradients do to
     this copy of the model counts."""
 
-    def __init__(self, code: LearnerCode, exercise: Exercise, steps: int):
+    def __init__(self, code: LearnerCode, exercise: ForwardExercise, steps: int):
         self.stream = code.session.stream_training(code, exercise.key, steps)
         self.forward = exercise.forward
         self.step = 0
@@ -62,12 +62,12 @@ def smooth(losses: Sequence[float], window: int) -> list[float]:
 
 
 @lru_cache(maxsize=8)
-def twin_run(exercise: Exercise, steps: int) -> tuple[float, ...]:
+def twin_run(exercise: ForwardExercise, steps: int) -> tuple[float, ...]:
     """The losses of autograd's run: the same for every learner, so trained once per process."""
     return tuple(exercise.training_run().train(autograd_backward(exercise.forward), steps))
 
 
-def check_convergence(exercise: Exercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
+def check_convergence(exercise: ForwardExercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
                       progress: Callable[[int, float], None] | None = None) -> Convergence:
     """Train the exercise's model twice from the same start on the same batches, with autograd and
     with the learner's gradients; pass when the learner's loss curve tracks autograd's and falls as far."""

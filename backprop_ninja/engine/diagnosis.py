@@ -15,7 +15,7 @@ from functools import partial
 import torch
 
 from .compare import harmless_shape
-from .exercise import Exercise, Gradient, Instance
+from .exercise import ForwardExercise, Gradient, Instance
 from .instrument import LearnerSource
 from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
 from .runner import LearnerCode
@@ -30,7 +30,7 @@ class Evidence:
     gradient: Gradient
     value: torch.Tensor  # only a tensor is classified: `diagnose` deals with anything else
     local: Trial  # the checkpointed run: each step from right inputs
-    exercise: Exercise
+    exercise: ForwardExercise
     source: LearnerSource
     retry: Callable[[tuple[Snippet, ...]], bool]  # does the gradient's own step pass with these snippets instead?
 
@@ -250,7 +250,7 @@ def autograd_used(source: LearnerSource, plain: Trial
     return {name: (FAIL, root.diagnosis if name == culprit else others) for name in names}, root
 
 
-def diagnose(exercise: Exercise, code: LearnerCode, source: LearnerSource, plain: Trial
+def diagnose(exercise: ForwardExercise, code: LearnerCode, source: LearnerSource, plain: Trial
              ) -> tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause | None]:
     """Each followed gradient's local status and diagnosis, and the root cause: the first gradient, in
     backprop order, whose own step is wrong."""

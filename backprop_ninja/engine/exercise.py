@@ -1,26 +1,37 @@
 """An exercise as the engine sees it: what it asks (its gradients in backprop order, with hints;
-any true gradients it gives; where it is checked) and the problem it asks about (its instances, the
-leaves and data of each, its forward pass). A pack defines its exercises as subclasses that say how
-an instance becomes leaves and data (`setting`); the namespace the learner's code runs in, the truth,
-and the branch structure the diagnosis follows all derive from that and the forward pass.
+where it is checked) and the problem it asks about (its instances, the namespace the learner's code
+runs in, the truth). Most exercises are about a forward pass of tensors (`ForwardExercise`): a pack
+says how an instance becomes leaves and data (`setting`), and the namespace, the truth and the
+branch structure the diagnosis follows all derive from that and the forward pass. Others (micrograd's
+`Value` class) say what they run and how they are judged themselves, through the hooks of `Exercise`.
 """
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 
+from .compare import compare
 from .forward import ForwardPass, autograd_gradients, branch_gradients
+from .records import Comparison, Diagnosis, RootCause, Status
+from .submission import Snippet
 from .training import TrainingRun
+
+if TYPE_CHECKING:  # a trial is made of an exercise's runs
+    from .trials import Trial
 
 # A data set's inputs and targets, to train on.
 Examples = tuple[torch.Tensor, torch.Tensor]
 
 # An instance's leaves (the tensors gradients are taken for) and data (all else the forward pass reads).
 Setting = tuple[dict[str, torch.Tensor], dict[str, object]]
+
+# Each followed gradient's local status and diagnosis, and the root cause: what a diagnosis gives.
+Verdicts = tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause | None]
 
 
 class Instance(Protocol):
@@ -72,32 +83,43 @@ I = TypeVar("I", bound=Instance)
 
 @dataclass(frozen=True)
 class Exercise(Generic[I]):
-    """An exercise: what it asks for (its gradients, in backprop order), what the learner's code is
-    given (the forward pass's tensors, and `given` true gradients), and where it is checked (its
-    instances, the first of which is the lecture's own)."""
+    """An exercise: what it asks for (its gradients, in backprop order, each a row of the result) and
+    where it is checked (its instances, the first of which is the lecture's own). Subclasses say what
+    the learner's code runs in and what the truth is; the hooks below have the defaults that fit
+    gradients written as variables."""
 
     key: str
     title: str
     task: str
     gradients: tuple[Gradient, ...]
     instances: tuple[I, ...]
-    forward: ForwardPass
-    # True gradients handed to the learner as input (exercise 3 starts from dhpreact).
-    given: tuple[str, ...] = ()
-    # Gradients a learner writes on the way by the lecture's names (exercise 4's dlogits, dhprebn...):
-    # not graded, but followed by the diagnosis, so that it can point at the step really wrong.
-    intermediates: tuple[Gradient, ...] = ()
-    # Every followed gradient, graded or not, in backprop order (by default the graded ones').
-    order: tuple[str, ...] = ()
 
     # Does the exercise end with a training stage: the learner's gradients driving a training run
     # next to autograd's twin (`training_run` then makes both)?
     TRAINS: ClassVar[bool] = False
     # The hint for answers the code gives twice, differently (see `disagreements`).
     DISAGREEMENT_HINT: ClassVar[str] = ""
+    # Are answers found in a notebook by the classes and functions they define (micrograd's Value),
+    # and made of those definitions alone, rather than by the gradients they assign?
+    DEFINES: ClassVar[bool] = False
+    # What the stub asks of the learner, before saying how to check.
+    FILL_NOTE: ClassVar[str] = ("Replace each None with your gradient (as many lines as you need; a name left "
+                                "as None is 'not computed yet').")
 
-    def setting(self, instance: I) -> Setting:
-        """The leaves and the data of `instance`: what the problem is, concretely."""
+    def namespace(self, instance: I) -> dict[str, object]:
+        """What the learner's code runs in on `instance`: never the gradients it is asked for."""
+        raise NotImplementedError
+
+    def truth(self, instance: I) -> dict[str, torch.Tensor]:
+        """Autograd's gradients for every followed gradient, graded or not."""
+        raise NotImplementedError
+
+    def briefing(self) -> str:
+        """What the learner's code is given and asked, in words, for the stubs."""
+        raise NotImplementedError
+
+    def template(self) -> str:
+        """The stub's answer part, as `ninja init` writes it: untouched, every gradient is missing."""
         raise NotImplementedError
 
     def training_run(self, examples: Examples | None = None) -> TrainingRun:
@@ -120,21 +142,72 @@ class Exercise(Generic[I]):
 
     @property
     def followed(self) -> tuple[Gradient, ...]:
-        by_name = {g.name: g for g in self.gradients + self.intermediates}
-        return tuple(by_name[name] for name in self.order or self.names)
+        """Every gradient the diagnosis follows, graded or not, in backprop order."""
+        return self.gradients
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """The names an answer assigns (or, where `DEFINES`, defines): how it is found in a notebook."""
+        return tuple(g.name for g in self.followed)
 
     @property
     def collected(self) -> tuple[str, ...]:
         """The names read back from the learner's namespace after their code has run."""
         return self.names
 
+    def program(self, snippets: tuple[Snippet, ...]) -> tuple[Snippet, ...]:
+        """What runs in the worker: the learner's snippets, and any code of the exercise's own after them."""
+        return snippets
+
     def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
         """The gradients, by name, out of the values collected from the learner's namespace."""
         return values
 
+    def compare(self, instance: I, values: Mapping[str, object], truth: Mapping[str, torch.Tensor],
+                names: tuple[str, ...]) -> dict[str, Comparison]:
+        """Each of `names` in `values` against the truth, within the instance's tolerance (and, for a
+        gradient that is only rounding, the precision's noise)."""
+        rounding = {g.name: _rounding(instance, truth[g.rounding_of]) for g in self.gradients if g.rounding_of}
+        return {name: compare(values.get(name), truth[name], instance.rtol, instance.atol, rounding.get(name, 0.0))
+                for name in names}
+
+    def diagnose(self, plain: Trial) -> Verdicts | None:
+        """The exercise's own diagnosis of a plain trial, where its gradients are each one step alone;
+        None to have the engine run the code again, step by step from right inputs."""
+        return None
+
     def disagreements(self, values: dict[str, object]) -> dict[str, str]:
         """Gradients the learner's code gives two different answers for: name -> how they differ."""
         return {}
+
+
+def _rounding(instance: Instance, summed: torch.Tensor) -> float:
+    """How far two right sums over the batch of `summed` may drift apart in the instance's precision."""
+    return instance.n * torch.finfo(instance.dtype).eps * (summed.abs().max().item() if summed.numel() else 0.0)
+
+
+@dataclass(frozen=True)
+class ForwardExercise(Exercise[I]):
+    """An exercise on a forward pass of tensors: the learner's code is given the forward pass's
+    tensors (and `given` true gradients) and writes the gradients as variables."""
+
+    forward: ForwardPass
+    # True gradients handed to the learner as input (exercise 3 starts from dhpreact).
+    given: tuple[str, ...] = ()
+    # Gradients a learner writes on the way by the lecture's names (exercise 4's dlogits, dhprebn...):
+    # not graded, but followed by the diagnosis, so that it can point at the step really wrong.
+    intermediates: tuple[Gradient, ...] = ()
+    # Every followed gradient, graded or not, in backprop order (by default the graded ones').
+    order: tuple[str, ...] = ()
+
+    def setting(self, instance: I) -> Setting:
+        """The leaves and the data of `instance`: what the problem is, concretely."""
+        raise NotImplementedError
+
+    @property
+    def followed(self) -> tuple[Gradient, ...]:
+        by_name = {g.name: g for g in self.gradients + self.intermediates}
+        return tuple(by_name[name] for name in self.order or self.names)
 
     def namespace_from(self, leaves: Mapping[str, torch.Tensor], data: Mapping[str, object]) -> dict[str, object]:
         """torch, F, the data, the leaves and every tensor of the forward pass, as plain copies."""
@@ -143,7 +216,6 @@ class Exercise(Generic[I]):
         return {"torch": torch, "F": F, **_copies(data), **_copies(leaves), **tensors}
 
     def namespace(self, instance: I) -> dict[str, object]:
-        """What the learner's code runs in: never the gradients it is asked for."""
         leaves, data = self.setting(instance)
         namespace = self.namespace_from(leaves, data)
         if self.given:
@@ -151,15 +223,23 @@ class Exercise(Generic[I]):
         return namespace
 
     def available(self) -> str:
-        """What the learner's code is given, in words, for the stubs."""
+        """What the learner's code is given, in words."""
         leaves, data = self.setting(self.lecture)
         given = "".join(f", {name} (the true gradient of the loss with respect to {name[1:]})" for name in self.given)
         return ("Your code runs in a namespace that already holds, by the lecture's names and as plain "
                 f"tensors with no autograd history: torch, F, {', '.join(data)}, the parameters "
                 f"{', '.join(leaves)}{given}, and every tensor of the forward pass:")
 
+    def briefing(self) -> str:
+        return f"{textwrap.fill(self.available(), width=88)}\n\n{textwrap.indent(self.forward.source, '    ')}"
+
+    def template(self) -> str:
+        """One `dname = None` line per gradient, in backprop order, with the shape it must have."""
+        lecture = self.namespace(self.lecture)
+        shapes = {name: tuple(value.shape) for name, value in lecture.items() if isinstance(value, torch.Tensor)}
+        return "\n".join(f"{g.name} = None  # like {g.tensor}: {shapes[g.tensor]}" for g in self.gradients)
+
     def truth(self, instance: I) -> dict[str, torch.Tensor]:
-        """Autograd's gradients for every followed gradient, graded or not."""
         return autograd_gradients(self.forward, *self.setting(instance), tuple(g.name for g in self.followed))
 
     def consumers(self, tensor: str) -> tuple[str, ...]:

@@ -22,12 +22,13 @@ class Status(str, Enum):
     FAIL = "fail"
     MISSING = "missing"  # not computed (yet)
     ERROR = "error"  # not a tensor of real numbers
+    NOT_DEFINED = "not-defined"  # an optional part the submission leaves out (micrograd's relu): not graded
 
     def __str__(self) -> str:
         return self.value
 
 
-PASS, FAIL, MISSING, ERROR = Status.PASS, Status.FAIL, Status.MISSING, Status.ERROR
+PASS, FAIL, MISSING, ERROR, NOT_DEFINED = Status.PASS, Status.FAIL, Status.MISSING, Status.ERROR, Status.NOT_DEFINED
 
 
 class Kind(str, Enum):
@@ -45,6 +46,9 @@ class Kind(str, Enum):
     RAISED = "raised"
     GRADS_LIST = "grads-list"
     LOCAL = "local"
+    SWAPPED = "swapped"  # two operands' gradients, each given the other's
+    ORDER = "order"  # a backward() that runs the nodes' steps out of order, twice, or not at all
+    SEED = "seed"  # a backward() that does not start from a gradient of 1
     SHAPE_NOTE = "shape-note"  # passes: the shape differs from the tensor's by leading 1s only
     INHERITED = "inherited"  # a right step, wrong only because of an earlier gradient
 
@@ -262,8 +266,8 @@ class CheckResult:
 
     @property
     def score(self) -> float:
-        """The share of the parts that pass: every gradient, and for exercise 4 the convergence."""
-        parts = [g.status == PASS for g in self.gradients]
+        """The share of the parts that pass: every gradient graded, and for exercise 4 the convergence."""
+        parts = [g.status == PASS for g in self.gradients if g.status != NOT_DEFINED]
         if self.convergence:
             parts.append(self.convergence.passed)
         return sum(parts) / len(parts)

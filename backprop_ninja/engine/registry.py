@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports i
 GROUP = "backprop_ninja.packs"
 # Where each built-in pack is defined ("module:attribute"), found even without installed metadata.
 BUILT_IN = {"makemore4": "backprop_ninja.packs.makemore4.exercises:PACK", "bigram": "backprop_ninja.packs.bigram:PACK",
-            "mlp": "backprop_ninja.packs.mlp:PACK"}
+            "mlp": "backprop_ninja.packs.mlp:PACK", "micrograd": "backprop_ninja.packs.micrograd.pack:PACK"}
 
 
 class PackError(Exception):
@@ -108,6 +108,7 @@ def answers() -> Answers:
     """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
     all; by what it assigns for the packs whose notebooks are written the lecture's way."""
     untagged = [p for p in packs().values() if p.found_by_writes]
-    return Answers({key: tuple(g.name for g in exercise.followed) for key, exercise in exercises().items()},
+    return Answers({key: exercise.written for key, exercise in exercises().items()},
                    tuple(e.key for p in untagged for e in p.exercises),
-                   next((p.in_training_loop for p in untagged if p.in_training_loop), None))
+                   next((p.in_training_loop for p in untagged if p.in_training_loop), None),
+                   tuple(key for key, exercise in exercises().items() if exercise.DEFINES))

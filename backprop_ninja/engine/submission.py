@@ -40,11 +40,13 @@ class Submission:
 @dataclass(frozen=True)
 class Answers:
     """What each exercise's code writes (its gradients); those found in a notebook written the
-    lecture's way, with no tags, by what they write; and which of those sits inside a training loop."""
+    lecture's way, with no tags, by what they write; which of those sits inside a training loop; and
+    those whose answers are the classes and functions they define (a `Value` class), and only those."""
 
     names: Mapping[str, tuple[str, ...]]
     untagged: tuple[str, ...] = ()
     in_training_loop: str | None = None
+    defines: tuple[str, ...] = ()
 
 
 def read_submission(path: Path, exercise: str, answers: Answers | None = None) -> Submission:
@@ -57,7 +59,15 @@ def read_submission(path: Path, exercise: str, answers: Answers | None = None) -
         notebook = _notebook(path, text)
         lecture = _lecture_answers(notebook.cells, str(path), answers) if answers else {}
         return _notebook_submission(path, notebook, exercise, answers, lecture)
-    return Submission((Snippet(text, str(path)),))
+    return Submission((_py_snippet(path, text, exercise, answers),))
+
+
+def _py_snippet(path: Path, text: str, exercise: str, answers: Answers | None) -> Snippet:
+    """A `.py` file's code: whole, or for an exercise answered by definitions, those it needs."""
+    whole = Snippet(text, str(path))
+    if answers and exercise in answers.defines:
+        return next(iter(_definitions([whole], answers.names[exercise])), whole)
+    return whole
 
 
 def _text(path: Path) -> str:
@@ -88,7 +98,7 @@ def read_submissions(path: Path, answers: Answers) -> dict[str, Submission]:
     text = _text(path)
     if path.suffix == ".py":
         key = _py_exercise(path, text, answers)
-        return {key: Submission((Snippet(text, str(path)),))} if key else {}
+        return {key: Submission((_py_snippet(path, text, key, answers),))} if key else {}
     notebook, found = _notebook(path, text), {}
     lecture = _lecture_answers(notebook.cells, str(path), answers)
     for key in answers.names:
@@ -108,14 +118,14 @@ def _py_exercise(path: Path, text: str, answers: Answers) -> str | None:
         return None
     if "grads" in writes and answers.in_training_loop:
         return answers.in_training_loop
-    return _owner(writes, answers)
+    return next((k for k in answers.defines if writes & set(answers.names[k])), None) or _owner(writes, answers)
 
 
 def _owner(writes: set[str], answers: Answers) -> str | None:
     """The exercise whose gradients these are: of those (but the training one) whose names hold all
     of them, the one with the fewest (a cell writing only dlogits is exercise 2's, not 1's)."""
     writes = writes & set().union(*answers.names.values())
-    return min((k for k in answers.untagged if k != answers.in_training_loop
+    return min((k for k in answers.untagged if k != answers.in_training_loop and k not in answers.defines
                 and writes and writes <= set(answers.names[k])), key=lambda k: len(answers.names[k]), default=None)
 
 
@@ -187,7 +197,49 @@ def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tu
         owner = _owner(writes, answers)
         if owner:  # a cell that does not parse is taken whole, so that the check says where it breaks
             found.setdefault(owner, []).append((ran, Snippet(_only(source, tree.body) if tree else source, where)))
-    return {key: _in_order_run(pairs) for key, pairs in found.items()}
+    answered = {key: _in_order_run(pairs) for key, pairs in found.items()}
+    code = [(c.get("execution_count"), Snippet(_without_magics(c.source), f"{origin}, cell {i}"))
+            for i, c in enumerate(cells, start=1) if c.cell_type == "code"]
+    for key in (k for k in answers.untagged if k in answers.defines):
+        if definitions := _definitions(list(_in_order_run(code)), answers.names[key]):
+            answered[key] = definitions
+    return answered
+
+
+def _definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
+    """An answer made of definitions: the last snippet (in the order they ran) that defines one of
+    `names`, with only those definitions, the functions and classes they use, and the imports they
+    need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
+    experiments stay out). No snippet defines them: ()."""
+    trees = []
+    for snippet in snippets:
+        try:
+            trees.append(ast.parse(snippet.source))
+        except SyntaxError:
+            trees.append(None)
+    last = next((i for i in reversed(range(len(snippets))) if trees[i] is None or any(
+        isinstance(st, (ast.ClassDef, ast.FunctionDef)) and st.name in names for st in trees[i].body)), None)
+    if last is None:
+        return ()
+    tree = trees[last]
+    if tree is None:  # taken whole, so that the check says where it breaks
+        return (snippets[last],)
+    defined = {st.name: st for st in tree.body if isinstance(st, (ast.ClassDef, ast.FunctionDef))}
+    kept, wanted = [], [name for name in names if name in defined]
+    while wanted:
+        definition = defined.pop(wanted.pop(), None)
+        if definition is not None:
+            kept.append(definition)
+            wanted += [n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and n.id in defined]
+    used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)}
+    answer = []
+    for snippet, tree in zip(snippets[:last + 1], trees[:last + 1]):
+        imports = [st for st in (tree.body if tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
+                   and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
+        if imports or snippet is snippets[last]:
+            answer.append(Snippet(_only(snippet.source, imports + (kept if snippet is snippets[last] else [])),
+                                  snippet.origin))
+    return tuple(answer)
 
 
 def _in_order_run(pairs: list[tuple[int | None, Snippet]]) -> tuple[Snippet, ...]:

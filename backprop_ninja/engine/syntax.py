@@ -13,10 +13,13 @@ def base_name(node: ast.AST) -> str | None:
 
 
 def written_names(node: ast.AST) -> set[str]:
-    """Names a statement writes: assigned, augmented, indexed into, or changed by an in-place method."""
+    """Names a statement writes: assigned, augmented, indexed into, changed by an in-place method, or
+    bound by a class or function definition."""
     names: set[str | None] = set()
     for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+        if isinstance(sub, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(sub.name)
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.add(sub.id)
         elif isinstance(sub, (ast.Subscript, ast.Attribute)) and isinstance(sub.ctx, ast.Store):
             names.add(base_name(sub))

@@ -13,9 +13,8 @@ from functools import lru_cache
 
 import torch
 
-from .compare import compare
 from .exercise import Exercise, Instance
-from .records import MISSING, PASS, Comparison, Status
+from .records import MISSING, NOT_DEFINED, PASS, Comparison, Status
 from .runner import BlockRun, LearnerCode
 
 
@@ -49,7 +48,7 @@ class Trial:
 
     def status(self, name: str) -> Status | None:
         """Pass when right on every instance; None where the code never wrote it."""
-        if self.on_lecture(name).status == MISSING:
+        if self.on_lecture(name).status in (MISSING, NOT_DEFINED):
             return None
         return PASS if all(c.status == PASS for c in self.comparisons[name]) else Status.FAIL
 
@@ -81,13 +80,7 @@ def run_trial(exercise: Exercise, code: LearnerCode, names: tuple[str, ...],
             run = code.run(namespace(exercise, instance), exercise.collected, checkpoints, right)
             values = run.finished
         runs.append(run)
-        rounding = {g.name: _rounding(instance, right[g.rounding_of]) for g in exercise.gradients if g.rounding_of}
-        for name in names:
-            comparisons[name].append(compare(values.get(name), right[name], instance.rtol, instance.atol,
-                                             rounding.get(name, 0.0)))
+        for name, comparison in exercise.compare(instance, values, right, names).items():
+            comparisons[name].append(comparison)
     return Trial(instances, tuple(runs), {name: tuple(c) for name, c in comparisons.items()})
 
-
-def _rounding(instance: Instance, summed: torch.Tensor) -> float:
-    """How far two right sums over the batch of `summed` may drift apart in the instance's precision."""
-    return instance.n * torch.finfo(instance.dtype).eps * (summed.abs().max().item() if summed.numel() else 0.0)

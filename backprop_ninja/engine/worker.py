@@ -34,7 +34,7 @@ from torch.autograd.variable import Variable
 
 from . import sandbox, wire
 from .compare import harmless_shape
-from .exercise import Exercise
+from .exercise import ForwardExercise
 from .records import Raised
 from .registry import exercises
 from .runner import LearnerStopped
@@ -191,7 +191,7 @@ class _LearnerBackward:
     """The learner's code for a training exercise as a backward pass for `TrainingRun`, run here at
     each step."""
 
-    def __init__(self, snippets: list[tuple[str, str]], exercise: Exercise):
+    def __init__(self, snippets: list[tuple[str, str]], exercise: ForwardExercise):
         self.snippets, self.exercise = snippets, exercise
         self.step = 0
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..engine.exercise import Exercise, Gradient, Setting
+from ..engine.exercise import ForwardExercise, Gradient, Setting
 from ..engine.forward import ForwardPass
 from ..engine.registry import Mistake, Pack
 from .makemore4.data import STOI
@@ -61,7 +61,7 @@ def _bigrams(instance: BigramInstance) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @dataclass(frozen=True)
-class BigramExercise(Exercise[BigramInstance]):
+class BigramExercise(ForwardExercise[BigramInstance]):
     def setting(self, instance: BigramInstance) -> Setting:
         xs, ys = _bigrams(instance)
         W = torch.randn((instance.V, instance.V), generator=torch.Generator().manual_seed(instance.seed))

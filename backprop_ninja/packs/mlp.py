@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import torch
 
-from ..engine.exercise import Examples, Exercise, Gradient, Setting
+from ..engine.exercise import Examples, ForwardExercise, Gradient, Setting
 from ..engine.forward import ForwardPass
 from ..engine.registry import Mistake, Pack
 from ..engine.training import TrainingRun
@@ -41,7 +41,7 @@ def _data(instance: Instance, X: torch.Tensor, Y: torch.Tensor) -> dict[str, obj
 
 
 @dataclass(frozen=True)
-class MLPExercise(Exercise[Instance]):
+class MLPExercise(ForwardExercise[Instance]):
     """Part 4's sizes, initialisation, batches and training loop, without batchnorm."""
 
     TRAINS: ClassVar[bool] = True

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 
 from ...engine.compare import harmless_shape
-from ...engine.exercise import Examples, Exercise, Gradient, Setting
+from ...engine.exercise import Examples, ForwardExercise, Gradient, Setting
 from ...engine.forward import ForwardPass
 from ...engine.registry import Pack
 from ...engine.training import TrainingRun
@@ -32,7 +32,7 @@ INSTANCES = (
 
 
 @dataclass(frozen=True)
-class LectureExercise(Exercise[Instance]):
+class LectureExercise(ForwardExercise[Instance]):
     """An exercise on the lecture's MLP: its parameters, and a batch of its own."""
 
     instances: tuple[Instance, ...] = INSTANCES

@@ -1,0 +1,229 @@
+"""The micrograd exercise: a learner's `Value` class, each op's `_backward` and `backward()` written by
+hand, checked op by op against float64 autograd on the same expressions.
+
+The learner's code only defines the class; the probes (`probes.py`) run after it, in the worker, and
+send back numbers. The truth comes from the same probes built on tensors, here. An op the class does
+not define is "not defined", not wrong, and no probe uses it.
+"""
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from ...engine.compare import compare
+from ...engine.exercise import Exercise, Gradient, Verdicts
+from ...engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
+from ...engine.submission import Snippet
+from ...engine.trials import Trial, truth
+from . import probes
+from .probes import PROBE_NONLINEAR, PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
+from .slips import backward_slip, op_slip
+from .value import STUB
+
+# The probes' own source, run after the learner's code under this name.
+PROBES_ORIGIN = "<backprop-ninja probes>"
+PROBES_SOURCE = Path(probes.__file__).read_text(encoding="utf-8")
+# Random numbers an instance draws its probes' operands, gradients and weights from: more than they take.
+NUMBERS = 256
+
+
+@dataclass(frozen=True)
+class ProbeInstance:
+    """The probes' operands, gradients and MLP weights, drawn from `seed`; Python floats are float64."""
+
+    label: str
+    seed: int
+    dtype: torch.dtype = torch.float64
+    # Hand-written float64 agrees with autograd to ~1e-15 on these expressions; finite differences do not.
+    rtol: float = 1e-9
+    atol: float = 1e-12
+
+    @property
+    def n(self) -> int:
+        return len(probes.PROBE_XS)
+
+    def named_sizes(self) -> dict[str, int]:
+        return {"examples": self.n}
+
+    def describe(self) -> str:
+        return f"the probes' numbers from seed {self.seed}"
+
+    def numbers(self) -> torch.Tensor:
+        return torch.rand(NUMBERS, generator=torch.Generator().manual_seed(self.seed), dtype=torch.float64)
+
+
+@cache
+def _probes(instance: ProbeInstance) -> tuple[list[ProbeOp], list]:
+    draw = ProbeDraw(instance.numbers())
+    return probe_ops(draw), probe_expressions(draw)
+
+
+def _leaves(values: tuple[float, ...]) -> list[torch.Tensor]:
+    return [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in values]
+
+
+def _grads(leaves: list[torch.Tensor]) -> list[float]:
+    return [0.0 if leaf.grad is None else leaf.grad.item() for leaf in leaves]
+
+
+def _ran(expressions: list, defined: set[str]) -> torch.Tensor:
+    """Which entries of the backward row come from expressions the class can build."""
+    return torch.tensor([set(needs) <= defined for _, needs, _, inputs in expressions for _ in inputs])
+
+
+@dataclass(frozen=True)
+class MicrogradExercise(Exercise[ProbeInstance]):
+    DEFINES: ClassVar[bool] = True
+    FILL_NOTE: ClassVar[str] = (
+        "Write each op's _backward where it says TODO, and backward(). Keep the class named Value; an op you "
+        "delete (tanh, exp or relu; keep one) is 'not defined', not wrong.")
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        return ("Value",)
+
+    @property
+    def collected(self) -> tuple[str, ...]:
+        return (*self.names, "backward_structure")
+
+    def program(self, snippets: tuple[Snippet, ...]) -> tuple[Snippet, ...]:
+        return (*snippets, Snippet(f"{PROBES_SOURCE}\nprobe_worker(globals(), {PROBES_ORIGIN!r})\n", PROBES_ORIGIN))
+
+    def briefing(self) -> str:
+        return textwrap.fill(
+            "Your file (or the notebook cell that defines Value) is run on its own: its class Value, the "
+            "functions and classes it uses, and the imports they need; nothing else of it. Each op keeps "
+            "its forward part as given; `a + 1`, `2 * a`, `a - b` and `a / b` must work, as the lecture's "
+            "do. The check then calls each op's _backward alone, on Values that already hold a gradient, "
+            "and backward() on whole expressions.", width=88)
+
+    def template(self) -> str:
+        return STUB
+
+    def namespace(self, instance: ProbeInstance) -> dict[str, object]:
+        return {"probe_numbers": instance.numbers()}
+
+    def truth(self, instance: ProbeInstance) -> dict[str, torch.Tensor]:
+        """Each op's probes and every expression, on float64 tensors, by autograd."""
+        ops, expressions = _probes(instance)
+        rows: dict[str, list[float]] = {op: [] for op in PROBE_OPS}
+        for probe in ops:
+            leaves = _leaves(probe.operands)
+            probe.apply(leaves).backward(torch.tensor(probe.upstream, dtype=torch.float64))
+            rows[probe.op] += [prior + grad for prior, grad in zip(probe.priors, _grads(leaves))]
+        backward: list[float] = []
+        for _, _, function, inputs in expressions:
+            leaves = _leaves(inputs)
+            function(*leaves).backward()
+            backward += _grads(leaves)
+        return {**{op: torch.tensor(grads, dtype=torch.float64) for op, grads in rows.items()},
+                "backward": torch.tensor(backward, dtype=torch.float64)}
+
+    def compare(self, instance: ProbeInstance, values: Mapping[str, object], truth: Mapping[str, torch.Tensor],
+                names: tuple[str, ...]) -> dict[str, Comparison]:
+        defined = {op for op in PROBE_OPS if values.get(op) != "not defined"}
+        return {name: self._compare(instance, name, values, truth[name], defined) for name in names}
+
+    def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object], truth: torch.Tensor,
+                 defined: set[str]) -> Comparison:
+        value = values.get(name)
+        if name == "backward":
+            truth = truth[_ran(_probes(instance)[1], defined)]
+        shape = tuple(truth.shape)
+        if value == "not defined":
+            if name in PROBE_NONLINEAR and defined & set(PROBE_NONLINEAR):
+                return Comparison(NOT_DEFINED, shape, note="not defined by your Value, so not graded")
+            return Comparison(MISSING, shape, note="your Value defines none of tanh, exp and relu: define one or more"
+                              if name in PROBE_NONLINEAR else f"your Value has no {name}")
+        if isinstance(value, str):  # what the probes say of the learner's class, from its worker: read as text only
+            status = MISSING if value.startswith("missing: ") else ERROR
+            return Comparison(status, shape, note=value.removeprefix("missing: ")[:500])
+        structure = values.get("backward_structure")
+        if name == "backward" and isinstance(structure, torch.Tensor) and structure.numel() and structure[0] == 0:
+            return Comparison(MISSING, shape, note="not computed: backward() runs no node's _backward")
+        if name in PROBE_OPS and isinstance(value, torch.Tensor) and torch.equal(value, self._priors(instance, name)):
+            return Comparison(MISSING, shape, note=f"not computed: {name}'s _backward leaves every gradient as it was")
+        return compare(value, truth, instance.rtol, instance.atol)
+
+    @staticmethod
+    def _priors(instance: ProbeInstance, op: str) -> torch.Tensor:
+        return torch.tensor([x for p in _probes(instance)[0] if p.op == op for x in p.priors], dtype=torch.float64)
+
+    def diagnose(self, plain: Trial) -> Verdicts:
+        """Each op is probed alone, from right inputs, so its verdict is already its own step's; a wrong
+        one is matched with the known slips. backward() is judged by how it ran the steps, recorded."""
+        verdicts: dict[str, tuple[Status | None, Diagnosis | None]] = {}
+        first_wrong: str | None = None
+        for g in self.gradients:
+            status = plain.status(g.name)
+            diagnosis = self._diagnosis(plain, g.name) if status == FAIL else None
+            if g.name == "backward":
+                run = plain.lecture_run.values.get("backward_structure")
+                structure = [int(x) for x in run.tolist()] if isinstance(run, torch.Tensor) and run.numel() == 5 else None
+                own = backward_slip(structure) if structure else None
+                if own:
+                    status, diagnosis = FAIL, own
+                elif status == FAIL and first_wrong and plain.on_lecture(g.name).status != ERROR:
+                    # Its own step ran as it should: the wrong op's error is what reaches the expressions.
+                    status, diagnosis = PASS, Diagnosis(Kind.INHERITED, f"inherits the error in {first_wrong}")
+            if status == FAIL:
+                first_wrong = first_wrong or g.name
+            verdicts[g.name] = (status, diagnosis)
+        if first_wrong is None:
+            return verdicts, None
+        step = next(g for g in self.gradients if g.name == first_wrong)
+        diagnosis = verdicts[first_wrong][1]
+        assert diagnosis is not None  # every failing row is diagnosed
+        return verdicts, RootCause(first_wrong, diagnosis, step.hint, graded=True)
+
+    def _diagnosis(self, plain: Trial, name: str) -> Diagnosis:
+        """Why row `name` fails, on the first instance it fails on."""
+        index = next(i for i, c in enumerate(plain.comparisons[name]) if c.status != PASS)
+        comparison, instance = plain.comparisons[name][index], plain.instances[index]
+        value = plain.runs[index].values.get(name)
+        if comparison.status == ERROR or not isinstance(value, torch.Tensor) or comparison.maxdiff is None:
+            return Diagnosis(Kind.RAISED if comparison.note.startswith("raised") else Kind.LOCAL,
+                             f"{name}: {comparison.note}")
+        if name == "backward":
+            return Diagnosis(Kind.LOCAL, "every op is right alone and backward() runs them in a right order, yet whole "
+                             f"expressions come out wrong (maxdiff {comparison.maxdiff:.2g}): look at the ops built "
+                             "from them (__neg__, __sub__, __truediv__, __radd__, __rmul__)")
+        assert isinstance(instance, ProbeInstance)
+        right = truth(self, instance)[name]
+        op_probes = [p for p in _probes(instance)[0] if p.op == name]
+        return op_slip(name, op_probes, value, right,
+                       lambda a, b: a.shape == b.shape and torch.allclose(a, b, rtol=1e-7, atol=1e-9))
+
+
+MICROGRAD = MicrogradExercise(
+    key="micrograd",
+    title="micrograd: the backward pass of every op of a Value class",
+    task=("The micrograd lecture builds Value, a scalar that remembers how it was made, and backpropagates "
+          "through any expression of Values. Write what it does by hand: each op's _backward, which adds the "
+          "op's part of out.grad to the gradients of its inputs, and backward(), which runs them all, in "
+          "order, from the output. The check builds expressions with your Value (each op alone, reused "
+          "operands, the lecture's neuron and an MLP(3, [4, 4, 1])) and the same ones with PyTorch's "
+          "autograd, in float64."),
+    gradients=(
+        Gradient("__add__", "out = self + other hands out.grad on unchanged: each input gets 1.0 * out.grad, "
+                 "added (+=) to what it holds already, since a Value may be used more than once."),
+        Gradient("__mul__", "each input's gradient is the other input's data times out.grad, added with +=."),
+        Gradient("__pow__", "the power rule: other * self.data**(other - 1), times out.grad."),
+        Gradient("tanh", "d tanh(x)/dx = 1 - tanh(x)**2: use the output t you computed, times out.grad."),
+        Gradient("exp", "d exp(x)/dx = exp(x), which is out.data, times out.grad; add it with += (the lecture's "
+                 "own slip was =)."),
+        Gradient("relu", "the gradient passes where the output is positive and is 0 elsewhere: "
+                 "(out.data > 0) * out.grad."),
+        Gradient("backward", "order the nodes so that each comes after all the nodes it is made from (a "
+                 "topological sort from self through _prev), set self.grad = 1.0, then run each node's "
+                 "_backward in the reverse of that order."),
+    ),
+    instances=(ProbeInstance("lecture", 0), ProbeInstance("seed 1", 1), ProbeInstance("seed 2", 2),
+               ProbeInstance("seed 3", 3)),
+)
