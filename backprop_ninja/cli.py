@@ -152,7 +152,7 @@ def main() -> None:
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
           color: bool | None, pack_file: Path | None, timeout: float | None, threads: int | None) -> None:
-    """Compare every gradient of EXERCISE (ex1..ex4, bigram, mlp: `ninja list`) in PATH with autograd.
+    """Compare every gradient of EXERCISE (ex1..ex4, bigram, mlp, micrograd) in PATH with autograd.
 
     \b
     PATH is your .py file, or a notebook whose answer cell is tagged
@@ -180,6 +180,9 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     your backward trains the network next to a twin run driven by autograd
     (same start, same batches): it passes when its loss curve tracks the
     twin's.
+
+    For micrograd, PATH defines a Value class: each op's _backward is
+    checked alone, and backward() on whole expressions, one row per op.
 
     Your code runs in a separate process, under a time limit (--timeout)
     and a memory limit: it never sees the right answers, and a process it

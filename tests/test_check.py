@@ -9,8 +9,9 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
+from backprop_ninja.engine.exercise import Exercise
 from backprop_ninja.engine.submission import Snippet
-from backprop_ninja.packs.makemore4.exercises import EXERCISES, Exercise
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 from backprop_ninja.packs.makemore4.model import Instance
 
 EX1_REFERENCE = (REFERENCE / "ex1.py").read_text()

@@ -131,7 +131,7 @@ from dataclasses import dataclass
 
 import torch
 
-from backprop_ninja.engine.exercise import Exercise, Gradient
+from backprop_ninja.engine.exercise import ForwardExercise, Gradient
 from backprop_ninja.engine.forward import ForwardPass
 from backprop_ninja.engine.registry import Mistake, Pack
 
@@ -154,7 +154,7 @@ class Size:
 
 
 @dataclass(frozen=True)
-class Regression(Exercise[Size]):
+class Regression(ForwardExercise[Size]):
     def setting(self, size):
         g = torch.Generator().manual_seed(size.seed)
         x, y = torch.randn(size.n, size.d, generator=g), torch.randn(size.n, generator=g)
@@ -207,6 +207,17 @@ def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message
     (tmp_path / "p.py").write_text(text)
     code, out, err = ninja("check-exercise", tmp_path / "p.py")
     assert code == 2 and message in err and "Traceback" not in out + err
+
+
+def test_a_pack_file_with_a_training_stage_is_refused_clearly_rather_than_misjudged(tmp_path, ninja):
+    """Training runs in the worker, which finds exercises among the installed packs only: a file's
+    would end the worker, and read as the learner's code ending its process."""
+    (tmp_path / "p.py").write_text("import dataclasses\nfrom backprop_ninja.engine.registry import Pack\n"
+                                   "from backprop_ninja.packs.mlp import MLP\n"
+                                   "PACK = Pack('mine', 'a course', (dataclasses.replace(MLP, key='mlp2'),))\n")
+    (tmp_path / "answer.py").write_text("dlogits = None\n")
+    code, out, err = ninja("check", "--pack", tmp_path / "p.py", "mlp2", tmp_path / "answer.py")
+    assert code == 2 and "mlp2 has a training stage" in err and "Traceback" not in out + err
 
 
 def test_a_class_answering_several_packs_is_graded_and_reported(tmp_path, run_ninja):

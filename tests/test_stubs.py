@@ -22,9 +22,13 @@ def test_stub_notebooks_are_valid_and_tag_one_answer_cell(key):
     notebook = nbformat.read(str(REPO / "exercises" / f"{key}.ipynb"), as_version=4)
     nbformat.validate(notebook)
     tagged = [c for c in notebook.cells if notebook_tag(key) in c.metadata.get("tags", [])]
-    assert len(tagged) == 1
-    for name in EXERCISES[key].names:
-        assert f"{name} = None" in tagged[0].source
+    assert len(tagged) == 1 and tagged[0].source == EXERCISES[key].template()
+
+
+def test_a_forward_exercise_s_stub_has_one_line_per_gradient():
+    for key in ("ex1", "bigram"):
+        template = EXERCISES[key].template()
+        assert [line.split(" = None")[0] for line in template.splitlines()] == list(EXERCISES[key].names)
 
 
 def test_notebook_setup_cell_gives_the_lectures_tensors_without_answers():

@@ -231,7 +231,7 @@ class ForwardExercise(Exercise[I]):
                 f"{', '.join(leaves)}{given}, and every tensor of the forward pass:")
 
     def briefing(self) -> str:
-        return f"{textwrap.fill(self.available(), width=88)}\n\n{textwrap.indent(self.forward.source, '    ')}"
+        return f"{textwrap.fill(self.available(), width=88)}\n\n{textwrap.indent(self.forward.source, '    ').rstrip()}"
 
     def template(self) -> str:
         """One `dname = None` line per gradient, in backprop order, with the shape it must have."""

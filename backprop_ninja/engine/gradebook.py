@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from .records import CheckResult
+from .records import CheckResult, Status
 
 SCHEMA_VERSION = 1
 DEFAULT = Path("gradebook.db")
@@ -233,7 +233,9 @@ def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
             + " FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
         gradients = tuple(map(GradientRow._make, db.execute(
             "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind FROM gradient_grades r"
-            " JOIN (" + _NEWEST + ") a ON a.id = r.attempt ORDER BY r.rowid")))
+            " JOIN (" + _NEWEST + ") a ON a.id = r.attempt"
+            # A part the submission may leave out (micrograd's relu) is not a gradient it got wrong.
+            f" WHERE r.status != '{Status.NOT_DEFINED.value}' ORDER BY r.rowid")))
         db.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         raise GradebookError(f"{path}: not a gradebook this version can read ({e})") from None

@@ -80,6 +80,10 @@ def load_file(path: Path) -> Pack:
     pack = getattr(module, "PACK", None)
     if not isinstance(pack, Pack):
         raise PackError(f"{path}: defines no PACK, a backprop_ninja.engine.registry.Pack")
+    training = [e.key for e in pack.exercises if e.TRAINS]
+    if training:  # the worker that runs a training stage finds its exercise among the installed packs
+        raise PackError(f"{path}: {', '.join(training)} has a training stage, which runs only from an installed "
+                        f"pack: install it as a package that registers PACK under the {GROUP!r} entry points")
     return pack
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,6 +164,14 @@ def _notebook_submission(path: Path, notebook: Any, exercise: str, answers: Answ
     return Submission(snippets, tuple(warnings))
 
 
+def _defines(snippet: Snippet, tree: ast.Module | None, names: tuple[str, ...]) -> bool:
+    """Does the snippet define one of `names` at its top level (read from its lines, if it does not parse)?"""
+    if tree is None:
+        return any(re.match(rf"(class|def)\s+{re.escape(name)}\b", line) for line in snippet.source.splitlines()
+                   for name in names)
+    return any(isinstance(st, (ast.ClassDef, ast.FunctionDef)) and st.name in names for st in tree.body)
+
+
 # -- notebooks written the lecture's way: each answer found by what it assigns ---------------------------
 
 # Bare calls that only look at results (the lecture's cmp, prints, plots): left out of an answer.
@@ -211,21 +220,21 @@ def _definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snipp
     `names`, with only those definitions, the functions and classes they use, and the imports they
     need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
     experiments stay out). No snippet defines them: ()."""
-    trees = []
+    trees: list[ast.Module | None] = []
     for snippet in snippets:
         try:
             trees.append(ast.parse(snippet.source))
         except SyntaxError:
             trees.append(None)
-    last = next((i for i in reversed(range(len(snippets))) if trees[i] is None or any(
-        isinstance(st, (ast.ClassDef, ast.FunctionDef)) and st.name in names for st in trees[i].body)), None)
+    last = next((i for i in reversed(range(len(snippets))) if _defines(snippets[i], trees[i], names)), None)
     if last is None:
         return ()
     tree = trees[last]
     if tree is None:  # taken whole, so that the check says where it breaks
         return (snippets[last],)
     defined = {st.name: st for st in tree.body if isinstance(st, (ast.ClassDef, ast.FunctionDef))}
-    kept, wanted = [], [name for name in names if name in defined]
+    kept: list[ast.stmt] = []
+    wanted = [name for name in names if name in defined]
     while wanted:
         definition = defined.pop(wanted.pop(), None)
         if definition is not None:
@@ -234,7 +243,7 @@ def _definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snipp
     used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)}
     answer = []
     for snippet, tree in zip(snippets[:last + 1], trees[:last + 1]):
-        imports = [st for st in (tree.body if tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
+        imports: list[ast.stmt] = [st for st in (tree.body if tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
                    and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
         if imports or snippet is snippets[last]:
             answer.append(Snippet(_only(snippet.source, imports + (kept if snippet is snippets[last] else [])),

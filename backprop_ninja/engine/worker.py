@@ -229,6 +229,7 @@ def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[
     what it computes from them counts). The reply holds the trained parameters, or where training
     stopped."""
     exercise = exercises()[request["exercise"]]
+    assert isinstance(exercise, ForwardExercise)  # the only kind that trains
     examples = None
     if "examples" in request:  # `ninja train --data`: a data set of the learner's, sent along
         X, Y = (wire.rebuild(request["examples"][k], blobs) for k in ("X", "Y"))

@@ -73,7 +73,7 @@ def op_slip(op: str, probes: Sequence[ProbeOp], value: torch.Tensor, truth: torc
                          "gradient out.grad: the chain rule multiplies the two")
     for local, kind, what in SLIPS.get(op, ()):
         if close(value, _predicted(probes, local)):
-            return Diagnosis(kind, f"{op}: {what}")
+            return Diagnosis(kind, what)
     priors = torch.tensor([x for p in probes for x in p.priors], dtype=torch.float64)
     if close(value, 2 * priors - truth):
         return Diagnosis(Kind.SIGN, f"{op}'s _backward subtracts its part of the gradient: check the sign (+=)")

@@ -1,0 +1,172 @@
+"""The micrograd pack: a learner's Value class, checked op by op against float64 autograd. Its
+reference, stub and corpus of mistakes are held to what they declare in test_packs; here, the classes
+learners really write, the lecture's notebook, and what a wrong class cannot get away with."""
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from backprop_ninja.check import check
+from backprop_ninja.check.notebook import check_answer
+from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.packs.micrograd.exercise import MICROGRAD
+from backprop_ninja.packs.micrograd.pack import PACK
+from backprop_ninja.packs.micrograd.slips import RIGHT, predict
+from backprop_ninja.packs.micrograd.value import REFERENCE, STUB
+
+MISTAKES = {m.name: m for m in PACK.mistakes}
+
+
+def run(source: str):
+    return check(MICROGRAD, (Snippet(source, "micrograd.py"),))
+
+
+def statuses(result) -> dict[str, str]:
+    return {g.name: g.status.value for g in result.gradients}
+
+
+def without(source: str, method: str) -> str:
+    """`source` with one method of Value taken out."""
+    start = source.index(f"    def {method}(")
+    end = source.index("\n    def ", start + 1)
+    return source[:start] + source[end + 1:]
+
+
+def test_the_slips_right_local_derivatives_are_autograd_s():
+    """The model the slips are predicted from agrees with the truth on every probe of every instance."""
+    from backprop_ninja.packs.micrograd.exercise import _probes
+
+    for instance in MICROGRAD.instances:
+        truth = MICROGRAD.truth(instance)
+        for op in RIGHT:
+            predicted = [x for p in _probes(instance)[0] if p.op == op for x in predict(p, RIGHT[op])]
+            assert truth[op].tolist() == pytest.approx(predicted, rel=1e-12), op
+
+
+def test_a_class_with_relu_only_like_micrograd_s_engine_passes_with_tanh_and_exp_not_defined():
+    result = run(without(without(REFERENCE, "tanh"), "exp"))
+    assert result.passed and result.score == 1.0
+    assert statuses(result) == {"__add__": "pass", "__mul__": "pass", "__pow__": "pass", "tanh": "not-defined",
+                                "exp": "not-defined", "relu": "pass", "backward": "pass"}
+
+
+def test_a_class_like_the_lecture_s_notebook_tanh_and_exp_without_relu_passes():
+    result = run(without(REFERENCE, "relu"))
+    assert result.passed and statuses(result)["relu"] == "not-defined"
+
+
+def test_a_class_with_no_nonlinearity_at_all_is_not_done():
+    result = run(without(without(without(REFERENCE, "tanh"), "exp"), "relu"))
+    assert not result.passed
+    assert {g.name: g.note for g in result.gradients if g.status.value == "missing"} == {
+        op: "your Value defines none of tanh, exp and relu: define one or more" for op in ("tanh", "exp", "relu")}
+
+
+def test_a_missing_required_op_or_class_is_not_computed_with_the_reason():
+    result = run(without(REFERENCE, "__pow__"))
+    pow_ = next(g for g in result.gradients if g.name == "__pow__")
+    assert not result.passed and pow_.status.value == "missing" and pow_.note == "your Value has no __pow__"
+    nothing = run("import math\n")
+    assert {g.note for g in nothing.gradients} == {"your code defines no class Value"}
+
+
+def test_an_op_that_raises_is_an_error_naming_the_learner_s_line():
+    broken = REFERENCE.replace("self.grad += out.data * out.grad", "self.grad += out.data * out.gradient")
+    result = run(broken)
+    exp = next(g for g in result.gradients if g.name == "exp")
+    line = broken.splitlines().index("            self.grad += out.data * out.gradient") + 1
+    assert exp.status.value == "error" and f"micrograd.py, line {line}" in exp.note and "AttributeError" in exp.note
+    assert result.root_cause == "exp" and result.root.diagnosis.kind.value == "raised"
+
+
+def test_the_untouched_stub_says_where_to_start():
+    result = run(STUB)
+    assert set(statuses(result).values()) == {"missing"} and not result.errors
+    assert "__add__'s _backward leaves every gradient as it was" in result.gradients[0].note
+
+
+def test_a_wrong_op_makes_backward_inherit_its_error_rather_than_be_blamed():
+    result = run(MISTAKES["mul without out.grad"].source)
+    backward = next(g for g in result.gradients if g.name == "backward")
+    assert backward.status.value == "fail" and backward.diagnosis.kind.value == "inherited"
+    assert result.root_cause == "__mul__" and "without the upstream gradient out.grad" in result.root.diagnosis.message
+
+
+def test_gradients_right_only_to_float32_precision_do_not_pass():
+    """The tolerance is float64's: numbers near the gradients (float32 rounding, finite differences)
+    are not the gradients."""
+    rounded = "import numpy\n" + REFERENCE.replace("self.grad += (1 - t**2) * out.grad",
+                                                   "self.grad += float(numpy.float32((1 - t**2) * out.grad))")
+    result = run(rounded)
+    assert statuses(result)["tanh"] == "fail" and result.root_cause == "tanh"
+
+
+LECTURE_CELLS = [
+    "import math\nimport random\nimport numpy as np\nimport matplotlib.pyplot as plt\n%matplotlib inline",
+    "def f(x):\n  return 3*x**2 - 4*x + 5\nf(3.0)",
+    None,  # the Value class, in the lecture's two-space style
+    "from graphviz import Digraph\n\ndef draw_dot(root):\n  dot = Digraph(format='svg')\n  return dot",
+    "a = Value(2.0)\nb = Value(-3.0)\nL = a * b\nL.backward()\ndraw_dot(L)",
+    "class Neuron:\n  def __init__(self, nin):\n    self.w = [Value(random.uniform(-1,1)) for _ in range(nin)]\n",
+]
+
+
+def lecture_notebook(value_class: str):
+    """A notebook the lecture's way, no tags: the Value class among drawing and experiments whose
+    imports (graphviz) are not installed here and must not be run."""
+    cells = [new_code_cell(value_class if source is None else source) for source in LECTURE_CELLS]
+    return new_notebook(cells=cells)
+
+
+def lecture_style(source: str) -> str:
+    """The lecture's Value: two-space indents, no imports in the cell (math comes from cell 1)."""
+    body = source[source.index("class Value"):]
+    return "\n".join(" " * ((len(line) - len(line.lstrip())) // 2) + line.lstrip() for line in body.splitlines())
+
+
+@pytest.mark.parametrize("case, root", [("right", None), ("exp with = (the lecture's own slip)", "exp")])
+def test_the_lecture_s_untagged_notebook_is_checked_by_the_class_it_defines(tmp_path, ninja, case, root):
+    source = REFERENCE if case == "right" else MISTAKES[case].source
+    path = tmp_path / "micrograd_lecture.ipynb"
+    nbformat.write(lecture_notebook(lecture_style(source)), path)
+    code, out, err = ninja("check", "micrograd", path, "--json")
+    result = json.loads(out)
+    assert result["root_cause"] == root and result["passed"] == (root is None), (out, err)
+    assert not result["errors"]
+
+
+def test_the_in_notebook_check_takes_the_class_as_code():
+    assert check_answer("micrograd", code=REFERENCE).result.passed
+
+
+def test_the_command_checks_and_inits_the_pack(ninja, tmp_path):
+    code, out, _ = ninja("init", tmp_path / "work")
+    assert code == 0 and (tmp_path / "work" / "micrograd.py").read_text().count("# TODO") == 7
+    code, out, _ = ninja("list")
+    assert "micrograd" in out and "__add__" in out
+
+
+def test_a_class_s_micrograd_submissions_are_graded_and_reported(tmp_path, run_ninja):
+    """The lecture's untagged notebook and a micrograd-style engine.py, found by the class they define;
+    an op a learner's class leaves out does not count against them in the report."""
+    relu_only = without(without(REFERENCE, "tanh"), "exp")
+    submitted = {("ada", "micrograd_lecture.ipynb"): None, ("bob", "engine.py"): relu_only,
+                 ("cy", "engine.py"): relu_only.replace("self.grad += (out.data > 0) * out.grad",
+                                                        "self.grad = (out.data > 0) * out.grad")}
+    for (learner, name), text in submitted.items():
+        path = tmp_path / "submitted" / learner / "micrograd" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            nbformat.write(lecture_notebook(lecture_style(REFERENCE)), path)
+        else:
+            path.write_text(text)
+    db = tmp_path / "gradebook.db"
+    code, out, err = run_ninja("grade", tmp_path / "submitted", "--gradebook", db, "--json", cwd=tmp_path)
+    assert code == 0, err
+    graded = {g["learner"]: r for g in json.loads(out) for r in g["results"]}
+    assert graded["ada"]["passed"] and graded["bob"]["passed"] and graded["bob"]["score"] == 1.0
+    assert (graded["cy"]["root_cause"], graded["cy"]["root_diagnosis"]["kind"]) == ("relu", "missing-branch")
+    report = json.loads(run_ninja("report", "--gradebook", db, "--format", "json", cwd=tmp_path)[1])
+    rows = {g["gradient"]: g for g in report["gradients"] if g["exercise"] == "micrograd"}
+    assert rows["tanh"]["never"] == 0 and rows["relu"]["never"] == 1 and rows["relu"]["first_attempt"] == 2
