@@ -56,6 +56,12 @@ def test_a_cheat_does_not_pass(cheat):
     assert not result.passed and result.gradients[0].status != "pass"
 
 
+def test_the_grader_s_modules_the_worker_has_not_loaded_cannot_be_imported():
+    result = check(EXERCISES["ex2"], (Snippet("import backprop_ninja.report\n", "ex2.py"),))
+    assert result.errors[0].raised.exception == ("ImportError: backprop_ninja.report cannot be imported by the code "
+                                                 "being checked")
+
+
 def test_after_a_cheat_the_next_check_still_works():
     check(EXERCISES["ex2"], (Snippet(CHEATS["the zygote killed"], "ex2.py"),))
     assert check(EXERCISES["ex2"], (Snippet(RIGHT, "ex2.py"),)).passed

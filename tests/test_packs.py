@@ -209,15 +209,30 @@ def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message
     assert code == 2 and message in err and "Traceback" not in out + err
 
 
-def test_a_pack_file_with_a_training_stage_is_refused_clearly_rather_than_misjudged(tmp_path, ninja):
-    """Training runs in the worker, which finds exercises among the installed packs only: a file's
-    would end the worker, and read as the learner's code ending its process."""
-    (tmp_path / "p.py").write_text("import dataclasses\nfrom backprop_ninja.engine.registry import Pack\n"
-                                   "from backprop_ninja.packs.mlp import MLP\n"
-                                   "PACK = Pack('mine', 'a course', (dataclasses.replace(MLP, key='mlp2'),))\n")
+TRAINING_PACK = """\
+import dataclasses
+from backprop_ninja.engine.registry import Pack
+from backprop_ninja.packs.mlp import MLP, REFERENCE
+PACK = Pack("mine", "a course's own", (dataclasses.replace(MLP, key="mlp2"),), references={"mlp2": REFERENCE})
+"""
+
+
+def test_a_pack_file_with_a_training_stage_trains_without_being_installed(tmp_path, ninja):
+    """The worker that trains is sent the pack file's source, and loads the exercise from it."""
+    from backprop_ninja.packs.mlp import REFERENCE as REFERENCE_MLP
+
+    (tmp_path / "p.py").write_text(TRAINING_PACK)
+    (tmp_path / "answer.py").write_text(REFERENCE_MLP)
+    code, out, err = ninja("check", "--pack", tmp_path / "p.py", "mlp2", tmp_path / "answer.py", "--steps", "200",
+                           "--json")
+    assert code == 0 and json.loads(out)["convergence"]["passed"], err
+
+
+def test_a_pack_file_the_training_worker_cannot_load_is_the_pack_s_error_not_the_learner_s(tmp_path, ninja):
+    (tmp_path / "p.py").write_text("import backprop_ninja.report.html\n" + TRAINING_PACK)
     (tmp_path / "answer.py").write_text("dlogits = None\n")
-    code, out, err = ninja("check", "--pack", tmp_path / "p.py", "mlp2", tmp_path / "answer.py")
-    assert code == 2 and "mlp2 has a training stage" in err and "Traceback" not in out + err
+    code, out, err = ninja("check", "--pack", tmp_path / "p.py", "mlp2", tmp_path / "answer.py", "--steps", "50")
+    assert code == 2 and "backprop_ninja.report cannot be imported" in err and "Traceback" not in out + err
 
 
 def test_a_class_answering_several_packs_is_graded_and_reported(tmp_path, run_ninja):

@@ -6,7 +6,8 @@ are defined, and a course ships its own as a package that registers a `Pack` und
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import sys
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -66,25 +67,42 @@ def _load(name: str, target: str) -> Pack:
     return pack
 
 
+# The source of each pack read from a file, by its exercises' keys: a worker that trains one of them
+# (and finds it among no installed packs) is sent the source to load it from.
+_FROM_FILES: dict[str, tuple[str, str]] = {}
+
+
 def load_file(path: Path) -> Pack:
     """The pack a Python file defines as PACK, used as it is, without installing anything."""
     if not path.is_file() or path.suffix != ".py":
         raise PackError(f"{path}: expected a .py file that defines PACK")
-    spec = importlib.util.spec_from_file_location(f"backprop_ninja_pack_{path.stem}", path)
-    assert spec is not None and spec.loader is not None  # a .py file always has both
-    module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PackError(f"{path}: cannot be read ({e})") from None
+    pack = load_source(source, str(path))
+    _FROM_FILES.update({exercise.key: (source, str(path)) for exercise in pack.exercises})
+    return pack
+
+
+def load_source(source: str, origin: str) -> Pack:
+    """The pack that `source` (a pack file's text, from `origin`) defines as PACK."""
+    module = types.ModuleType(f"backprop_ninja_pack_{Path(origin).stem}")
+    module.__file__ = origin
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    try:
+        exec(compile(source, origin, "exec"), module.__dict__)
     except Exception as e:  # the instructor's own code: whatever it raises, say where
-        raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+        raise PackError(f"{origin}: cannot be loaded ({type(e).__name__}: {e})") from None
     pack = getattr(module, "PACK", None)
     if not isinstance(pack, Pack):
-        raise PackError(f"{path}: defines no PACK, a backprop_ninja.engine.registry.Pack")
-    training = [e.key for e in pack.exercises if e.TRAINS]
-    if training:  # the worker that runs a training stage finds its exercise among the installed packs
-        raise PackError(f"{path}: {', '.join(training)} has a training stage, which runs only from an installed "
-                        f"pack: install it as a package that registers PACK under the {GROUP!r} entry points")
+        raise PackError(f"{origin}: defines no PACK, a backprop_ninja.engine.registry.Pack")
     return pack
+
+
+def source_of(key: str) -> tuple[str, str] | None:
+    """(source, origin) of the pack file exercise `key` was read from, if it was read from one."""
+    return _FROM_FILES.get(key)
 
 
 @cache

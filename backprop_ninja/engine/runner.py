@@ -20,6 +20,7 @@ import torch
 
 from . import wire
 from .records import Raised
+from .registry import PackError, source_of
 from .submission import Snippet
 from .zygote import fork_worker
 
@@ -41,6 +42,12 @@ def _raised_from_wire(d: object) -> Raised:
         raise wire.WireError("a report of an exception that is not as the protocol says")
     return Raised(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
                   tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
+
+
+def _pack_error(reply: dict) -> None:
+    """A worker that could not load the pack file it was sent says so: the pack is at fault, not the code."""
+    if reply.get("pack_error"):
+        raise PackError(str(reply["pack_error"])[:1000])
 
 
 @dataclass(frozen=True)
@@ -163,8 +170,9 @@ class Session:
         if code.syntax_error:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
         blobs: list[wire.Buffer] = []
-        request = {"snippets": code.wire_snippets, "exercise": exercise, "steps": steps, "every": every,
-                   "examples": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        request: dict[str, object] = {
+            "snippets": code.wire_snippets, "exercise": exercise, "pack": source_of(exercise), "steps": steps,
+            "every": every, "examples": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
         last = [0]
 
         def follow(step: int, loss: float) -> None:
@@ -177,6 +185,7 @@ class Session:
             return {}, (last[0], "your code ended the process")
         finally:
             self.close()
+        _pack_error(reply)
         if reply["stopped"]:
             return {}, (int(reply["stopped"]["step"]), str(reply["stopped"]["reason"]))
         params = {name: wire.rebuild(reply["params"].get(name), reply_blobs) for name in expected}
@@ -196,8 +205,8 @@ class Session:
             raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
                                     f"{raised.exception} at {raised.where}", raised)
         blobs: list[wire.Buffer] = []
-        request = {"snippets": code.wire_snippets, "exercise": exercise, "steps": steps, "every": steps,
-                   "stream": True}
+        request: dict[str, object] = {"snippets": code.wire_snippets, "exercise": exercise, "pack": source_of(exercise),
+                                      "steps": steps, "every": steps, "stream": True}
         self._start()
         step = 0
         try:
@@ -205,10 +214,11 @@ class Session:
                 if message.get("kind") == "grads":
                     yield [wire.rebuild(g, message_blobs) for g in message["grads"]]
                     step += 1
-                elif message.get("kind") == "reply" and message["stopped"]:
-                    stopped = message["stopped"]
-                    raised = _raised_from_wire(stopped["raised"]) if stopped.get("raised") else None
-                    raise LearnerStopped(int(stopped["step"]), str(stopped["reason"])[:1000], raised)
+                elif message.get("kind") == "reply":
+                    _pack_error(message)
+                    if stopped := message["stopped"]:
+                        raised = _raised_from_wire(stopped["raised"]) if stopped.get("raised") else None
+                        raise LearnerStopped(int(stopped["step"]), str(stopped["reason"])[:1000], raised)
         except _Ended as ended:
             self.stopped = self._verdict(code, ended, request, blobs)
             raise LearnerStopped(step, f"{self.stopped.exception} (at {self.stopped.where})", self.stopped) from None

@@ -36,7 +36,7 @@ from . import sandbox, wire
 from .compare import harmless_shape
 from .exercise import ForwardExercise
 from .records import Raised
-from .registry import exercises
+from .registry import PackError, exercises, load_source
 from .runner import LearnerStopped
 from .training import Batch
 
@@ -73,7 +73,7 @@ class _GraderImportsBarred(importlib.abc.MetaPathFinder):
     """The grader's own modules are not the learner's to import in here."""
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
-        if fullname.split(".")[0] == __package__:
+        if fullname.split(".")[0] == __package__.split(".")[0]:  # backprop_ninja, any part of it
             raise ImportError(f"{fullname} cannot be imported by the code being checked")
         return None
 
@@ -222,14 +222,26 @@ class _LearnerBackward:
         return value.reshape(param.shape).to(param.dtype)
 
 
+def _training_exercise(key: str, pack: list[str] | None) -> ForwardExercise:
+    """The exercise `key`: an installed pack's, or that of the pack file whose source came with the request."""
+    exercise = exercises().get(key)
+    if exercise is None and pack:
+        exercise = {e.key: e for e in load_source(*pack).exercises}.get(key)
+    assert isinstance(exercise, ForwardExercise)  # the checker trains only such exercises, of a pack it knows
+    return exercise
+
+
 def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
     """A whole training run with the learner's backward, here, with no round trip a step: for
     `ninja train`, which decides no verdict, saying its progress; or, with "stream", sending each
     step's gradients as they come, for the checker to train its own copy of the model with (only
     what it computes from them counts). The reply holds the trained parameters, or where training
     stopped."""
-    exercise = exercises()[request["exercise"]]
-    assert isinstance(exercise, ForwardExercise)  # the only kind that trains
+    try:
+        exercise = _training_exercise(request["exercise"], request.get("pack"))
+    except PackError as e:
+        return {"kind": "reply", "pack_error": f"{e}: where it trains, a pack file may import of backprop_ninja "
+                "only its engine and its built-in packs"}, []
     examples = None
     if "examples" in request:  # `ninja train --data`: a data set of the learner's, sent along
         X, Y = (wire.rebuild(request["examples"][k], blobs) for k in ("X", "Y"))
