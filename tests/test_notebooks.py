@@ -10,7 +10,9 @@ from conftest import REFERENCE
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
-from backprop_ninja.packs.makemore4.exercises import EXERCISES
+from backprop_ninja.engine.registry import exercises
+
+EXERCISES = exercises()
 
 TAG = "backprop-ninja:{}"
 
@@ -29,6 +31,18 @@ def execute(notebook, cwd) -> dict:
                             resources={"metadata": {"path": str(cwd)}}).execute()
     (shown,) = notebook.cells[-1].outputs
     return shown["data"]
+
+
+def test_the_micrograd_notebook_checks_the_class_with_the_imports_of_the_cells_before_it(tmp_path):
+    """The lecture imports math in its first cell; its Value cell uses it; what the check runs is that
+    cell's class, with that import, and not the experiment after it, which needs a drawing library."""
+    from backprop_ninja.packs.micrograd.value import REFERENCE as VALUE
+
+    notebook = stub("micrograd")
+    answer_cell(notebook, "micrograd").source = VALUE.replace("import math\n", "") + "\ndraw_dot(Value(2.0) * 3)\n"
+    notebook.cells.insert(0, nbformat.v4.new_code_cell("import math\ndef draw_dot(root):\n    return root"))
+    shown = execute(notebook, tmp_path)
+    assert "All 7 gradients match autograd on all 4 instances" in " ".join(shown["text/plain"].split())
 
 
 def test_the_stub_notebook_checks_its_own_answer_cell_wherever_it_runs(tmp_path):

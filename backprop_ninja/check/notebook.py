@@ -10,7 +10,7 @@ import torch
 from ..engine.compare import harmless_shape
 from ..engine.records import CheckResult
 from ..engine.registry import exercises
-from ..engine.submission import Snippet
+from ..engine.submission import Snippet, definitions
 from ..engine.syntax import written_names, written_on_line
 from .render import render, render_html
 
@@ -37,19 +37,22 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     hints. In Jupyter the report is an HTML table; elsewhere, text.
 
     The code checked is `code` if given, else that of the cell you ran last that assigns one of the
-    exercise's gradients: it is read from the kernel's history, not from a file, so it works in
-    Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
+    exercise's gradients (or, for micrograd, defines Value): it is read from the kernel's history,
+    not from a file, so it works in Jupyter, JupyterLab, VS Code and Colab alike. Run your answer
+    cell, then this."""
     from . import check
 
     exercise = _exercise(key)
-    origin = "the code given"
-    if code is None:
-        origin, code = _last_answer(exercise.written)
-    return Report(check(exercise, (Snippet(code, origin),), origin), f"Checking {origin}", hints)
+    origin, cells = ("the code given", [code]) if code is not None else _last_answer(exercise.written)
+    snippets = [Snippet(source, origin if i == len(cells) - 1 else f"In [{i + 1}]") for i, source in enumerate(cells)]
+    # A class runs alone, with the imports it needs from the cells before it, as `ninja check` runs it.
+    answer = (definitions(snippets, exercise.written) or snippets[-1:]) if exercise.DEFINES else snippets[-1:]
+    return Report(check(exercise, tuple(answer), origin), f"Checking {origin}", hints)
 
 
-def _last_answer(names: tuple[str, ...]) -> tuple[str, str]:
-    """(where, code) of the latest cell in the kernel's history that assigns one of `names`."""
+def _last_answer(names: tuple[str, ...]) -> tuple[str, list[str]]:
+    """Where the latest cell in the kernel's history that assigns one of `names` is, and the cells
+    run up to it, in order."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -62,7 +65,7 @@ def _last_answer(names: tuple[str, ...]) -> tuple[str, str]:
     history = shell.user_ns.get("In", [])
     for number in range(len(history) - 2, 0, -1):  # the last entry is the cell running this check
         if _assigns(history[number], names):
-            return f"your answer cell (In [{number}])", history[number]
+            return f"your answer cell (In [{number}])", list(history[1:number + 1])
     raise RuntimeError(f"no cell you have run assigns {names[0]} or another gradient of this exercise: "
                        "run your answer cell first, then check it")
 

@@ -67,7 +67,7 @@ def _py_snippet(path: Path, text: str, exercise: str, answers: Answers | None) -
     """A `.py` file's code: whole, or for an exercise answered by definitions, those it needs."""
     whole = Snippet(text, str(path))
     if answers and exercise in answers.defines:
-        return next(iter(_definitions([whole], answers.names[exercise])), whole)
+        return next(iter(definitions([whole], answers.names[exercise])), whole)
     return whole
 
 
@@ -210,12 +210,12 @@ def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tu
     code = [(c.get("execution_count"), Snippet(_without_magics(c.source), f"{origin}, cell {i}"))
             for i, c in enumerate(cells, start=1) if c.cell_type == "code"]
     for key in (k for k in answers.untagged if k in answers.defines):
-        if definitions := _definitions(list(_in_order_run(code)), answers.names[key]):
-            answered[key] = definitions
+        if answer := definitions(list(_in_order_run(code)), answers.names[key]):
+            answered[key] = answer
     return answered
 
 
-def _definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
+def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
     """An answer made of definitions: the last snippet (in the order they ran) that defines one of
     `names`, with only those definitions, the functions and classes they use, and the imports they
     need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
