@@ -345,9 +345,16 @@ def init(directory: Path, force: bool) -> None:
                    "file's name without its suffix; stem and folder always take that one.")
 @TIMEOUT_OPTION
 @SANDBOX_OPTION
+@click.option("--scheduler", metavar="ADDRESS|local:N", default=None,
+              help="Grade on a Dask cluster: its scheduler's address (tcp://host:8786), or local:N for a "
+                   "cluster of N worker processes started for the run; --jobs is then the cluster's. "
+                   'Needs pip install "backprop_ninja[cluster]".')
+@click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              help="--scheduler: seconds to reach the scheduler and find a worker there before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
 def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int,
-          learner_from: str, timeout: float | None, sandbox_mode: str, as_json: bool) -> None:
+          learner_from: str, timeout: float | None, sandbox_mode: str, scheduler: str | None,
+          connect_timeout: float, as_json: bool) -> None:
     """Grade a class's SUBMISSIONS into a gradebook.
 
     \b
@@ -368,14 +375,22 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     interrupted run picks up where it stopped; a changed resubmission is
     a new attempt.
 
+    \b
+    With --scheduler, each submission is one task on a Dask cluster,
+    graded by the same engine in the sandbox of the worker's host; only
+    this process writes the gradebook, and a task whose worker dies is run
+    again elsewhere, its grade stored once.
+
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
     from .engine.gradebook import Gradebook, GradebookError
     from .engine.submission import SubmissionError
-    from .grade import Graded, find_submissions, grade as grade_all, render_grading
+    from .grade import Graded, cluster, find_submissions, grade as grade_all, render_grading
 
-    sandbox = _sandbox(sandbox_mode)
+    # On a cluster, each worker finds the sandbox on its own host.
+    sandbox = _sandbox(sandbox_mode) if scheduler is None else None
+    grader = cluster.on(scheduler, sandbox_mode, connect_timeout) if scheduler else None
 
     def progress(done: Graded, count: int, total: int) -> None:
         what = "skipped, graded before" if done.skipped else done.error or ", ".join(
@@ -386,8 +401,8 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
         with Gradebook(gradebook_path) as book:
             graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps, learner_from,
-                               progress, timeout, sandbox)
-    except (GradebookError, SubmissionError) as e:
+                               progress, timeout, sandbox, grader)
+    except (GradebookError, SubmissionError, cluster.ClusterError) as e:
         raise click.UsageError(str(e)) from None
     if as_json:
         click.echo(json.dumps([g.to_dict() for g in graded], indent=2))

@@ -1,12 +1,17 @@
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import lecture_notebooks as lecture
+import nbformat
 import pytest
 from click.testing import CliRunner
 
+from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
 from backprop_ninja.engine.threads import use_threads
+from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 # As the command does: torch on one thread, which is several times faster on a busy machine.
 use_threads()
@@ -38,3 +43,44 @@ def ninja(monkeypatch):
         return result.exit_code, result.stdout, result.stderr
 
     return run
+
+
+# Training steps of a graded submission's convergence check, in the tests: enough to tell.
+STEPS = "30"
+EX1_WRONG = (REFERENCE / "ex1.py").read_text().split('"""', 2)[2].replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
+
+
+def counts(db) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as c:
+        return tuple(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("attempts", "grades", "gradient_grades"))
+
+
+def attempts_so_far(db) -> int:
+    try:
+        return counts(db)[0] if db.exists() else 0
+    except sqlite3.OperationalError:  # the file is there, its tables not yet
+        return 0
+
+
+@pytest.fixture
+def course(tmp_path):
+    """submitted/<learner>/backprop/: right, wrong, broken and empty notebooks, our own tagged
+    notebook, and a .py answer."""
+    root = tmp_path / "submitted"
+    files = {
+        "alice": ("nb.ipynb", lecture.lecture_notebook(outputs=True)),
+        "bob": ("nb.ipynb", lecture.lecture_notebook(ex1=EX1_WRONG)),
+        "carol": ("broken.ipynb", "{not json"),
+        "dave": ("empty.ipynb", nbformat.writes(nbformat.v4.new_notebook())),
+        "erin": ("answer.py", (REFERENCE / "ex2.py").read_text()),
+    }
+    for learner, (name, text) in files.items():
+        (root / learner / "backprop").mkdir(parents=True)
+        (root / learner / "backprop" / name).write_text(text)
+    ours = nbformat.reads(render_ipynb(EXERCISES["ex3"]), as_version=4)
+    next(c for c in ours.cells if "backprop-ninja:ex3" in c.metadata.get("tags", [])).source = \
+        (REFERENCE / "ex3.py").read_text()
+    (root / "frank" / "backprop").mkdir(parents=True)
+    nbformat.write(ours, str(root / "frank" / "backprop" / "ex3.ipynb"))
+    return root

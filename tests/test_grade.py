@@ -10,53 +10,10 @@ import sys
 import time
 
 import lecture_notebooks as lecture
-import nbformat
-import pytest
-from conftest import REFERENCE, REPO
+from conftest import REFERENCE, REPO, STEPS, attempts_so_far, counts
 
-from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.engine.gradebook import Gradebook
 from backprop_ninja.grade import learner_of
-from backprop_ninja.packs.makemore4.exercises import EXERCISES
-
-STEPS = "30"
-EX1_WRONG = (REFERENCE / "ex1.py").read_text().split('"""', 2)[2].replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
-
-
-def counts(db) -> tuple[int, int, int]:
-    with sqlite3.connect(db) as c:
-        return tuple(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                     for t in ("attempts", "grades", "gradient_grades"))
-
-
-def _attempts_so_far(db) -> int:
-    try:
-        return counts(db)[0] if db.exists() else 0
-    except sqlite3.OperationalError:  # the file is there, its tables not yet
-        return 0
-
-
-@pytest.fixture
-def course(tmp_path):
-    """submitted/<learner>/backprop/: right, wrong, broken and empty notebooks, our own tagged
-    notebook, and a .py answer."""
-    root = tmp_path / "submitted"
-    files = {
-        "alice": ("nb.ipynb", lecture.lecture_notebook(outputs=True)),
-        "bob": ("nb.ipynb", lecture.lecture_notebook(ex1=EX1_WRONG)),
-        "carol": ("broken.ipynb", "{not json"),
-        "dave": ("empty.ipynb", nbformat.writes(nbformat.v4.new_notebook())),
-        "erin": ("answer.py", (REFERENCE / "ex2.py").read_text()),
-    }
-    for learner, (name, text) in files.items():
-        (root / learner / "backprop").mkdir(parents=True)
-        (root / learner / "backprop" / name).write_text(text)
-    ours = nbformat.reads(render_ipynb(EXERCISES["ex3"]), as_version=4)
-    next(c for c in ours.cells if "backprop-ninja:ex3" in c.metadata.get("tags", [])).source = \
-        (REFERENCE / "ex3.py").read_text()
-    (root / "frank" / "backprop").mkdir(parents=True)
-    nbformat.write(ours, str(root / "frank" / "backprop" / "ex3.ipynb"))
-    return root
 
 
 def test_a_class_is_graded_into_the_gradebook(ninja, course, tmp_path):
@@ -108,7 +65,7 @@ def test_killed_mid_run_it_loses_and_duplicates_nothing(course, tmp_path):
                "--steps", "300", "--jobs", "1"]
     run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and _attempts_so_far(db) < 2:
+    while time.monotonic() < deadline and attempts_so_far(db) < 2:
         time.sleep(0.2)
     run.send_signal(signal.SIGKILL)
     run.wait()

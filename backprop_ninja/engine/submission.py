@@ -71,13 +71,14 @@ def _py_snippet(path: Path, text: str, exercise: str, answers: Answers | None) -
     return whole
 
 
-def _text(path: Path) -> str:
-    if not path.is_file():
+def _text(path: Path, content: bytes | None = None) -> str:
+    """The file's text: read from `path`, or, where its `content` came along, decoded from that."""
+    if content is None and not path.is_file():
         raise SubmissionError(f"{path}: no such file")
     if path.suffix not in (".py", ".ipynb"):
         raise SubmissionError(f"{path}: expected a .py file or a .ipynb notebook")
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8") if content is None else content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise SubmissionError(f"{path}: cannot read it ({e})") from None
 
@@ -91,12 +92,13 @@ def _notebook(path: Path, text: str) -> Any:
         raise SubmissionError(f"{path}: not a readable notebook ({e})") from None
 
 
-def read_submissions(path: Path, answers: Answers) -> dict[str, Submission]:
-    """Every exercise `path` answers, with its code, reading the file once: for a notebook, those it
-    has tagged cells or lecture-format cells for; for a `.py` file, the one its name says
-    (`ex2.py`), else the one its code writes the gradients of (a `grads` list makes it the training
-    exercise's). SubmissionError for a file that cannot be read at all."""
-    text = _text(path)
+def read_submissions(path: Path, answers: Answers, content: bytes | None = None) -> dict[str, Submission]:
+    """Every exercise `path` answers, with its code, reading the file once (or, given its `content`,
+    not at all: a grader elsewhere sends it): for a notebook, those it has tagged cells or
+    lecture-format cells for; for a `.py` file, the one its name says (`ex2.py`), else the one its
+    code writes the gradients of (a `grads` list makes it the training exercise's). SubmissionError
+    for a file that cannot be read at all."""
+    text = _text(path, content)
     if path.suffix == ".py":
         key = _py_exercise(path, text, answers)
         return {key: Submission((_py_snippet(path, text, key, answers),))} if key else {}

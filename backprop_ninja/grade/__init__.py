@@ -9,13 +9,14 @@ writes the gradebook, one attempt at a time, so that an interrupted run loses no
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import multiprocessing
 import multiprocessing.util
 import signal
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,10 +46,24 @@ class Graded:
     results: tuple[CheckResult, ...]
     error: str | None
     skipped: bool  # graded before, with the same content and grader: not graded again
+    # Not graded for want of a grader (a cluster that lost it), not for anything in the file: not
+    # stored, so that the next run grades it.
+    lost: bool = False
 
     def to_dict(self) -> dict:
         return {"submission": self.submission, "learner": self.learner, "skipped": self.skipped,
                 "results": [r.to_dict() for r in self.results], "error": self.error}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Graded:
+        return cls(d["submission"], d["learner"], tuple(CheckResult.from_dict(r) for r in d["results"]), d["error"],
+                   d["skipped"])
+
+
+# A submission to grade: its file, its learner, its content's hash.
+Task = tuple[Path, str, str]
+# Where submissions are graded (a pool here, or a cluster): each task given back with what became of it.
+Grader = Callable[[list[Task], int, float | None], Generator[tuple[Task, Graded], None, None]]
 
 
 def find_submissions(paths: list[Path]) -> list[Path]:
@@ -74,13 +89,15 @@ def learner_of(path: Path, learner_from: str = "auto") -> str:
     return path.resolve().parent.name if learner_from == "folder" else path.stem
 
 
-def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None) -> Graded:
-    """Every exercise `path` answers, checked; or why it cannot be graded at all."""
+def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None,
+              content: bytes | None = None) -> Graded:
+    """Every exercise `path` answers, checked; or why it cannot be graded at all. With the file's
+    `content`, `path` is only its name (the file is on another machine)."""
     from ..check import check
     from ..engine.registry import answers, exercises
 
     try:
-        answered = read_submissions(path, answers())
+        answered = read_submissions(path, answers(), content)
     except SubmissionError as e:
         return Graded(str(path), learner, (), str(e), False)
     if not answered:
@@ -93,11 +110,11 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
 
 def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, learner_from: str = "auto",
           progress: Callable[[Graded, int, int], None] | None = None, timeout: float | None = None,
-          sandbox: Sandbox | None = None) -> list[Graded]:
-    """Grade every submission (from `find_submissions`) not graded before, `jobs` at a time, in
-    `sandbox` where there is one, storing each as it finishes."""
+          sandbox: Sandbox | None = None, grader: Grader | None = None) -> list[Graded]:
+    """Grade every submission (from `find_submissions`) not graded before, storing each as it
+    finishes: by `grader` (a cluster's), or here, `jobs` at a time, in `sandbox` where there is one."""
     graded: list[Graded] = []
-    todo: list[tuple[Path, str, str]] = []
+    todo: list[Task] = []
     for path in submissions:
         learner, content = learner_of(path, learner_from), _content(path)
         before, error = gradebook.graded_before(learner, content, __version__)
@@ -109,24 +126,32 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
             progress(graded[-1], len(graded), len(submissions))
     if not todo:
         return graded
-    # spawn: a grading process starts clean, whatever this one holds (threads, a torch of its own).
-    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_grading, (sandbox,))
-    try:
-        for (path, learner, content), result in pool.imap_unordered(
-                functools.partial(_grade_task, steps=steps, timeout=timeout), todo):
-            gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
-                            __version__)
+    results = (grader or functools.partial(_in_pool, jobs=jobs, sandbox=sandbox))(todo, steps, timeout)
+    with contextlib.closing(results):  # on any exception here, the graders are stopped at once
+        for (path, learner, content), result in results:
+            if not result.lost:
+                gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
+                                __version__)
             graded.append(result)
             if progress:
                 progress(result, len(graded), len(submissions))
-    except BaseException:
+    return graded
+
+
+def _in_pool(todo: list[Task], steps: int, timeout: float | None, jobs: int, sandbox: Sandbox | None
+             ) -> Generator[tuple[Task, Graded], None, None]:
+    """The tasks graded here, `jobs` at a time, as they finish."""
+    # spawn: a grading process starts clean, whatever this one holds (threads, a torch of its own).
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(todo)), _start_grading, (sandbox,))
+    try:
+        yield from pool.imap_unordered(functools.partial(_grade_task, steps=steps, timeout=timeout), todo)
+    except BaseException:  # GeneratorExit too: the caller stopped early
         pool.terminate()
         raise
     else:
         pool.close()  # each grading process ends its zygote as it leaves (see _start_grading)
     finally:
         pool.join()
-    return graded
 
 
 def _start_grading(sandbox: Sandbox | None) -> None:
@@ -142,7 +167,7 @@ def _start_grading(sandbox: Sandbox | None) -> None:
     use_threads()
 
 
-def _grade_task(task: tuple[Path, str, str], steps: int, timeout: float | None) -> tuple[tuple[Path, str, str], Graded]:
+def _grade_task(task: Task, steps: int, timeout: float | None) -> tuple[Task, Graded]:
     """One submission, in a grading process: the task it was given back, with what became of it."""
     path, learner, _ = task
     return task, grade_one(path, learner, steps, timeout)
@@ -165,7 +190,7 @@ def render_grading(graded: Sequence[Graded], gradebook: Path) -> str:
         kinds = Counter(r.root.diagnosis.kind.value for r in results if r.root)
         rows.append([key, len(results), sum(r.passed for r in results),
                      ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()) or "-"])
-    errors = [g.error for g in graded if g.error]
+    errors = [g.error + (" (not stored: the next run grades it)" if g.lost else "") for g in graded if g.error]
     return "\n".join([tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]), "",
                       f"{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
                       f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "

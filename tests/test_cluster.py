@@ -1,0 +1,191 @@
+"""`ninja grade --scheduler` on real Dask clusters on this machine: a LocalCluster, and a scheduler and
+workers started with Dask's own commands; workers and clients killed mid-run; addresses that lead
+nowhere."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import lecture_notebooks as lecture
+import pytest
+from conftest import REPO, STEPS, attempts_so_far, counts
+
+# Dask's own commands, `dask scheduler` and `dask worker`, from this Python.
+DASK = [sys.executable, "-m", "dask", "scheduler"]
+WORKER = [sys.executable, "-m", "dask", "worker"]
+
+
+def grade_command(*args) -> list[str]:
+    return [sys.executable, "-m", "backprop_ninja", "grade", *map(str, args)]
+
+
+def by_submission(out: str) -> dict:
+    return {g["submission"]: g for g in json.loads(out)}
+
+
+def one_attempt_each(db) -> list[tuple[str, int]]:
+    with sqlite3.connect(db) as c:
+        orphans = c.execute("SELECT count(*) FROM grades WHERE attempt NOT IN (SELECT id FROM attempts)").fetchone()
+        assert orphans == (0,)
+        return c.execute("SELECT submission, count(*) FROM attempts GROUP BY submission").fetchall()
+
+
+class Cluster:
+    """A scheduler on 127.0.0.1 and named workers, each `dask worker` a process group of its own."""
+
+    def __init__(self, folder, workers: int):
+        file = folder / "scheduler.json"
+        self.processes = [subprocess.Popen([*DASK, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                            "--scheduler-file", str(file)], **self._quiet())]
+        deadline = time.monotonic() + 60
+        while not file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)  # written whole
+        self.address = json.loads(file.read_text())["address"]
+        self.workers = {f"w{i}": subprocess.Popen([*WORKER, self.address, "--name", f"w{i}", "--nthreads", "1",
+                                                   "--no-dashboard"], **self._quiet())
+                        for i in range(workers)}
+        self.processes += self.workers.values()
+        if workers:
+            with self.client() as client:
+                client.wait_for_workers(workers, timeout=120)
+
+    @staticmethod
+    def _quiet() -> dict:
+        return {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+
+    def client(self):
+        import distributed
+
+        return distributed.Client(self.address, timeout=30)
+
+    def kill_a_busy_worker(self, deadline: float) -> str | None:
+        """SIGKILL the whole process group of a worker that is grading: the name of the one killed."""
+        with self.client() as client:
+            while time.monotonic() < deadline:
+                names = {address: w["name"] for address, w in client.scheduler_info()["workers"].items()}
+                busy = [names[address] for address, keys in client.processing().items() if keys]
+                if busy:
+                    os.killpg(self.workers[busy[0]].pid, signal.SIGKILL)
+                    return busy[0]
+                time.sleep(0.2)
+        return None
+
+    def stop(self) -> None:
+        for process in self.processes:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    started = []
+
+    def start(workers: int = 2) -> Cluster:
+        started.append(Cluster(tmp_path, workers))
+        return started[-1]
+
+    yield start
+    for c in started:
+        c.stop()
+
+
+@pytest.fixture
+def bigger_course(course):
+    """The course, and four more right notebooks: work enough to be in the middle of."""
+    for i in range(4):
+        (course / f"extra{i}" / "backprop").mkdir(parents=True)
+        (course / f"extra{i}" / "backprop" / "nb.ipynb").write_text(lecture.lecture_notebook())
+    return course
+
+
+def test_a_local_cluster_grades_exactly_as_a_local_run(course, tmp_path, run_ninja):
+    here = run_ninja("grade", course, "--gradebook", tmp_path / "here.db", "--steps", STEPS, "--json")
+    there = run_ninja("grade", course, "--gradebook", tmp_path / "there.db", "--steps", STEPS, "--json",
+                      "--scheduler", "local:2")
+    assert here[0] == there[0] == 1, there[2]  # two submissions cannot be graded, on either
+    assert by_submission(there[1]) == by_submission(here[1])
+    assert counts(tmp_path / "there.db") == counts(tmp_path / "here.db")
+    assert "[6/6]" in there[2]
+
+
+def test_workers_started_with_dask_s_commands_grade_as_a_local_run(course, tmp_path, run_ninja, cluster):
+    address = cluster(workers=2).address
+    here = run_ninja("grade", course, "--gradebook", tmp_path / "here.db", "--steps", STEPS, "--json")
+    there = run_ninja("grade", course, "--gradebook", tmp_path / "there.db", "--steps", STEPS, "--json",
+                      "--scheduler", address)
+    assert by_submission(there[1]) == by_submission(here[1]), there[2]
+
+
+def test_a_worker_killed_while_it_grades_loses_nothing_and_duplicates_nothing(bigger_course, tmp_path, cluster):
+    c = cluster(workers=2)
+    db = tmp_path / "book.db"
+    run = subprocess.Popen(grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--json",
+                                         "--scheduler", c.address), cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    killed = c.kill_a_busy_worker(time.monotonic() + 120)
+    out, err = run.communicate(timeout=600)
+    assert killed is not None, "no worker was seen grading"
+    graded = by_submission(out)
+    assert len(graded) == 10 and sum(bool(g["error"]) for g in graded.values()) == 2, err  # carol's, dave's
+    assert len(one_attempt_each(db)) == 10 and all(n == 1 for _, n in one_attempt_each(db))
+    with sqlite3.connect(db) as c_:
+        per_attempt = c_.execute("SELECT attempt, exercise, count(*) FROM grades GROUP BY attempt, exercise").fetchall()
+    assert per_attempt and all(n == 1 for *_, n in per_attempt)
+    assert all(r["passed"] for name, g in graded.items() if "extra" in name for r in g["results"])
+
+
+def test_a_client_killed_mid_run_resumes_as_a_local_run_does(bigger_course, tmp_path, cluster):
+    c = cluster(workers=1)
+    db = tmp_path / "book.db"
+    command = grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--scheduler", c.address)
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and attempts_so_far(db) < 2:
+        time.sleep(0.2)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert 2 <= counts(db)[0] < 10, "killed mid-run"
+    subprocess.run(command, cwd=REPO, capture_output=True, timeout=600)
+    per_file = one_attempt_each(db)
+    assert len(per_file) == 10 and all(n == 1 for _, n in per_file)
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_in_time(course, tmp_path, run_ninja):
+    started = time.monotonic()
+    code, out, err = run_ninja("grade", course, "--gradebook", tmp_path / "b.db", "--scheduler", "tcp://127.0.0.1:9",
+                               "--connect-timeout", "3")
+    assert code == 2 and "cannot reach a Dask scheduler at tcp://127.0.0.1:9 within 3 s" in err
+    assert "Traceback" not in out + err and time.monotonic() - started < 60
+
+
+def test_a_scheduler_with_no_workers_is_a_clear_error_in_time(course, tmp_path, run_ninja, cluster):
+    address = cluster(workers=0).address
+    code, out, err = run_ninja("grade", course, "--gradebook", tmp_path / "b.db", "--scheduler", address,
+                               "--connect-timeout", "3")
+    assert code == 2 and f"the Dask scheduler at {address} has no workers" in err and "Traceback" not in err
+
+
+def test_without_distributed_the_scheduler_option_says_what_to_install(course, tmp_path):
+    """As on a machine where the cluster extra is not installed: `distributed` cannot be imported."""
+    shadow = tmp_path / "shadow" / "distributed"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named distributed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(grade_command(course, "--gradebook", tmp_path / "b.db", "--scheduler", "local:2"),
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and 'pip install "backprop_ninja[cluster]"' in done.stderr
+
+
+def test_without_the_scheduler_option_dask_is_not_imported(course, tmp_path):
+    script = ("import sys\nfrom backprop_ninja.cli import main\n"
+              f"try:\n    main(['grade', {str(course / 'erin')!r}, '--gradebook', {str(tmp_path / 'b.db')!r}])\n"
+              "except SystemExit:\n    pass\nprint('distributed' in sys.modules, 'dask' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "False False", done.stderr
