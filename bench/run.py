@@ -8,7 +8,8 @@ threads-check, threads-train (`threads` for both), grade (a class of --class-siz
 notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
 (the workers' peak RSS while grading), busy (check ex4 and grade beside a CPU-bound loop) and
 report (`ninja report` on a generated gradebook of 1,000 learners, as a table and as HTML) and packs
-(`ninja check` of each pack's reference against importing torch, as for ex1).
+(`ninja check` of each pack's reference against importing torch, as for ex1) and cluster (the
+class graded on a Dask LocalCluster of 2 workers against 2 local grading processes).
 The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
 old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
@@ -187,6 +188,35 @@ def grading_throughput(class_size: int, runs: int) -> None:
             pairs, "s per notebook", ("<= 0.05 (20x faster)", lambda r: r <= 0.05))
 
 
+def cluster_overhead(class_size: int, runs: int) -> None:
+    """The same classes graded on a Dask LocalCluster of two workers and by the local pool of two
+    grading processes. Dask's overhead per submission is the ratio of the two runs' time per extra
+    notebook, between a small class and the whole one; whole runs, startup included, are shown too."""
+    small = max(2, class_size // 5)
+    with tempfile.TemporaryDirectory() as work:
+        classes = {size: Path(work) / f"class{size}" for size in (small, class_size)}
+        for size, folder in classes.items():
+            write_class(folder, size)
+
+        def grade(size: int, *where: str) -> float:
+            for stale in Path(work).glob("book.db*"):
+                stale.unlink()
+            return _wall([*_ninja(), "grade", str(classes[size]), *where, "--gradebook", str(Path(work) / "book.db")])
+
+        dask, local = ("--scheduler", "local:2"), ("--jobs", "2")
+        whole, marginal = [], []
+        for _ in range(runs):
+            times = {(size, where): grade(size, *where) for size in (small, class_size) for where in (dask, local)}
+            whole.append((times[class_size, dask] / class_size, times[class_size, local] / class_size))
+            marginal.append(tuple((times[class_size, w] - times[small, w]) / (class_size - small) for w in (dask, local)))
+    _report(f"grading {class_size} lecture-format notebooks on a Dask LocalCluster of 2 workers (A) and in 2 local "
+            "grading processes (B), whole runs", "ninja grade CLASS --scheduler local:2", "ninja grade CLASS --jobs 2",
+            whole, "s per notebook")
+    _report(f"the same, each notebook's share: time per notebook beyond the first {small} (Dask's overhead per "
+            "submission)", "ninja grade CLASS --scheduler local:2", "ninja grade CLASS --jobs 2", marginal,
+            "s per notebook", ("<= 1.2", lambda r: r <= 1.2))
+
+
 def worker_memory() -> None:
     """The peak RSS of every worker process while `ninja grade` grades a lecture-format notebook
     (without the sandbox, so that this process can see the workers): polled from /proc."""
@@ -250,7 +280,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     parser.add_argument("--only", action="append", metavar="NAME",
                         choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train",
-                                 "grade", "memory", "busy", "report", "packs"],
+                                 "grade", "memory", "busy", "report", "packs", "cluster"],
                         help="run only this benchmark (repeatable); `threads` runs both threads ones")
     parser.add_argument("--class-size", type=int, default=50, help="notebooks in the grading benchmark (default 50)")
     args = parser.parse_args()
@@ -295,6 +325,8 @@ def main() -> None:
                    [PYTHON, "bench/lecture_loop.py", str(DEFAULT_STEPS)], args.runs)
     if wanted("train"):
         training_speed(max(3, args.runs // 2), steps=20_000)
+    if wanted("cluster"):
+        cluster_overhead(args.class_size, max(3, args.runs // 2))
     # Fewer rounds: each has four runs, and the many-thread ones can take minutes on a busy machine.
     if wanted("threads-check"):
         threads_speed("ninja check ex4, wall time", [*_ninja(), "check", "ex4", "reference/ex4.py"], _wall,

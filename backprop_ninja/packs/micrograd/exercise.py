@@ -72,6 +72,14 @@ def _grads(leaves: list[torch.Tensor]) -> list[float]:
     return [0.0 if leaf.grad is None else leaf.grad.item() for leaf in leaves]
 
 
+def _structure(values: Mapping[str, object]) -> list[int] | None:
+    """The recorded run of one backward() (see `probes._probe_structure`), if it is one: five counts."""
+    run = values.get("backward_structure")
+    if isinstance(run, torch.Tensor) and run.dtype == torch.int64 and run.shape == (5,):
+        return [int(x) for x in run.tolist()]
+    return None
+
+
 def _ran(expressions: list, defined: set[str]) -> torch.Tensor:
     """Which entries of the backward row come from expressions the class can build."""
     return torch.tensor([set(needs) <= defined for _, needs, _, inputs in expressions for _ in inputs])
@@ -127,7 +135,7 @@ class MicrogradExercise(Exercise[ProbeInstance]):
 
     def compare(self, instance: ProbeInstance, values: Mapping[str, object], truth: Mapping[str, torch.Tensor],
                 names: tuple[str, ...]) -> dict[str, Comparison]:
-        defined = {op for op in PROBE_OPS if values.get(op) != "not defined"}
+        defined = {op for op in PROBE_OPS if not (isinstance(values.get(op), str) and values[op] == "not defined")}
         return {name: self._compare(instance, name, values, truth[name], defined) for name in names}
 
     def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object], truth: torch.Tensor,
@@ -136,7 +144,7 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         if name == "backward":
             truth = truth[_ran(_probes(instance)[1], defined)]
         shape = tuple(truth.shape)
-        if value == "not defined":
+        if isinstance(value, str) and value == "not defined":
             if name in PROBE_NONLINEAR and defined & set(PROBE_NONLINEAR):
                 return Comparison(NOT_DEFINED, shape, note="not defined by your Value, so not graded")
             return Comparison(MISSING, shape, note="your Value defines none of tanh, exp and relu: define one or more"
@@ -144,8 +152,8 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         if isinstance(value, str):  # what the probes say of the learner's class, from its worker: read as text only
             status = MISSING if value.startswith("missing: ") else ERROR
             return Comparison(status, shape, note=value.removeprefix("missing: ")[:500])
-        structure = values.get("backward_structure")
-        if name == "backward" and isinstance(structure, torch.Tensor) and structure.numel() and structure[0] == 0:
+        structure = _structure(values)
+        if name == "backward" and structure and structure[0] == 0:
             return Comparison(MISSING, shape, note="not computed: backward() runs no node's _backward")
         if name in PROBE_OPS and isinstance(value, torch.Tensor) and torch.equal(value, self._priors(instance, name)):
             return Comparison(MISSING, shape, note=f"not computed: {name}'s _backward leaves every gradient as it was")
@@ -164,8 +172,7 @@ class MicrogradExercise(Exercise[ProbeInstance]):
             status = plain.status(g.name)
             diagnosis = self._diagnosis(plain, g.name) if status == FAIL else None
             if g.name == "backward":
-                run = plain.lecture_run.values.get("backward_structure")
-                structure = [int(x) for x in run.tolist()] if isinstance(run, torch.Tensor) and run.numel() == 5 else None
+                structure = _structure(plain.lecture_run.values)
                 own = backward_slip(structure) if structure else None
                 if own:
                     status, diagnosis = FAIL, own
