@@ -189,3 +189,15 @@ def test_without_the_scheduler_option_dask_is_not_imported(course, tmp_path):
               "except SystemExit:\n    pass\nprint('distributed' in sys.modules, 'dask' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "False False", done.stderr
+
+
+def test_a_worker_trains_autograd_s_twin_once_for_all_its_tasks(course, tmp_path, run_ninja, cluster):
+    """Alice's and Bob's exercise 4 on one worker: the twin run, the same for both, is trained once."""
+    c = cluster(workers=1)
+    code, _, err = run_ninja("grade", course, "--gradebook", tmp_path / "b.db", "--steps", STEPS,
+                             "--scheduler", c.address)
+    assert code == 1, err
+    with c.client() as client:
+        (twin,) = client.run(lambda: __import__("backprop_ninja.engine.convergence", fromlist=["twin_run"])
+                             .twin_run.cache_info()._asdict()).values()
+    assert (twin["misses"], twin["hits"]) == (1, 1)
