@@ -18,7 +18,7 @@ from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis
 from ..engine.runner import LearnerCode, Session
 from ..engine.submission import Snippet
 from ..engine.syntax import written_on_line
-from ..engine.trials import Trial, run_trial
+from ..engine.trials import DiagnosesItself, Trial, run_trial
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
@@ -49,9 +49,8 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
     reading its code for autograd; anything else is run a second, local, way."""
     if code.syntax_error or code.session.stopped:  # nothing to diagnose, only the line to fix
         return gradients, None
-    own = exercise.diagnose(plain)
-    if own is not None:
-        verdicts, root = own
+    if isinstance(exercise, DiagnosesItself):
+        verdicts, root = exercise.diagnose(plain)
         return tuple(replace(g, local_status=verdicts[g.name][0], diagnosis=verdicts[g.name][1]) for g in gradients), root
     assert isinstance(exercise, ForwardExercise)  # every other kind of exercise diagnoses itself
     source = LearnerSource(code.snippets, tuple(g.name for g in exercise.followed))

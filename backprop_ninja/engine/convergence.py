@@ -10,7 +10,8 @@ import torch
 
 from .exercise import ForwardExercise
 from .records import Convergence
-from .runner import LearnerCode, LearnerStopped
+from .registry import PackError, source_of
+from .runner import LearnerCode, LearnerStopped, WorkerRefused
 from .training import Batch, autograd_backward
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
@@ -29,12 +30,15 @@ class _Streamed:
     this copy of the model counts."""
 
     def __init__(self, code: LearnerCode, exercise: ForwardExercise, steps: int):
-        self.stream = code.session.stream_training(code, exercise.key, steps)
+        self.stream = code.session.stream_training(code, exercise.key, steps, source_of(exercise.key))
         self.forward = exercise.forward
         self.step = 0
 
     def __call__(self, params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list[torch.Tensor]]:
-        grads = next(self.stream, None)
+        try:
+            grads = next(self.stream, None)
+        except WorkerRefused as e:  # the pack file's fault, not the code's
+            raise PackError(str(e)) from None
         if grads is None:
             raise LearnerStopped(self.step, "the worker ended its run early")
         tensors = [g for g in grads if isinstance(g, torch.Tensor)]

@@ -3,35 +3,30 @@ where it is checked) and the problem it asks about (its instances, the namespace
 runs in, the truth). Most exercises are about a forward pass of tensors (`ForwardExercise`): a pack
 says how an instance becomes leaves and data (`setting`), and the namespace, the truth and the
 branch structure the diagnosis follows all derive from that and the forward pass. Others (micrograd's
-`Value` class) say what they run and how they are judged themselves, through the hooks of `Exercise`.
+`Value` class) say what they run and how they are judged themselves, through the hooks of `Exercise`
+(and, to diagnose themselves, `trials.DiagnosesItself`).
 """
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from .compare import compare
 from .forward import ForwardPass, autograd_gradients, branch_gradients
-from .records import Comparison, Diagnosis, RootCause, Status
+from .records import Comparison
 from .submission import Snippet
 from .training import TrainingRun
-
-if TYPE_CHECKING:  # a trial is made of an exercise's runs
-    from .trials import Trial
 
 # A data set's inputs and targets, to train on.
 Examples = tuple[torch.Tensor, torch.Tensor]
 
 # An instance's leaves (the tensors gradients are taken for) and data (all else the forward pass reads).
 Setting = tuple[dict[str, torch.Tensor], dict[str, object]]
-
-# Each followed gradient's local status and diagnosis, and the root cause: what a diagnosis gives.
-Verdicts = tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause | None]
 
 
 class Instance(Protocol):
@@ -170,11 +165,6 @@ class Exercise(Generic[I]):
         rounding = {g.name: _rounding(instance, truth[g.rounding_of]) for g in self.gradients if g.rounding_of}
         return {name: compare(values.get(name), truth[name], instance.rtol, instance.atol, rounding.get(name, 0.0))
                 for name in names}
-
-    def diagnose(self, plain: Trial) -> Verdicts | None:
-        """The exercise's own diagnosis of a plain trial, where its gradients are each one step alone;
-        None to have the engine run the code again, step by step from right inputs."""
-        return None
 
     def disagreements(self, values: dict[str, object]) -> dict[str, str]:
         """Gradients the learner's code gives two different answers for: name -> how they differ."""

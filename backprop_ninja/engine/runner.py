@@ -20,7 +20,6 @@ import torch
 
 from . import wire
 from .records import Raised
-from .registry import PackError, source_of
 from .submission import Snippet
 from .zygote import fork_worker
 
@@ -44,10 +43,14 @@ def _raised_from_wire(d: object) -> Raised:
                   tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
 
 
-def _pack_error(reply: dict) -> None:
-    """A worker that could not load the pack file it was sent says so: the pack is at fault, not the code."""
-    if reply.get("pack_error"):
-        raise PackError(str(reply["pack_error"])[:1000])
+class WorkerRefused(Exception):
+    """The worker could not take the request up, for no fault of the code's (a pack file it could not
+    load): an error for whoever asked, never a verdict."""
+
+
+def _refused(reply: dict) -> None:
+    if reply.get("refused"):
+        raise WorkerRefused(str(reply["refused"])[:1000])
 
 
 @dataclass(frozen=True)
@@ -171,7 +174,7 @@ class Session:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
         blobs: list[wire.Buffer] = []
         request: dict[str, object] = {
-            "snippets": code.wire_snippets, "exercise": exercise, "pack": source_of(exercise), "steps": steps,
+            "snippets": code.wire_snippets, "exercise": exercise, "steps": steps,
             "every": every, "examples": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
         last = [0]
 
@@ -185,7 +188,6 @@ class Session:
             return {}, (last[0], "your code ended the process")
         finally:
             self.close()
-        _pack_error(reply)
         if reply["stopped"]:
             return {}, (int(reply["stopped"]["step"]), str(reply["stopped"]["reason"]))
         params = {name: wire.rebuild(reply["params"].get(name), reply_blobs) for name in expected}
@@ -194,18 +196,21 @@ class Session:
             return {}, (steps, "the worker sent back parameters that are not the model's")
         return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
 
-    def stream_training(self, code: LearnerCode, exercise: str, steps: int) -> Iterator[list[object]]:
+    def stream_training(self, code: LearnerCode, exercise: str, steps: int, pack: tuple[str, str] | None = None
+                        ) -> Iterator[list[object]]:
         """Exercise 4's training run with the code's backward, all in the worker, which sends each
         step's gradients as it goes (no round trip a step): yields them, unread beyond the wire's
         own checks, for the caller to train its own copy of the model with. Raises LearnerStopped
-        where training stopped, within the session's time."""
+        where training stopped, within the session's time. `pack` is the source and origin of the
+        pack file the exercise comes from, where it is not an installed pack's (WorkerRefused if the
+        worker cannot load it)."""
         if code.syntax_error or self.stopped:
             raised = code.syntax_error or self.stopped
             assert raised is not None
             raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
                                     f"{raised.exception} at {raised.where}", raised)
         blobs: list[wire.Buffer] = []
-        request: dict[str, object] = {"snippets": code.wire_snippets, "exercise": exercise, "pack": source_of(exercise),
+        request: dict[str, object] = {"snippets": code.wire_snippets, "exercise": exercise, "pack": pack,
                                       "steps": steps, "every": steps, "stream": True}
         self._start()
         step = 0
@@ -215,7 +220,7 @@ class Session:
                     yield [wire.rebuild(g, message_blobs) for g in message["grads"]]
                     step += 1
                 elif message.get("kind") == "reply":
-                    _pack_error(message)
+                    _refused(message)
                     if stopped := message["stopped"]:
                         raised = _raised_from_wire(stopped["raised"]) if stopped.get("raised") else None
                         raise LearnerStopped(int(stopped["step"]), str(stopped["reason"])[:1000], raised)

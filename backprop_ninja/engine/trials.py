@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from .exercise import Exercise, Instance
-from .records import MISSING, NOT_DEFINED, PASS, Comparison, Status
+from .records import MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, RootCause, Status
 from .runner import BlockRun, LearnerCode
 
 
@@ -28,6 +29,10 @@ def truth(exercise: Exercise, instance: Instance) -> dict[str, torch.Tensor]:
 def namespace(exercise: Exercise, instance: Instance) -> dict[str, object]:
     """What the learner's code is given on `instance`: it runs on a copy, in its worker."""
     return exercise.namespace(instance)
+
+
+# Each followed gradient's local status and diagnosis, and the root cause: what a diagnosis gives.
+Verdicts = tuple[dict[str, tuple[Status | None, Diagnosis | None]], RootCause | None]
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,14 @@ class Trial:
     def first_failing_elsewhere(self, name: str) -> Instance | None:
         """For a gradient right on the lecture's instance: the first other one it is wrong on."""
         return next((instance for instance, c, _ in self.elsewhere(name) if c.status != PASS), None)
+
+
+@runtime_checkable
+class DiagnosesItself(Protocol):
+    """An exercise whose gradients are each one step alone (micrograd's ops, probed one by one): it
+    diagnoses a plain trial itself, where the engine would run the code again step by step."""
+
+    def diagnose(self, plain: Trial) -> Verdicts: ...
 
 
 def run_trial(exercise: Exercise, code: LearnerCode, names: tuple[str, ...],

@@ -240,7 +240,7 @@ def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[
     try:
         exercise = _training_exercise(request["exercise"], request.get("pack"))
     except PackError as e:
-        return {"kind": "reply", "pack_error": f"{e}: where it trains, a pack file may import of backprop_ninja "
+        return {"kind": "reply", "refused": f"{e}: where it trains, a pack file may import of backprop_ninja "
                 "only its engine and its built-in packs"}, []
     examples = None
     if "examples" in request:  # `ninja train --data`: a data set of the learner's, sent along

@@ -17,10 +17,10 @@ from typing import ClassVar
 import torch
 
 from ...engine.compare import compare
-from ...engine.exercise import Exercise, Gradient, Verdicts
+from ...engine.exercise import Exercise, Gradient
 from ...engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
 from ...engine.submission import Snippet
-from ...engine.trials import Trial, truth
+from ...engine.trials import Trial, Verdicts, truth
 from . import probes
 from .probes import PROBE_NONLINEAR, PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
 from .slips import backward_slip, op_slip
