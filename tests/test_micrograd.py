@@ -170,3 +170,20 @@ def test_a_class_s_micrograd_submissions_are_graded_and_reported(tmp_path, run_n
     report = json.loads(run_ninja("report", "--gradebook", db, "--format", "json", cwd=tmp_path)[1])
     rows = {g["gradient"]: g for g in report["gradients"] if g["exercise"] == "micrograd"}
     assert rows["tanh"]["never"] == 0 and rows["relu"]["never"] == 1 and rows["relu"]["first_attempt"] == 2
+
+
+def test_a_class_that_ends_its_process_is_stopped_at_its_own_line():
+    """Inside a method the probes call, not at the probes' line: the learner's line is the one to fix."""
+    source = REFERENCE.replace("        self.grad = 1.0\n", "        import os; os._exit(0)\n")
+    result = run(source)
+    raised = result.errors[0].raised
+    assert not result.passed and raised.exception.startswith("ProcessEnded")
+    assert raised.where == f"micrograd.py, line {source.splitlines().index('        import os; os._exit(0)') + 1}"
+
+
+def test_a_class_that_exits_fails_the_rows_that_reach_it_at_its_own_line():
+    source = REFERENCE.replace("        self.grad = 1.0\n", "        import sys; sys.exit(3)\n")
+    line = source.splitlines().index("        import sys; sys.exit(3)") + 1
+    backward = next(g for g in run(source).gradients if g.name == "backward")
+    assert backward.status.value == "error"
+    assert backward.note.startswith(f"raised SystemExit: 3 at micrograd.py, line {line}")

@@ -90,9 +90,11 @@ def _bar_autograd() -> None:
 
 def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespace: dict[str, object],
                    replacements: Mapping[str, object], finished: dict[str, object],
-                   report_line: Callable[[int], None] | None = None) -> contextlib.AbstractContextManager[None]:
+                   report_line: Callable[[str, int], None] | None = None,
+                   origins: frozenset[str] = frozenset()) -> contextlib.AbstractContextManager[None]:
     """Trace the snippet's own frame: at a checkpoint's line, record and replace its gradients; and,
-    with `report_line`, say each line as it starts (to find where a process ends)."""
+    with `report_line`, say each line as it starts, there and in the functions of every snippet
+    (`origins`: a Value's methods the probes call), to find where a process ends."""
     if not points and report_line is None:
         return contextlib.nullcontext()
 
@@ -113,14 +115,21 @@ def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespac
         elif event == "line":
             raising = False  # the exception was caught, and the code goes on
             if report_line is not None:
-                report_line(frame.f_lineno)
+                report_line(frame.f_code.co_filename, frame.f_lineno)
             reach(frame.f_lineno)
         elif event == "return" and not raising:
             reach(None)
         return local
 
+    def inner(frame: FrameType, event: str, arg: object):
+        if event == "line" and report_line is not None:
+            report_line(frame.f_code.co_filename, frame.f_lineno)
+        return inner
+
     def outer(frame: FrameType, event: str, arg: object):
-        return local if frame.f_code is code else None
+        if frame.f_code is code:
+            return local
+        return inner if report_line is not None and frame.f_code.co_filename in origins else None
 
     @contextlib.contextmanager
     def tracing() -> Iterator[None]:
@@ -156,13 +165,13 @@ def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
     raised = None
     finished: dict[str, object] = {}
     _BarredEngine.reached = False
+    origins = frozenset(origin for _, origin in snippets)
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), torch.no_grad():
         for source, origin in snippets:
             code = _compiled(source, origin)
             points = {line: names for (where, line), names in checkpoints.items() if where == origin}
-            report = functools.partial(report_line, origin) if report_line else None
             try:
-                with _checkpointing(code, points, namespace, replacements, finished, report):
+                with _checkpointing(code, points, namespace, replacements, finished, report_line, origins):
                     exec(code, namespace)
             except (Exception, SystemExit) as error:
                 raised = _raised(origin, source, error, namespace)

@@ -195,8 +195,7 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         comparison, instance = plain.comparisons[name][index], plain.instances[index]
         value = plain.runs[index].values.get(name)
         if comparison.status == ERROR or not isinstance(value, torch.Tensor) or comparison.maxdiff is None:
-            return Diagnosis(Kind.RAISED if comparison.note.startswith("raised") else Kind.LOCAL,
-                             f"{name}: {comparison.note}")
+            return Diagnosis(Kind.RAISED if comparison.note.startswith("raised") else Kind.LOCAL, comparison.note)
         if name == "backward":
             return Diagnosis(Kind.LOCAL, "every op is right alone and backward() runs them in a right order, yet whole "
                              f"expressions come out wrong (maxdiff {comparison.maxdiff:.2g}): look at the ops built "

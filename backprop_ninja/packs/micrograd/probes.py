@@ -189,7 +189,7 @@ def probe_worker(namespace, where):
             out.grad = probe.upstream
             out._backward()
             rows[probe.op] += [_probe_grad(leaf) for leaf in leaves]
-        except Exception as error:
+        except (Exception, SystemExit) as error:  # the learner's class, failing: its row says how
             rows[probe.op] = _probe_error(error, where)
     structure = "missing: backward() was not run"
     for what, needs, function, inputs in probe_expressions(draw):
@@ -203,7 +203,7 @@ def probe_worker(namespace, where):
             else:
                 out.backward()
             rows["backward"] += [_probe_grad(leaf) for leaf in leaves]
-        except Exception as error:
+        except (Exception, SystemExit) as error:
             rows["backward"] = f"{_probe_error(error, where)} (in {what})"
     for row, grads in rows.items():
         if row not in defined and row != "backward":
