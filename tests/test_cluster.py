@@ -201,3 +201,16 @@ def test_a_worker_trains_autograd_s_twin_once_for_all_its_tasks(course, tmp_path
         (twin,) = client.run(lambda: __import__("backprop_ninja.engine.convergence", fromlist=["twin_run"])
                              .twin_run.cache_info()._asdict()).values()
     assert (twin["misses"], twin["hits"]) == (1, 1)
+
+
+def test_submissions_are_sent_a_few_at_a_time_and_all_come_back_once(course, tmp_path, monkeypatch):
+    """With room for four in flight on one worker, six submissions: each sent as one finishes."""
+    from backprop_ninja.engine.gradebook import Gradebook
+    from backprop_ninja.grade import cluster as dask_grading, find_submissions, grade
+
+    monkeypatch.setattr(dask_grading, "IN_FLIGHT", 1)
+    with Gradebook(tmp_path / "b.db") as book:
+        graded = grade(find_submissions([course]), book, 1, int(STEPS),
+                       grader=dask_grading.on("local:1", "none"))
+    assert len(graded) == 6 and len({g.submission for g in graded}) == 6 and not any(g.lost for g in graded)
+    assert len(one_attempt_each(tmp_path / "b.db")) == 6

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import re
 import threading
@@ -22,6 +23,8 @@ from . import Graded, Task
 
 # How long the scheduler has to answer, and to have a worker, before the run is given up.
 CONNECT_TIMEOUT = 30.0
+# Submissions sent ahead at least (four a worker, if more): enough that no worker waits for one.
+IN_FLIGHT = 16
 LOCAL = re.compile(r"local:(\d+)")
 
 
@@ -85,11 +88,25 @@ def on(scheduler: str, sandbox_mode: str, timeout: float = CONNECT_TIMEOUT):
 
 def _graded(client, todo: list[Task], steps: int, timeout: float | None, sandbox_mode: str
             ) -> Generator[tuple[Task, Graded], None, None]:
+    """The tasks, a few per worker in flight at a time (the files' bytes wait here, not in the
+    scheduler's memory), as they finish."""
     distributed = _distributed()
-    futures = {client.submit(grade_task, str(path), path.read_bytes(), learner, steps, timeout, sandbox_mode,
-                             pure=False): (path, learner, content) for path, learner, content in todo}
+    futures: dict = {}
+
+    def submit(task: Task):
+        path, learner, _ = task
+        future = client.submit(grade_task, str(path), path.read_bytes(), learner, steps, timeout, sandbox_mode,
+                               pure=False)
+        futures[future] = task
+        return future
+
+    waiting = iter(todo)
+    in_flight = max(IN_FLIGHT, 4 * len(client.scheduler_info()["workers"]))
+    done = distributed.as_completed([submit(task) for task in itertools.islice(waiting, in_flight)])
     try:
-        for future in distributed.as_completed(futures):
+        for future in done:
+            if (following := next(waiting, None)) is not None:
+                done.add(submit(following))
             task = futures.pop(future)
             try:
                 version, record = future.result()
