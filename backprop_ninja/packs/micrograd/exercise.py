@@ -123,7 +123,9 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         rows: dict[str, list[float]] = {op: [] for op in PROBE_OPS}
         for probe in ops:
             leaves = _leaves(probe.operands)
-            probe.apply(leaves).backward(torch.tensor(probe.upstream, dtype=torch.float64))
+            # The upstream gradient as a factor, not backward's argument: the same numbers (1 * g is g),
+            # without the second of import (sympy's) that a gradient argument costs torch's first call.
+            (probe.apply(leaves) * probe.upstream).backward()
             rows[probe.op] += [prior + grad for prior, grad in zip(probe.priors, _grads(leaves))]
         backward: list[float] = []
         for _, _, function, inputs in expressions:
