@@ -1,6 +1,8 @@
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lecture_notebooks as lecture
@@ -84,3 +86,34 @@ def course(tmp_path):
     (root / "frank" / "backprop").mkdir(parents=True)
     nbformat.write(ours, str(root / "frank" / "backprop" / "ex3.ipynb"))
     return root
+
+
+@pytest.fixture
+def bigger_course(course):
+    """The course, and four more right notebooks: work enough to be in the middle of."""
+    for i in range(4):
+        (course / f"extra{i}" / "backprop").mkdir(parents=True)
+        (course / f"extra{i}" / "backprop" / "nb.ipynb").write_text(lecture.lecture_notebook())
+    return course
+
+
+def one_attempt_each(db) -> list[tuple[str, int]]:
+    """Each submission in the gradebook with its number of attempts; no grade without its attempt."""
+    with sqlite3.connect(db) as c:
+        orphans = c.execute("SELECT count(*) FROM grades WHERE attempt NOT IN (SELECT id FROM attempts)").fetchone()
+        assert orphans == (0,)
+        return c.execute("SELECT submission, count(*) FROM attempts GROUP BY submission").fetchall()
+
+
+def killed_mid_run_then_resumed(command: list[str], db) -> list[tuple[str, int]]:
+    """Run the grading `command`, SIGKILL it once two attempts are stored, run it again to the end:
+    what `one_attempt_each` then finds."""
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and attempts_so_far(db) < 2:
+        time.sleep(0.2)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert 2 <= counts(db)[0] < 10, "killed mid-run"
+    subprocess.run(command, cwd=REPO, capture_output=True, timeout=600)
+    return one_attempt_each(db)

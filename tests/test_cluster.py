@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 
-import lecture_notebooks as lecture
 import pytest
-from conftest import REPO, STEPS, attempts_so_far, counts
+from conftest import REPO, STEPS, counts, killed_mid_run_then_resumed, one_attempt_each
 
 # Dask's own commands, `dask scheduler` and `dask worker`, from this Python.
 DASK = [sys.executable, "-m", "dask", "scheduler"]
@@ -24,13 +23,6 @@ def grade_command(*args) -> list[str]:
 
 def by_submission(out: str) -> dict:
     return {g["submission"]: g for g in json.loads(out)}
-
-
-def one_attempt_each(db) -> list[tuple[str, int]]:
-    with sqlite3.connect(db) as c:
-        orphans = c.execute("SELECT count(*) FROM grades WHERE attempt NOT IN (SELECT id FROM attempts)").fetchone()
-        assert orphans == (0,)
-        return c.execute("SELECT submission, count(*) FROM attempts GROUP BY submission").fetchall()
 
 
 class Cluster:
@@ -96,15 +88,6 @@ def cluster(tmp_path):
         c.stop()
 
 
-@pytest.fixture
-def bigger_course(course):
-    """The course, and four more right notebooks: work enough to be in the middle of."""
-    for i in range(4):
-        (course / f"extra{i}" / "backprop").mkdir(parents=True)
-        (course / f"extra{i}" / "backprop" / "nb.ipynb").write_text(lecture.lecture_notebook())
-    return course
-
-
 def test_a_local_cluster_grades_exactly_as_a_local_run(course, tmp_path, run_ninja):
     here = run_ninja("grade", course, "--gradebook", tmp_path / "here.db", "--steps", STEPS, "--json")
     there = run_ninja("grade", course, "--gradebook", tmp_path / "there.db", "--steps", STEPS, "--json",
@@ -142,18 +125,9 @@ def test_a_worker_killed_while_it_grades_loses_nothing_and_duplicates_nothing(bi
 
 
 def test_a_client_killed_mid_run_resumes_as_a_local_run_does(bigger_course, tmp_path, cluster):
-    c = cluster(workers=1)
     db = tmp_path / "book.db"
-    command = grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--scheduler", c.address)
-    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and attempts_so_far(db) < 2:
-        time.sleep(0.2)
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    assert 2 <= counts(db)[0] < 10, "killed mid-run"
-    subprocess.run(command, cwd=REPO, capture_output=True, timeout=600)
-    per_file = one_attempt_each(db)
+    command = grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--scheduler", cluster(workers=1).address)
+    per_file = killed_mid_run_then_resumed(command, db)
     assert len(per_file) == 10 and all(n == 1 for _, n in per_file)
 
 
