@@ -188,3 +188,12 @@ def test_submissions_are_sent_a_few_at_a_time_and_all_come_back_once(course, tmp
                        grader=dask_grading.on("local:1", "none"))
     assert len(graded) == 6 and len({g.submission for g in graded}) == 6 and not any(g.lost for g in graded)
     assert len(one_attempt_each(tmp_path / "b.db")) == 6
+
+
+def test_a_file_gone_before_it_is_sent_is_graded_as_an_error_of_the_file(tmp_path):
+    """As a local run says of it: no such file; stored, like any file that cannot be graded."""
+    from backprop_ninja.grade import cluster as dask_grading
+
+    gone = tmp_path / "gone.ipynb"
+    ((task, graded),) = list(dask_grading.on("local:1", "none")([(gone, "ada", "0" * 64)], int(STEPS), None))
+    assert graded.error == f"{gone}: no such file" and not graded.lost and task[0] == gone

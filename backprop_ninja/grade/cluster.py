@@ -95,8 +95,11 @@ def _graded(client, todo: list[Task], steps: int, timeout: float | None, sandbox
 
     def submit(task: Task):
         path, learner, _ = task
-        future = client.submit(grade_task, str(path), path.read_bytes(), learner, steps, timeout, sandbox_mode,
-                               pure=False)
+        try:
+            content: bytes | None = path.read_bytes()
+        except OSError:  # gone since it was found: the worker says why, as a local run's grading would
+            content = None
+        future = client.submit(grade_task, str(path), content, learner, steps, timeout, sandbox_mode, pure=False)
         futures[future] = task
         return future
 
@@ -128,10 +131,10 @@ _GRADING = threading.Lock()
 _started: list[str] = []  # the sandbox mode this process's zygote was started with
 
 
-def grade_task(submission: str, content: bytes, learner: str, steps: int, timeout: float | None,
+def grade_task(submission: str, content: bytes | None, learner: str, steps: int, timeout: float | None,
                sandbox_mode: str) -> tuple[str, dict]:
-    """On a Dask worker: grade one submission, sent as its bytes, as a local run grades it; the
-    grader's version, and the record."""
+    """On a Dask worker: grade one submission, sent as its bytes (None: read it from its path, if it
+    is there), as a local run grades it; the grader's version, and the record."""
     from . import grade_one
 
     with _GRADING:
