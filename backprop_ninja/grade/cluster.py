@@ -32,12 +32,6 @@ class ClusterError(Exception):
     """The cluster cannot be used: a user error, reported without a traceback."""
 
 
-def _dask_config(settings: dict) -> contextlib.AbstractContextManager:
-    import dask
-
-    return dask.config.set(settings)
-
-
 def _distributed():
     try:
         import distributed
@@ -58,7 +52,9 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Iterator:
                 raise ClusterError(f"--scheduler {scheduler}: a local cluster needs at least one worker")
             # Dask's profiler samples every worker thread's stack every 10 ms: time a grading thread
             # loses, for a picture no one looks at here.
-            stack.enter_context(_dask_config({"distributed.worker.profile.enabled": False}))
+            import dask  # distributed's own dependency
+
+            stack.enter_context(dask.config.set({"distributed.worker.profile.enabled": False}))
             # One thread a worker: a worker grades one submission at a time (see `grade_task`).
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=int(local.group(1)), threads_per_worker=1, processes=True, dashboard_address=None))
