@@ -208,7 +208,9 @@ def cluster_overhead(class_size: int, runs: int) -> None:
         for _ in range(runs):
             times = {(size, where): grade(size, *where) for size in (small, class_size) for where in (dask, local)}
             whole.append((times[class_size, dask] / class_size, times[class_size, local] / class_size))
-            marginal.append(tuple((times[class_size, w] - times[small, w]) / (class_size - small) for w in (dask, local)))
+            on_dask, here = ((times[class_size, where] - times[small, where]) / (class_size - small)
+                             for where in (dask, local))
+            marginal.append((on_dask, here))
     _report(f"grading {class_size} lecture-format notebooks on a Dask LocalCluster of 2 workers (A) and in 2 local "
             "grading processes (B), whole runs", "ninja grade CLASS --scheduler local:2", "ninja grade CLASS --jobs 2",
             whole, "s per notebook")

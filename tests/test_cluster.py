@@ -126,7 +126,8 @@ def test_a_worker_killed_while_it_grades_loses_nothing_and_duplicates_nothing(bi
 
 def test_a_client_killed_mid_run_resumes_as_a_local_run_does(bigger_course, tmp_path, cluster):
     db = tmp_path / "book.db"
-    command = grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--scheduler", cluster(workers=1).address)
+    address = cluster(workers=1).address
+    command = grade_command(bigger_course, "--gradebook", db, "--steps", "300", "--scheduler", address)
     per_file = killed_mid_run_then_resumed(command, db)
     assert len(per_file) == 10 and all(n == 1 for _, n in per_file)
 

@@ -51,7 +51,8 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
         return gradients, None
     if isinstance(exercise, DiagnosesItself):
         verdicts, root = exercise.diagnose(plain)
-        return tuple(replace(g, local_status=verdicts[g.name][0], diagnosis=verdicts[g.name][1]) for g in gradients), root
+        return tuple(replace(g, local_status=verdicts[g.name][0], diagnosis=verdicts[g.name][1])
+                     for g in gradients), root
     assert isinstance(exercise, ForwardExercise)  # every other kind of exercise diagnoses itself
     source = LearnerSource(code.snippets, tuple(g.name for g in exercise.followed))
     wrong = any(g.status in (FAIL, ERROR) for g in gradients) or any(run.raised for run in plain.runs)

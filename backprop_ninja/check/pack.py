@@ -44,7 +44,8 @@ def _on_the_graph(exercise: Exercise) -> Finding:
     try:
         missing = set(exercise.names) - set(exercise.truth(exercise.lecture))
     except (AssertionError, RuntimeError) as e:
-        return Finding(f"{exercise.key}: gradients", False, f"some gradient is not of a tensor on the loss's graph ({e})")
+        return Finding(f"{exercise.key}: gradients", False,
+                       f"some gradient is not of a tensor on the loss's graph ({e})")
     if missing:
         return Finding(f"{exercise.key}: gradients", False, f"its truth gives no {', '.join(sorted(missing))}")
     return Finding(f"{exercise.key}: gradients", True, f"{len(exercise.followed)} gradients, each of a tensor on "

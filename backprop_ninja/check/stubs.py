@@ -11,8 +11,8 @@ CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{ke
 
 
 def _fill_note(exercise: Exercise, suffix: str) -> str:
-    return textwrap.fill(f"{exercise.FILL_NOTE} Check your work with:  {CHECK_COMMAND[suffix].format(key=exercise.key)}",
-                         width=88)
+    command = CHECK_COMMAND[suffix].format(key=exercise.key)
+    return textwrap.fill(f"{exercise.FILL_NOTE} Check your work with:  {command}", width=88)
 
 
 def render_py(exercise: Exercise) -> str:

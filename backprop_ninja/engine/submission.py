@@ -245,8 +245,9 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)}
     answer = []
     for snippet, tree in zip(snippets[:last + 1], trees[:last + 1]):
-        imports: list[ast.stmt] = [st for st in (tree.body if tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
-                   and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
+        imports: list[ast.stmt] = [
+            st for st in (tree.body if tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
+            and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
         if imports or snippet is snippets[last]:
             answer.append(Snippet(_only(snippet.source, imports + (kept if snippet is snippets[last] else [])),
                                   snippet.origin))
