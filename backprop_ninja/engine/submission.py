@@ -6,9 +6,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .syntax import base_name, written_names, written_on_line
+
+
+T = TypeVar("T")
 
 
 class SubmissionError(Exception):
@@ -189,15 +192,14 @@ def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tu
     every = set().union(*(answers.names[k] for k in answers.untagged))
     training = answers.in_training_loop
     found: dict[str, list[tuple[int | None, Snippet]]] = {}
+    parsed: list[tuple[int | None, tuple[Snippet, ast.Module | None]]] = []  # every cell, for answers by definition
     for index, cell in enumerate(cells, start=1):
         if cell.cell_type != "code":
             continue
         source = _without_magics(cell.source)
-        try:
-            tree: ast.Module | None = ast.parse(source)
-        except SyntaxError:
-            tree = None
+        tree = _tree(source)
         where, ran = f"{origin}, cell {index}", cell.get("execution_count")
+        parsed.append((ran, (Snippet(source, where), tree)))
         writes = (written_names(tree) if tree else
                   {n for line in source.splitlines() if (n := written_on_line(line, tuple(every)))})
         in_loop = (_training_backward(tree, answers.names[training])
@@ -209,12 +211,18 @@ def _lecture_answers(cells: list, origin: str, answers: Answers) -> dict[str, tu
         if owner:  # a cell that does not parse is taken whole, so that the check says where it breaks
             found.setdefault(owner, []).append((ran, Snippet(_only(source, tree.body) if tree else source, where)))
     answered = {key: _in_order_run(pairs) for key, pairs in found.items()}
-    code = [(c.get("execution_count"), Snippet(_without_magics(c.source), f"{origin}, cell {i}"))
-            for i, c in enumerate(cells, start=1) if c.cell_type == "code"]
     for key in (k for k in answers.untagged if k in answers.defines):
-        if answer := definitions(list(_in_order_run(code)), answers.names[key]):
+        if answer := _definitions(_in_order_run(parsed), answers.names[key]):
             answered[key] = answer
     return answered
+
+
+def _tree(source: str) -> ast.Module | None:
+    """The source's syntax tree; None where it does not parse."""
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
 
 
 def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
@@ -222,12 +230,13 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     `names`, with only those definitions, the functions and classes they use, and the imports they
     need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
     experiments stay out). No snippet defines them: ()."""
-    trees: list[ast.Module | None] = []
-    for snippet in snippets:
-        try:
-            trees.append(ast.parse(snippet.source))
-        except SyntaxError:
-            trees.append(None)
+    return _definitions(tuple((snippet, _tree(snippet.source)) for snippet in snippets), names)
+
+
+def _definitions(parsed: tuple[tuple[Snippet, ast.Module | None], ...], names: tuple[str, ...]) -> tuple[Snippet, ...]:
+    """`definitions`, of snippets parsed already."""
+    snippets = [snippet for snippet, _ in parsed]
+    trees = [tree for _, tree in parsed]
     last = next((i for i in reversed(range(len(snippets))) if _defines(snippets[i], trees[i], names)), None)
     if last is None:
         return ()
@@ -254,8 +263,9 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     return tuple(answer)
 
 
-def _in_order_run(pairs: list[tuple[int | None, Snippet]]) -> tuple[Snippet, ...]:
-    """The snippets in the order their cells ran, which may not be the page's, where that is known."""
+def _in_order_run(pairs: list[tuple[int | None, T]]) -> tuple[T, ...]:
+    """The cells' snippets (or what stands for them) in the order the cells ran, which may not be the
+    page's, where that is known."""
     if all(count is not None for count, _ in pairs):
         pairs = sorted(pairs, key=lambda pair: pair[0] or 0)
     return tuple(snippet for _, snippet in pairs)
