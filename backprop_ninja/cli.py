@@ -53,7 +53,8 @@ def _exercise(key: str, pack_file: Path | None = None):
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
     from .engine.registry import answers
-    from .engine.submission import SubmissionError, read_submission
+    from .engine.reading import SubmissionError
+    from .engine.submission import read_submission
 
     try:
         submission = read_submission(path, exercise.key, answers())
@@ -197,7 +198,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     from .check.render import render
     from .check.stubs import render_py
     from .engine.convergence import DEFAULT_STEPS
-    from .engine.submission import Snippet
+    from .engine.reading import Snippet
 
     definition = _exercise(exercise, pack_file)
     _threads(threads)
@@ -206,6 +207,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         path, note = _working_copy(definition)
     if note:
         click.echo(f"Note: {note}", err=True)
+    submission = None
     if path is None:
         snippets = (Snippet(render_py(definition), f"{exercise}.py (untouched stub)"),)
         source = snippets[0].origin
@@ -217,7 +219,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         heading = f"Checking {path}" + (f" ({submission.found})" if submission.found else "")
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
-    result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout)
+    result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout, reading=submission)
     if progress:
         click.echo("\r\033[K", nl=False, err=True)
     if as_json:
@@ -385,7 +387,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     could not be graded, 2 bad input.
     """
     from .engine.gradebook import Gradebook, GradebookError
-    from .engine.submission import SubmissionError
+    from .engine.reading import SubmissionError
     from .grade import Graded, cluster, find_submissions, grade as grade_all, render_grading
 
     # On a cluster, each worker finds the sandbox on its own host.

@@ -10,7 +10,7 @@ from conftest import REFERENCE
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
 from backprop_ninja.engine.exercise import Exercise
-from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 from backprop_ninja.packs.makemore4.model import Instance
 

@@ -1,7 +1,7 @@
 """Reading learner code as syntax: where each gradient is finished, its literals, autograd calls,
 overwrites and indexed writes, and variants edited in place without moving a line."""
 from backprop_ninja.engine.instrument import LearnerSource
-from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.engine.syntax import written_on_line
 
 NAMES = ("dlogits", "dh", "dW2", "dC")

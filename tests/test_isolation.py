@@ -7,7 +7,7 @@ import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"

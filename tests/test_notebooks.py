@@ -51,11 +51,29 @@ def test_the_stub_notebook_checks_its_own_answer_cell_wherever_it_runs(tmp_path)
     answer_cell(notebook, "ex2").source = (REFERENCE / "ex2.py").read_text()
     shown = execute(notebook, tmp_path)
     text, page = shown["text/plain"], shown["text/html"]
-    assert "Checking your answer cell (In [" in text and "\x1b[" not in text
+    assert "Checking your answer (In [" in text and "\x1b[" not in text
     assert "dlogits matches autograd on all 4 instances" in " ".join(text.split())
     assert "<table>" in page and "<td style='color: green'>pass</td>" in page
     assert "dlogits matches autograd on all 4 instances" in " ".join(page.split())
     assert os.listdir(tmp_path) == []
+
+
+def test_check_answer_reads_the_kernels_cells_as_ninja_check_reads_the_saved_notebook(tmp_path):
+    """An untagged answer that spills into a second cell, and a scratch cell run before it: the
+    in-notebook check and `ninja check` on the saved file find the same answer, and it passes."""
+    cells = ['from backprop_ninja import exercise_namespace\nglobals().update(exercise_namespace("ex2"))',
+             "dlogits = F.softmax(logits, 1) * undefined_scratch_name",
+             "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1", "dlogits /= n",
+             'from backprop_ninja import check_answer\ncheck_answer("ex2")']
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=stub("ex2").metadata)
+    notebook.cells[1].metadata["tags"] = ["raises-exception"]  # the scratch cell fails, as it did for the learner
+    shown = execute(notebook, tmp_path)
+    text = " ".join(shown["text/plain"].split())
+    assert "Checking your answer (In [3] `dlogits = F.softmax(logits, 1)`, In [4] `dlogits /= n`" in text
+    assert "dlogits matches autograd on all 4 instances" in text
+    result = CliRunner().invoke(main, ["check", "ex2", str(write(notebook, tmp_path / "saved.ipynb"))])
+    assert result.exit_code == 0 and "dlogits matches autograd on all 4 instances" in " ".join(result.output.split())
+    assert "In [3] `dlogits = F.softmax(logits, 1)`, In [4] `dlogits /= n`, found by what it computes" in result.output
 
 
 def test_the_untouched_stub_notebook_says_where_to_start(tmp_path):
@@ -77,7 +95,8 @@ def test_an_answer_continued_in_an_untagged_cell_is_warned_about(tmp_path):
     result = CliRunner().invoke(main, ["check", "ex2", str(path)])
     assert result.exit_code == 1
     warning = " ".join(result.stderr.split())
-    assert f"{path}, cell {len(notebook.cells)} assigns dlogits, but is not tagged 'backprop-ninja:ex2'" in warning
+    last = sum(cell.cell_type == "code" for cell in notebook.cells)
+    assert f"{path}, code cell {last} `dlogits /= n` assigns dlogits, but is not tagged 'backprop-ninja:ex2'" in warning
     assert "add the tag" in warning
 
 
@@ -87,7 +106,7 @@ def test_a_helper_in_an_untagged_cell_is_warned_about(tmp_path):
     answer_cell(notebook, "ex2").source = "dlogits = softmax(logits)\ndlogits[range(n), Yb] -= 1\ndlogits /= n\n"
     result = CliRunner().invoke(main, ["check", "ex2", str(write(notebook, tmp_path / "ex2.ipynb"))])
     assert result.exit_code == 1
-    assert "cell 2 defines softmax, which your answer calls" in " ".join(result.stderr.split())
+    assert "code cell 1 `def softmax(x):` defines softmax, which your answer calls" in " ".join(result.stderr.split())
 
 
 def test_a_cell_that_only_uses_the_gradients_is_not_warned_about(tmp_path):

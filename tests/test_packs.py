@@ -14,7 +14,7 @@ from conftest import REFERENCE
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_ipynb, render_py
 from backprop_ninja.engine import registry
-from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.bigram import BIGRAM, PACK, REFERENCE as REFERENCE_BIGRAM, BigramInstance
 
 MISTAKES = {m.name: m for m in PACK.mistakes}

@@ -8,7 +8,7 @@ from backprop_ninja.check import check
 from backprop_ninja.engine import trials
 from backprop_ninja.engine.convergence import twin_run
 from backprop_ninja.engine.records import SCHEMA_VERSION, CheckResult, Kind, Status
-from backprop_ninja.engine.submission import Snippet
+from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 

@@ -126,9 +126,16 @@ def test_json_keys_are_stable(report):
     assert set(data) == {"schema", "gradebook", "exercises", "class", "totals", "gradients", "learners"}
     ada = next(x for x in data["learners"] if x["learner"] == "ada")
     assert [a["scores"]["ex1"] for a in ada["attempts"]][-1] == 1.0 and len(ada["attempts"]) == 2
-    assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint"}
+    assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint", "found"}
     dee = next(x for x in data["learners"] if x["learner"] == "dee")
     assert dee["attempts"][0]["error"] and dee["attempts"][0]["scores"] == {}
+
+
+def test_a_learner_report_says_where_each_answer_was_found(report):
+    code, out, _ = report("--learner", "cy")
+    assert code == 0
+    assert "answer: In [8] `# Exercise 1: every gradient by hand`, found by what it computes" in out
+    assert "answer: In [13] `# Exercise 4: train with the backward pass above`, the training loop's backward" in out
 
 
 def test_markup_in_a_learner_id_is_shown_not_obeyed(report):

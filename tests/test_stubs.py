@@ -5,7 +5,7 @@ from conftest import REPO
 
 from backprop_ninja.check.stubs import render_stubs
 from backprop_ninja.engine.registry import exercises
-from backprop_ninja.engine.submission import notebook_tag
+from backprop_ninja.engine.reading import notebook_tag
 
 EXERCISES = exercises()
 

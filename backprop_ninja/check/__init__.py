@@ -15,18 +15,21 @@ from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.instrument import LearnerSource
 from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
                               InstanceInfo, Kind, RootCause)
+from ..engine.answers import Submission
+from ..engine.reading import Snippet
 from ..engine.runner import LearnerCode, Session
-from ..engine.submission import Snippet
 from ..engine.syntax import written_on_line
 from ..engine.trials import DiagnosesItself, Trial, run_trial
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
-          progress: Callable[[int, float], None] | None = None, timeout: float | None = None) -> CheckResult:
+          progress: Callable[[int, float], None] | None = None, timeout: float | None = None,
+          reading: Submission | None = None) -> CheckResult:
     """Grade the learner's code for `exercise` on every one of its instances; for exercise 4, then
     train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run). The
     code runs in a worker process, for `timeout` seconds in all (by default the exercise's limit):
-    run (there) -> compare -> diagnose -> result (here)."""
+    run (there) -> compare -> diagnose -> result (here). `reading` is how the code was found in its
+    file, which the result tells too."""
     with Session(timeout or exercise.time_limit(steps)) as session:
         code = LearnerCode(exercise.program(snippets), session)
         plain = run_trial(exercise, code, exercise.names)
@@ -39,8 +42,12 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
     followed = tuple(g.name for g in exercise.followed)
     errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
                    for i, run in zip(plain.instances, plain.runs) if run.raised)
+    if reading:
+        gradients = tuple(replace(g, written_as=reading.misspelled.get(g.name)) if g.status == MISSING else g
+                          for g in gradients)
     return CheckResult(exercise.key, source, gradients, tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
-                       errors, plain.lecture_run.output, convergence, root)
+                       errors, plain.lecture_run.output, convergence, root,
+                       found=reading.found if reading else "", notes=reading.notes if reading else ())
 
 
 def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientResult, ...],

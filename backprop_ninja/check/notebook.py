@@ -7,10 +7,12 @@ import ast
 import click
 import torch
 
+from ..engine.answers import Submission
 from ..engine.compare import harmless_shape
+from ..engine.reading import Cell, notebook_cells, python_source
 from ..engine.records import CheckResult
-from ..engine.registry import exercises
-from ..engine.submission import Snippet, definitions
+from ..engine.registry import answers, exercises
+from ..engine.submission import answer_in_cells
 from ..engine.syntax import written_names, written_on_line
 from .render import render, render_html
 
@@ -36,23 +38,24 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     """Check exercise `key` as `ninja check` does: the same worker, instances, table, root cause and
     hints. In Jupyter the report is an HTML table; elsewhere, text.
 
-    The code checked is `code` if given, else that of the cell you ran last that assigns one of the
-    exercise's gradients (or, for micrograd, defines Value): it is read from the kernel's history,
-    not from a file, so it works in Jupyter, JupyterLab, VS Code and Colab alike. Run your answer
-    cell, then this."""
+    The code checked is `code` if given, else what the cells you have run answer, found as `ninja
+    check` finds it in a saved notebook (a cell that assigns the exercise's gradients stands for the
+    tag the kernel does not know): it is read from the kernel's history, not from a file, so it works
+    in Jupyter, JupyterLab, VS Code and Colab alike. Run your answer cell, then this."""
     from . import check
 
     exercise = _exercise(key)
-    origin, cells = ("the code given", [code]) if code is not None else _last_answer(exercise.written)
-    snippets = [Snippet(source, origin if i == len(cells) - 1 else f"In [{i + 1}]") for i, source in enumerate(cells)]
-    # A class runs alone, with the imports it needs from the cells before it, as `ninja check` runs it.
-    answer = (definitions(snippets, exercise.written) or snippets[-1:]) if exercise.DEFINES else snippets[-1:]
-    return Report(check(exercise, tuple(answer), origin), f"Checking {origin}", hints)
+    cells = [Cell(python_source(code), "the code given", "")] if code is not None else _history()
+    found = answer_in_cells(cells, key, answers()) or _last_assigning(cells, exercise.written)
+    if found is None:
+        raise RuntimeError(f"no cell you have run assigns {exercise.written[0]} or another gradient of this "
+                           "exercise: run your answer cell first, then check it")
+    return Report(check(exercise, found.snippets, "your notebook", reading=found),
+                  f"Checking your answer ({found.found})", hints)
 
 
-def _last_answer(names: tuple[str, ...]) -> tuple[str, list[str]]:
-    """Where the latest cell in the kernel's history that assigns one of `names` is, and the cells
-    run up to it, in order."""
+def _history() -> list[Cell]:
+    """The cells run in this kernel so far, in order, but the one running this check."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -63,11 +66,14 @@ def _last_answer(names: tuple[str, ...]) -> tuple[str, list[str]]:
         raise RuntimeError("check_answer() reads your answer from a notebook's history: outside a "
                            "notebook, pass your code (check_answer(key, code=...)) or run `ninja check`")
     history = shell.user_ns.get("In", [])
-    for number in range(len(history) - 2, 0, -1):  # the last entry is the cell running this check
-        if _assigns(history[number], names):
-            return f"your answer cell (In [{number}])", list(history[1:number + 1])
-    raise RuntimeError(f"no cell you have run assigns {names[0]} or another gradient of this exercise: "
-                       "run your answer cell first, then check it")
+    return notebook_cells("your notebook", [{"cell_type": "code", "source": source, "execution_count": number}
+                                            for number, source in enumerate(history[1:-1], start=1)])
+
+
+def _last_assigning(cells: list[Cell], names: tuple[str, ...]) -> Submission | None:
+    """The last cell that assigns one of `names`, even only to None (a stub's untouched answer)."""
+    cell = next((cell for cell in reversed(cells) if _assigns(cell.source, names)), None)
+    return Submission((cell.snippet(),), found=f"{cell.label}, the last cell you ran that assigns them") if cell else None
 
 
 def _assigns(source: str, names: tuple[str, ...]) -> bool:

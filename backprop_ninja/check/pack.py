@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.records import MISSING, PASS
 from ..engine.registry import Pack
-from ..engine.submission import Snippet
+from ..engine.reading import Snippet
 from . import check
 from .stubs import render_ipynb, render_py
 

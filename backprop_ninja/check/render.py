@@ -8,7 +8,8 @@ import textwrap
 import click
 from tabulate import tabulate
 
-from ..engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, Kind
+from ..engine.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult,
+                               Kind)
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
@@ -49,7 +50,7 @@ def _table(result: CheckResult) -> tuple[list[str], list[list[str]]]:
 
 def _after_table(result: CheckResult, hints: str) -> list[str]:
     """What went wrong and why, the learner's error and printout, hints, and the verdict."""
-    lines = _findings(result, hints) + _errors(result) + _convergence(result)
+    lines = _reading(result) + _findings(result, hints) + _errors(result) + _convergence(result)
     if result.output.strip():
         printed = result.output.rstrip().splitlines()
         lines += ["", "Your code printed (on the lecture's instance):", *("  " + line for line in printed[:10])]
@@ -85,6 +86,15 @@ def _html_cell(text: str) -> str:
     return f"<td style='{style}'>{html.escape(text)}</td>" if style else f"<td>{html.escape(text)}</td>"
 
 
+def _reading(result: CheckResult) -> list[str]:
+    """What the reading of the learner's file decided that they should hear of."""
+    return ["", "Reading your file:", *(line for note in result.notes for line in _wrap(note))] if result.notes else []
+
+
+def _slip(g: GradientResult) -> str:
+    return f"you wrote {g.written_as}: did you mean {g.name}?"
+
+
 def _findings(result: CheckResult, hints: str) -> list[str]:
     """One line per gradient worth a word: the root cause first, inherited errors grouped."""
     lines, inherited = [], []
@@ -106,6 +116,9 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
             continue
         if g.diagnosis and result.root and g.diagnosis.kind == result.root.diagnosis.kind in WHOLE_SUBMISSION:
             continue  # the root cause's message says it for every gradient
+        if g.status == MISSING and g.written_as:
+            lines += _wrap(f"not computed: {_slip(g)}", first=f"  {g.name}: ")
+            continue
         message = g.diagnosis.message if g.diagnosis else g.note
         if not message or (g.status == MISSING and g.diagnosis is None):
             continue
@@ -174,7 +187,8 @@ def _verdict(result: CheckResult) -> str:
         # Not written yet is not wrong: point at the next gradient to write, as for an empty file.
         following = next(g for g in result.gradients if g.status == MISSING)
         so_far = (f"0/{total} gradients computed yet: start with {following.name}." if passed == 0 else
-                  f"{passed}/{total} gradients computed so far, all right; next: {following.name}.")
+                  f"{passed}/{total} gradients computed so far, all right; next: {following.name}"
+                  + (f" ({_slip(following)})." if following.written_as else "."))
         return "\n".join([click.style(so_far,
                                        fg="yellow", bold=True), *_wrap(f"Hint: {following.hint}", indent="")])
     wrong = next((g for g in graded if g.status != PASS), None)

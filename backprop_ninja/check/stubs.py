@@ -5,7 +5,8 @@ import textwrap
 from pathlib import Path
 
 from ..engine.exercise import Exercise
-from ..engine.submission import SubmissionError, notebook_tag, read_submission
+from ..engine.reading import SubmissionError, notebook_tag
+from ..engine.submission import read_submission
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 

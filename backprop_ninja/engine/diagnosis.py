@@ -19,7 +19,7 @@ from .exercise import ForwardExercise, Gradient, Instance
 from .instrument import LearnerSource
 from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
 from .runner import LearnerCode
-from .submission import Snippet
+from .reading import Snippet
 from .trials import Trial, namespace, run_trial, truth
 
 

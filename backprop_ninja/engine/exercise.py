@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .compare import compare
 from .forward import ForwardPass, autograd_gradients, branch_gradients
 from .records import Comparison
-from .submission import Snippet
+from .reading import Snippet
 from .training import TrainingRun
 
 # A data set's inputs and targets, to train on.
@@ -149,6 +149,12 @@ class Exercise(Generic[I]):
     def collected(self) -> tuple[str, ...]:
         """The names read back from the learner's namespace after their code has run."""
         return self.names
+
+    @property
+    def provided(self) -> frozenset[str]:
+        """The names the learner's code is given: an answer found by what it computes is the code
+        its values depend on, down to these."""
+        return frozenset(self.namespace(self.lecture))
 
     def program(self, snippets: tuple[Snippet, ...]) -> tuple[Snippet, ...]:
         """What runs in the worker: the learner's snippets, and any code of the exercise's own after them."""

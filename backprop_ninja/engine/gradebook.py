@@ -176,6 +176,7 @@ class GradeRow:
     root_cause: str | None
     root_kind: str | None
     root_hint: str | None
+    found: str | None  # where in the file the answer was found, where there was any finding to do
 
 
 class GradientRow(NamedTuple):  # a tuple: a class has ~100,000 of them
@@ -204,7 +205,8 @@ _NEWEST = ("SELECT * FROM attempts WHERE id IN (SELECT MAX(id) FROM attempts GRO
 def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
     """The gradebook at `path`, opened read-only and read in one transaction, so that a grading run
     writing to it meanwhile is seen either before or after each of its attempts, never half-way.
-    Without `hints`, the root causes' hints (read from each grade's JSON, the slow part) are None."""
+    Without `hints`, the root causes' hints and where each answer was found (read from each grade's
+    JSON, the slow part) are None."""
     if not path.is_file():
         raise GradebookError(f"{path}: no gradebook there; `ninja grade` writes one (or give --gradebook PATH)")
     try:
@@ -227,9 +229,10 @@ def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
         attempts = tuple(AttemptRow(*row) for row in db.execute(
             "SELECT id, learner, submission, submitted_at, graded_at, error FROM (" + _NEWEST + ")"
             " ORDER BY learner, submitted_at, id"))
-        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint) for a, e, s, p, rc, rk, hint in db.execute(
+        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint, found or None)
+                       for a, e, s, p, rc, rk, hint, found in db.execute(
             "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind, "
-            + ("json_extract(g.result, '$.root_hint')" if hints else "NULL")
+            + ("json_extract(g.result, '$.root_hint'), json_extract(g.result, '$.found')" if hints else "NULL, NULL")
             + " FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
         gradients = tuple(map(GradientRow._make, db.execute(
             "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind FROM gradient_grades r"

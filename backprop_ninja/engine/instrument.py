@@ -11,7 +11,7 @@ import ast
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from .submission import Snippet
+from .reading import Snippet
 from .syntax import base_name, written_names
 
 REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std", "argmax", "argmin",

@@ -196,6 +196,8 @@ class GradientResult:
     # Is the gradient's own step right, given right inputs? None where the code never wrote it.
     local_status: Status | None = None
     diagnosis: Diagnosis | None = None
+    # A gradient never written, where the learner wrote a name that looks like a slip in its name.
+    written_as: str | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "instances": [c.to_dict() for c in self.instances],
@@ -255,6 +257,10 @@ class CheckResult:
     convergence: Convergence | None = None  # exercise 4 only
     root: RootCause | None = None
     schema: int = field(default=SCHEMA_VERSION)
+    # Where the answer was found in the file ("In [57] `# backward`, found by what it computes"), and
+    # what the reading decided that the learner should hear of (a given supplied, a line left out).
+    found: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def root_cause(self) -> str | None:
@@ -289,6 +295,8 @@ class CheckResult:
             "errors": [e.to_dict() for e in self.errors],
             "output": self.output,
             "convergence": self.convergence.to_dict() if self.convergence else None,
+            "found": self.found,
+            "notes": list(self.notes),
         }
 
     @classmethod
@@ -299,4 +307,5 @@ class CheckResult:
         return cls(d["exercise"], d["source"], tuple(GradientResult.from_dict(g) for g in d["gradients"]),
                    tuple(_from(InstanceInfo, i) for i in d["instances"]),
                    tuple(InstanceError.from_dict(e) for e in d.get("errors", ())), d.get("output", ""),
-                   Convergence.from_dict(d.get("convergence")), root, d.get("schema", SCHEMA_VERSION))
+                   Convergence.from_dict(d.get("convergence")), root, d.get("schema", SCHEMA_VERSION),
+                   str(d.get("found") or ""), tuple(str(note) for note in d.get("notes") or ()))

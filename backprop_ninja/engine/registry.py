@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .submission import Answers
+from .answers import Answers
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports it
     from .exercise import Exercise
@@ -129,8 +129,10 @@ def exercises() -> dict[str, Exercise]:
 def answers() -> Answers:
     """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
     all; by what it assigns for the packs whose notebooks are written the lecture's way."""
-    untagged = [p for p in packs().values() if p.found_by_writes]
+    untagged = [e for p in packs().values() if p.found_by_writes for e in p.exercises]
     return Answers({key: exercise.written for key, exercise in exercises().items()},
-                   tuple(e.key for p in untagged for e in p.exercises),
-                   next((p.in_training_loop for p in untagged if p.in_training_loop), None),
-                   tuple(key for key, exercise in exercises().items() if exercise.DEFINES))
+                   tuple(e.key for e in untagged),
+                   next((p.in_training_loop for p in packs().values() if p.found_by_writes and p.in_training_loop), None),
+                   tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
+                   {e.key: e.provided for e in untagged if not e.DEFINES},
+                   {e.key: tuple(getattr(e, "given", ())) for e in untagged})

@@ -20,7 +20,7 @@ import torch
 
 from . import wire
 from .records import Raised
-from .submission import Snippet
+from .reading import Snippet
 from .zygote import fork_worker
 
 # How much memory a worker may take beyond what it holds when it starts, where the platform allows.

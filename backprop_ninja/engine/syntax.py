@@ -14,7 +14,8 @@ def base_name(node: ast.AST) -> str | None:
 
 def written_names(node: ast.AST) -> set[str]:
     """Names a statement writes: assigned, augmented, indexed into, changed by an in-place method, or
-    bound by a class or function definition."""
+    bound by a class or function definition. Autograd's bookkeeping (`p.grad = None`,
+    `W.requires_grad_()`, `p.grad.zero_()`) leaves a tensor's value as it was: not a write."""
     names: set[str | None] = set()
     for sub in ast.walk(node):
         if isinstance(sub, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -22,11 +23,23 @@ def written_names(node: ast.AST) -> set[str]:
         elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
             names.add(sub.id)
         elif isinstance(sub, (ast.Subscript, ast.Attribute)) and isinstance(sub.ctx, ast.Store):
-            names.add(base_name(sub))
+            names.add(None if _bookkeeping(sub) else base_name(sub))
         elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
               and sub.func.attr.endswith("_") and not sub.func.attr.startswith("_")):
-            names.add(base_name(sub.func.value))
+            names.add(None if _bookkeeping(sub.func) else base_name(sub.func.value))
     return {name for name in names if name is not None}
+
+
+_BOOKKEEPING = {"grad", "requires_grad", "requires_grad_", "retain_grad"}
+
+
+def _bookkeeping(node: ast.AST) -> bool:
+    """Does this chain of attributes and subscripts go through autograd's bookkeeping?"""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        if isinstance(node, ast.Attribute) and node.attr in _BOOKKEEPING:
+            return True
+        node = node.value
+    return False
 
 
 def written_on_line(line: str, names: tuple[str, ...]) -> str | None:

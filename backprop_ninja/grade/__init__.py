@@ -27,7 +27,8 @@ from .. import __version__
 from ..engine.gradebook import Attempt, Gradebook
 from ..engine.records import CheckResult
 from ..engine.sandbox import Sandbox
-from ..engine.submission import SubmissionError, read_submissions
+from ..engine.reading import SubmissionError
+from ..engine.submission import read_submissions
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
@@ -103,8 +104,8 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
     if not answered:
         return Graded(str(path), learner, (), f"{path}: no exercise found in it (no tagged answer cell, and no "
                       "cell that answers one by what it assigns)", False)
-    results = tuple(check(exercises()[key], submission.snippets, str(path), steps=steps, timeout=timeout)
-                    for key, submission in answered.items())
+    results = tuple(check(exercises()[key], submission.snippets, str(path), steps=steps, timeout=timeout,
+                          reading=submission) for key, submission in answered.items())
     return Graded(str(path), learner, results, None, False)
 
 

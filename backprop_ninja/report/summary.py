@@ -73,6 +73,7 @@ class Feedback:
     root_cause: str | None
     kind: str | None
     hint: str | None
+    found: str | None = None  # where in the file the answer was found ("In [57] ..., found by what it computes")
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def _learner(name: str, attempts: list, grades_of: dict[int, list[GradeRow]]) ->
                                     {g.exercise: g.score for g in sorted(grades, key=lambda g: g.exercise)},
                                     attempt.error))
         for g in grades:
-            latest[g.exercise] = Feedback(g.exercise, g.score, g.passed, g.root_cause, g.root_kind, g.root_hint)
+            latest[g.exercise] = Feedback(g.exercise, g.score, g.passed, g.root_cause, g.root_kind, g.root_hint,
+                                          g.found)
     standings = {}
     for exercise in sorted(latest):
         scores = [a.scores[exercise] for a in scored if exercise in a.scores]

@@ -130,6 +130,8 @@ def learner_view(report: Report, learner: Learner, markdown: bool = False) -> st
              _table(history_rows(report, learner), markdown), "", _heading("Where each exercise stands", markdown), ""]
     for exercise, f in learner.latest.items():
         lines.append(f"{'- ' if markdown else ''}{exercise}: {'passed' if f.passed else percent(f.score)}")
+        if f.found:
+            lines.append(f"  answer: {f.found}")
         if f.root_cause:
             lines.append(f"  first wrong step: {f.root_cause}" + (f" ({f.kind})" if f.kind else ""))
         if f.hint:

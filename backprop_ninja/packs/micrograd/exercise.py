@@ -19,7 +19,7 @@ import torch
 from ...engine.compare import compare
 from ...engine.exercise import Exercise, Gradient
 from ...engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
-from ...engine.submission import Snippet
+from ...engine.reading import Snippet
 from ...engine.trials import Trial, Verdicts, truth
 from . import probes
 from .probes import PROBE_NONLINEAR, PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops

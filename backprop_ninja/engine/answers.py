@@ -1,0 +1,524 @@
+"""Finding each exercise's answer in cells written the lecture's way, with no tags: by what the
+cells compute, not by their shape.
+
+The cells, in the order they ran, are one program of top-level statements. An exercise's cells are
+those whose gradients are its work (`_owner`); its answer to a gradient is the last value those cells
+leave for it, or the value a `cmp(...)` line checked. Its code is a backward slice of the program
+from those answers: the statements the values depend on, across cells, stopping at what the grader
+provides (the forward pass's tensors, the parameters, the batch, the sizes, the exercise's givens).
+Helper lines and the learner's own names come along; scratch cells, dead stores, checks, prints and
+untouched template lines fall away. Every line keeps its cell's line number.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from .reading import Cell, Snippet
+from .syntax import written_names, written_on_line
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What each exercise's code writes (its gradients); those found in a notebook written the
+    lecture's way, with no tags, by what they compute; which of those sits inside a training loop;
+    those whose answers are the classes and functions they define (a `Value` class); and, for the
+    untagged ones, what the grader provides their code (so that an answer's code stops there) and
+    which of those are true gradients handed to it (exercise 3's `dhpreact`)."""
+
+    names: Mapping[str, tuple[str, ...]]
+    untagged: tuple[str, ...] = ()
+    in_training_loop: str | None = None
+    defines: tuple[str, ...] = ()
+    provided: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The code to check, and what the learner should know about how it was found."""
+
+    snippets: tuple[Snippet, ...]
+    warnings: tuple[str, ...] = ()
+    # How the code was found, where there was any finding to do ("In [9] `# backward`, found by ...").
+    found: str = ""
+    # What the reading decided that the learner should hear of (a given supplied, a line left out).
+    notes: tuple[str, ...] = ()
+    # Gradients never written, by the learner's name that looks like a misspelling of theirs.
+    misspelled: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- the program: every top-level statement of every cell, as the cells ran ---------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    cell: int  # the cell's place in the order the cells ran
+    lines: tuple[int, ...]  # the cell's lines it occupies (with the headers of the `with` blocks around it)
+    writes: frozenset[str]
+    kills: frozenset[str]  # names it binds anew, whatever they held before
+    binds: frozenset[str]  # names it binds anywhere in it (a loop's body too), perhaps only sometimes
+    reads: frozenset[str]  # names it reads a value from before binding them
+    none_only: bool = False  # `dX = None` (a stub's or template's line): no work done
+    node: ast.stmt | None = None  # None for a cell that does not parse, taken whole
+
+
+@dataclass
+class Program:
+    cells: list[Cell]
+    statements: list[Statement]
+    trees: list[ast.Module | None]
+
+
+def program(cells: list[Cell], gradients: frozenset[str]) -> Program:
+    """The cells as statements, each `cmp('t', value, t)` for one of `gradients` ("d" + t) read as
+    the assignment of `value` to it (the learner's own names, a value computed in the call)."""
+    statements: list[Statement] = []
+    trees: list[ast.Module | None] = []
+    prepared = []
+    for index, cell in enumerate(cells):
+        source = _checks_as_assignments(cell.source, gradients)
+        cell = Cell(source, cell.origin, cell.first_line, cell.tags)
+        prepared.append(cell)
+        tree = _tree(source)
+        trees.append(tree)
+        if tree is None:  # taken whole, so that the check says where it breaks
+            lines = source.splitlines()
+            writes = {n for line in lines if (n := written_on_line(line, tuple(gradients)))}
+            statements.append(Statement(index, tuple(range(1, len(lines) + 1)), writes=frozenset(writes),
+                                        kills=frozenset(), binds=frozenset(), reads=frozenset()))
+            continue
+        statements.extend(_statements(index, tree.body, ()))
+    return Program(prepared, statements, trees)
+
+
+def _tree(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def _statements(cell: int, body: list[ast.stmt], headers: tuple[int, ...]) -> Iterator[Statement]:
+    """The statements of `body`, those inside a `with` block each on its own (a cell wrapped in
+    `with torch.no_grad():` is as many statements as it holds)."""
+    for node in body:
+        if isinstance(node, ast.With):
+            header = tuple(range(node.lineno, node.body[0].lineno))
+            yield from _statements(cell, node.body, headers + header)
+            continue
+        lines = headers + tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        names = list(_names_in_order(node))
+        yield Statement(cell, lines, writes=frozenset(_writes(node)), kills=frozenset(_kills(node)),
+                        binds=frozenset(name for name, stored in names if stored) | _imported(node),
+                        reads=frozenset(_reads(names)), none_only=_none_only(node), node=node)
+
+
+def _writes(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}  # what it assigns inside is its own
+    return written_names(node) | _imported(node)
+
+
+def _imported(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
+    return set()
+
+
+def _kills(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    targets = (node.targets if isinstance(node, ast.Assign) else
+               [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
+    bound = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return bound | _imported(node)
+
+
+def _reads(names: list[tuple[str, bool]]) -> set[str]:
+    """The names a statement reads before it binds them itself (a loop's own variables are not read),
+    of its names in the order Python evaluates them."""
+    bound: set[str] = set()
+    read: set[str] = set()
+    for name, stored in names:
+        if stored:
+            bound.add(name)
+        elif name not in bound:
+            read.add(name)
+    return read
+
+
+def _names_in_order(node: ast.AST) -> Iterator[tuple[str, bool]]:
+    """(name, is it bound here) for every name in `node`, in the order Python evaluates them."""
+    if isinstance(node, ast.Name):
+        yield node.id, not isinstance(node.ctx, ast.Load)
+    elif isinstance(node, ast.Assign):
+        yield from _names_in_order(node.value)
+        for target in node.targets:
+            yield from _target(target)
+    elif isinstance(node, ast.AugAssign):
+        yield from _names_in_order(node.value)
+        yield from _target(node.target, modified=True)
+    elif isinstance(node, ast.AnnAssign):
+        if node.value:
+            yield from _names_in_order(node.value)
+        yield from _target(node.target)
+    elif isinstance(node, ast.NamedExpr):
+        yield from _names_in_order(node.value)
+        yield node.target.id, True
+    elif isinstance(node, (ast.For, ast.AsyncFor)):
+        yield from _names_in_order(node.iter)
+        yield from _target(node.target)
+        for inside in node.body + node.orelse:
+            yield from _names_in_order(inside)
+    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        for generator in node.generators:
+            yield from _names_in_order(generator.iter)
+            yield from _target(generator.target)
+            for condition in generator.ifs:
+                yield from _names_in_order(condition)
+        parts: tuple[ast.expr, ...] = (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)
+        for part in parts:
+            yield from _names_in_order(part)
+    elif isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
+        for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
+            yield from _names_in_order(default)
+        for decorator in getattr(node, "decorator_list", ()):
+            yield from _names_in_order(decorator)
+        arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs + \
+            [a for a in (node.args.vararg, node.args.kwarg) if a]
+        inner = [(a.arg, True) for a in arguments]
+        body: list[ast.stmt] | list[ast.expr] = node.body if isinstance(node.body, list) else [node.body]
+        for statement in body:
+            inner += list(_names_in_order(statement))
+        # A function's own names stay its own; the others it reads when it runs.
+        local = {name for name, stored in inner if stored}
+        yield from ((name, False) for name, stored in inner if not stored and name not in local)
+        if not isinstance(node, ast.Lambda):
+            yield node.name, True
+    else:
+        for child in ast.iter_child_nodes(node):
+            yield from _names_in_order(child)
+
+
+def _target(target: ast.AST, modified: bool = False) -> Iterator[tuple[str, bool]]:
+    """A target's names: a name is bound (or, augmented, read first); a subscript or attribute
+    changes the object its base name holds, which it reads."""
+    if isinstance(target, ast.Name):
+        if modified:
+            yield target.id, False
+        yield target.id, True
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _target(element, modified)
+    elif isinstance(target, ast.Starred):
+        yield from _target(target.value, modified)
+    else:  # a subscript or an attribute: every name in it is read
+        for child in ast.iter_child_nodes(target):
+            yield from _names_in_order(child)
+
+
+def _none_only(node: ast.stmt) -> bool:
+    """`dX = None` or `dA, dB = None, None`: a stub's line, not an answer."""
+    if not isinstance(node, ast.Assign):
+        return False
+    values = node.value.elts if isinstance(node.value, (ast.Tuple, ast.List)) else [node.value]
+    return all(isinstance(v, ast.Constant) and v.value is None for v in values)
+
+
+def _checks_as_assignments(source: str, gradients: frozenset[str]) -> str:
+    """Each top-level `cmp('t', value, t)` whose value is not already `dt` itself, as `dt = value`,
+    on the same line: the line says which gradient the value answers."""
+    tree = _tree(source)
+    if tree is None:
+        return source
+    lines = source.splitlines()
+    for node in tree.body:
+        checked = _checked(node, gradients)
+        if checked is None:
+            continue
+        name, value = checked
+        start, end = node.lineno, node.end_lineno or node.lineno
+        indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]
+        lines[start - 1] = f"{indent}{name} = {ast.unparse(value)}"
+        for lineno in range(start + 1, end + 1):
+            lines[lineno - 1] = ""
+    return "\n".join(lines) + "\n"
+
+
+def _checked(node: ast.stmt, gradients: frozenset[str]) -> tuple[str, ast.expr] | None:
+    """(gradient, value) for a check written the lecture's way, `cmp('t', value, t)`, that assigns."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return None
+    args = node.value.args
+    if len(args) != 3 or not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)
+                              and isinstance(args[2], ast.Name)):
+        return None
+    name = "d" + args[2].id
+    if name not in gradients or (isinstance(args[1], ast.Name) and (args[1].id == name or misspelling(args[1].id, name))):
+        return None
+    return name, args[1]
+
+
+def misspelling(written: str, meant: str) -> bool:
+    """Does the name a learner wrote look like a slip in the lecture's name (`dlogits_maxes` for
+    `dlogit_maxes`), rather than a name of their own (`dL_dlogit_maxes`, `dlogits_fast`)?"""
+    return meant not in written and difflib.SequenceMatcher(None, written, meant).ratio() >= 0.8
+
+
+# -- the backward slice -----------------------------------------------------------------------------------
+
+
+def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]],
+                   provided: frozenset[str]) -> set[int]:
+    """The statements the values of `answers` (by the statement after which each is the answer)
+    depend on. A provided name the learner binds anew (in their forward pass, in a training loop) is
+    the grader's again: that statement falls away for it, though changes the learner made to the
+    value in place after it stay."""
+    live: set[str] = set()
+    kept: set[int] = set()
+    for i in range(max(answers, default=-1), -1, -1):
+        live |= answers.get(i, set())
+        statement = statements[i]
+        regiven = statement.writes & live & provided & statement.binds
+        live -= regiven
+        if not (statement.writes & live):
+            continue
+        kept.add(i)
+        live -= statement.kills
+        live |= statement.reads
+    return kept
+
+
+def snippets(found: Program, kept: set[int]) -> tuple[Snippet, ...]:
+    """The kept statements, a snippet per cell in the order the cells ran (a cell that does not parse,
+    whole), each statement dedented by its own first line's indentation: a statement from inside a
+    loop's body runs at the top level, one inside a `with` block under its header."""
+    by_cell: dict[int, dict[int, int]] = {}
+    for i in sorted(kept):
+        statement = found.statements[i]
+        lines = found.cells[statement.cell].source.splitlines()
+        first = lines[statement.lines[0] - 1]
+        indent = len(first) - len(first.lstrip())
+        by_cell.setdefault(statement.cell, {}).update({number: indent for number in statement.lines})
+    return tuple(found.cells[cell].snippet(only(found.cells[cell].source, indents)) for cell, indents in by_cell.items())
+
+
+def only(source: str, indents: Mapping[int, int]) -> str:
+    """The source with only the lines in `indents` left, each dedented by as much, every other line blank."""
+    keep = []
+    for number, line in enumerate(source.splitlines(), start=1):
+        indent = indents.get(number)
+        keep.append("" if indent is None else line[indent:] if not line[:indent].strip() else line.lstrip())
+    return "\n".join(keep) + "\n"
+
+
+# -- which cells are whose work ------------------------------------------------------------------------
+
+
+def lecture_answers(cells: list[Cell], answers: Answers) -> dict[str, Submission]:
+    """Each untagged exercise's answer in these cells (in the order they ran), where it has one."""
+    keys = [k for k in answers.untagged if k not in answers.defines]
+    gradients = frozenset().union(*(answers.names[k] for k in keys))
+    found = program(cells, gradients)
+    answered: dict[str, Submission] = {}
+    training = answers.in_training_loop
+    loop_cells: set[int] = set()
+    if training in keys:
+        loop = _training_loop(found, answers.names[training])
+        if loop:
+            loop_cells.add(loop[0])
+            if answer := _training_answer(found, loop, answers, training):
+                answered[training] = answer
+    smaller = sorted((k for k in keys if k != training), key=lambda k: len(answers.names[k]))
+    owned: dict[str, list[int]] = {}
+    for cell in range(len(found.cells)):
+        if cell not in loop_cells and (owner := _owner(found, cell, smaller, answers)):
+            owned.setdefault(owner, []).append(cell)
+    for key, own in owned.items():
+        answered[key] = _answer(found, key, own, answers, gradients)
+    return answered
+
+
+def _of_cell(found: Program, cell: int) -> list[int]:
+    return [i for i, st in enumerate(found.statements) if st.cell == cell]
+
+
+def _owner(found: Program, cell: int, keys: list[str], answers: Answers) -> str | None:
+    """The exercise whose work a cell is: of those it writes a gradient of, the one with the fewest
+    gradients that its code fits. It fits an exercise whose other gradients it reads (those written
+    in earlier cells) only among that exercise's own and givens, and whose answers are all it
+    computes: a gradient of another exercise it writes must feed them. A cell that only sets a given
+    is that exercise's input, and an untouched template's cell no one's work."""
+    statements = _of_cell(found, cell)
+    gradients = frozenset().union(*(answers.names[k] for k in keys))
+    written: set[str] = set()
+    read: set[str] = set()
+    for i in statements:
+        read |= (found.statements[i].reads & gradients) - written
+        written |= found.statements[i].writes & gradients
+    worked = {name for i in statements if not found.statements[i].none_only
+              for name in found.statements[i].writes & gradients}
+    givens = set().union(*(answers.given.get(k, ()) for k in keys))
+    if not worked or (worked <= givens and not read):
+        return None
+    for key in keys:
+        own, given = set(answers.names[key]), set(answers.given.get(key, ()))
+        if not (worked & own) or not read <= own | given:
+            continue
+        extras = written - own - given
+        if extras and found.trees[cell] is None:
+            continue
+        if extras:
+            last = {name: max(i for i in statements if name in found.statements[i].writes) for name in written & own}
+            kept = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset()))
+            if not extras <= {n for i in kept & set(statements) for n in found.statements[i].writes}:
+                continue
+        return key
+    return None
+
+
+def _at(last: Mapping[str, int]) -> dict[int, set[str]]:
+    by_statement: dict[int, set[str]] = {}
+    for name, i in last.items():
+        by_statement.setdefault(i, set()).add(name)
+    return by_statement
+
+
+def _answer(found: Program, key: str, own: list[int], answers: Answers, gradients: frozenset[str]) -> Submission:
+    """Exercise `key`'s answer: the last value its cells (`own`) leave for each of its gradients,
+    with the code that value depends on."""
+    names, given = answers.names[key], answers.given.get(key, ())
+    mine = [i for i, st in enumerate(found.statements) if st.cell in own]
+    last = {name: max(i for i in mine if name in found.statements[i].writes)
+            for name in names if any(name in found.statements[i].writes for i in mine)}
+    kept = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset()))
+    kept |= {i for i in mine if found.statements[i].node is None}  # a cell that does not parse, whole
+    setting = [(name, st) for i in mine if i not in kept and (st := found.statements[i]).node is not None
+               for name in sorted(st.kills & set(given))]
+    notes = [f"{name} is given: the grader supplies the true gradient, so {found.cells[st.cell].label} line "
+             f"{st.lines[0]}, which sets it, is not part of your answer" for name, st in setting]
+    supplied = "".join(f"; {name} supplied by the grader" for name in dict.fromkeys(name for name, _ in setting))
+    missing = [name for name in names if name not in last]
+    return _submission(found, kept, own, "found by what it computes" + supplied, notes,
+                       _misspelled(found, mine, missing, gradients))
+
+
+def _submission(found: Program, kept: set[int], own: list[int], how: str, notes: list[str],
+                misspelled: Mapping[str, str]) -> Submission:
+    where = ", ".join(found.cells[c].label for c in own if any(found.statements[i].cell == c for i in kept)) \
+        or ", ".join(found.cells[c].label for c in own)
+    return Submission(snippets(found, kept), found=f"{where}, {how}", notes=tuple(notes), misspelled=misspelled)
+
+
+def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: frozenset[str]) -> dict[str, str]:
+    """Each missing gradient a name of the learner's own, written instead, looks like a misspelling of."""
+    written = sorted({n for i in mine for n in found.statements[i].writes} - gradients)
+    return {name: slip for name in missing for slip in written[:] if misspelling(slip, name)}
+
+
+# -- the training exercise: the backward pass inside the training loop ----------------------------------
+
+
+def _training_loop(found: Program, names: tuple[str, ...]) -> tuple[int, int, ast.For | ast.While] | None:
+    """(cell, statement, loop) of the last training loop that ran: a loop whose body writes three of the
+    training exercise's gradients or more."""
+    wanted = set(names)
+    for i in range(len(found.statements) - 1, -1, -1):
+        node = found.statements[i].node
+        if node is None:
+            continue
+        for loop in (n for n in ast.walk(node) if isinstance(n, (ast.For, ast.While))):
+            if len(set().union(*(written_names(st) for st in loop.body)) & wanted) >= 3:
+                return found.statements[i].cell, i, loop
+    return None
+
+
+def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While], answers: Answers,
+                     key: str) -> Submission | None:
+    """The backward part of the loop's body: what the loop's gradients (and `grads`) depend on, from
+    the body and, for the learner's own names, the statements that ran before the loop. None for a
+    template left untouched."""
+    cell, at, node = loop
+    body = list(_statements(cell, node.body, ()))
+    if all(st.none_only for st in body if st.writes & set(answers.names[key])):
+        return None
+    wanted = set(answers.names[key]) | {"grads"}
+    before = found.statements[:at]
+    statements = before + body
+    last = {name: len(before) + max(i for i, st in enumerate(body) if name in st.writes)
+            for name in wanted if any(name in st.writes for st in body)}
+    kept = backward_slice(statements, _at(last), answers.provided.get(key, frozenset()))
+    first = min((i for i in kept if i >= len(before)), default=len(statements))
+    autograd = [i for i in range(len(before), len(statements)) if i not in kept and _calls_backward(statements[i])]
+    notes = []
+    if any(_updates_by_grad(statements[i]) for i in range(first, len(statements)) if i not in kept):
+        kept |= set(autograd)  # autograd's gradients train the net: that is part of what is checked
+    else:
+        notes = [f"{found.cells[cell].label} line {statements[i].lines[0]} still calls .backward(): your own "
+                 "gradients drive the update, so it is not part of your answer; delete it once they are right"
+                 for i in autograd]
+    view = Program(found.cells, statements, found.trees)
+    return _submission(view, kept, [cell], "the training loop's backward pass, found by what it computes", notes, {})
+
+
+def _calls_backward(statement: Statement) -> bool:
+    return statement.node is not None and any(
+        isinstance(n, ast.Attribute) and n.attr == "backward" for n in ast.walk(statement.node))
+
+
+def _updates_by_grad(statement: Statement) -> bool:
+    """Does it change a tensor in place with a value read from `.grad` (`p.data += -lr * p.grad`)?"""
+    return statement.node is not None and any(
+        (isinstance(n, ast.AugAssign) or (isinstance(n, ast.Assign)
+                                          and not all(isinstance(t, ast.Name) for t in n.targets)))
+        and any(isinstance(m, ast.Attribute) and m.attr == "grad" and isinstance(m.ctx, ast.Load)
+                for m in ast.walk(n.value))
+        for n in ast.walk(statement.node))
+
+
+# -- answers that are definitions (a `Value` class) ----------------------------------------------------
+
+
+def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
+    """An answer made of definitions: the last snippet (in the order they ran) that defines one of
+    `names`, with only those definitions, the functions and classes they use, and the imports they
+    need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
+    experiments stay out). No snippet defines them: ()."""
+    parsed = [(snippet, _tree(snippet.source)) for snippet in snippets]
+    last = next((i for i in reversed(range(len(parsed))) if _defines(*parsed[i], names)), None)
+    if last is None:
+        return ()
+    snippet, tree = parsed[last]
+    if tree is None:  # taken whole, so that the check says where it breaks
+        return (snippet,)
+    defined = {st.name: st for st in tree.body if isinstance(st, (ast.ClassDef, ast.FunctionDef))}
+    kept: list[ast.stmt] = []
+    wanted = [name for name in names if name in defined]
+    while wanted:
+        definition = defined.pop(wanted.pop(), None)
+        if definition is not None:
+            kept.append(definition)
+            wanted += [n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and n.id in defined]
+    used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)}
+    answer = []
+    for i, (before, before_tree) in enumerate(parsed[:last + 1]):
+        imports: list[ast.stmt] = [
+            st for st in (before_tree.body if before_tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
+            and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
+        if imports or i == last:
+            statements = imports + (kept if i == last else [])
+            lines = {n: 0 for st in statements for n in range(st.lineno, (st.end_lineno or st.lineno) + 1)}
+            answer.append(Snippet(only(before.source, lines), before.origin))
+    return tuple(answer)
+
+
+def _defines(snippet: Snippet, tree: ast.Module | None, names: tuple[str, ...]) -> bool:
+    """Does the snippet define one of `names` at its top level (read from its lines, if it does not parse)?"""
+    if tree is None:
+        return any(re.match(rf"(class|def)\s+{re.escape(name)}\b", line) for line in snippet.source.splitlines()
+                   for name in names)
+    return any(isinstance(st, (ast.ClassDef, ast.FunctionDef)) and st.name in names for st in tree.body)
