@@ -116,6 +116,14 @@ def test_the_training_loop_brings_the_lines_and_names_its_backward_needs(tmp_pat
     assert "ps = F.softmax" in found["ex4"].snippets[-1].source and "lr = " not in found["ex4"].snippets[-1].source
 
 
+def test_a_backward_pass_in_a_function_the_loop_calls(tmp_path):
+    function = "def manual_backward():\n" + textwrap.indent(EX4.replace("grads = [", "return ["), "    ")
+    found, results = graded(tmp_path, [function, lecture.ex4_cell("grads = manual_backward()\n")])
+    assert results["ex4"].passed, failing(results["ex4"])
+    assert [s.source.strip().splitlines()[0] for s in found["ex4"].snippets] == ["def manual_backward():",
+                                                                                 "grads = manual_backward()"]
+
+
 def test_a_gradient_assigned_inside_cmp_is_the_answer(tmp_path):
     ex2 = "cmp('logits', dlogits := (F.softmax(logits, 1) - F.one_hot(Yb, logits.shape[1])) / n, logits)\n"
     _, results = graded(tmp_path, [lecture.ex1_cell(), ex2])

@@ -12,13 +12,14 @@ untouched template lines fall away. Every line keeps its cell's line number.
 from __future__ import annotations
 
 import ast
-import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .reading import Cell, Snippet
-from .syntax import written_names, written_on_line
+from .slicing import (Program, Statement, backward_slice, misspelling, only, parse, program, snippets,
+                      statements_of)
+from .syntax import written_names
 
 
 @dataclass(frozen=True)
@@ -49,271 +50,6 @@ class Submission:
     notes: tuple[str, ...] = ()
     # Gradients never written, by the learner's name that looks like a misspelling of theirs.
     misspelled: Mapping[str, str] = field(default_factory=dict)
-
-
-# -- the program: every top-level statement of every cell, as the cells ran ---------------------------
-
-
-@dataclass(frozen=True)
-class Statement:
-    cell: int  # the cell's place in the order the cells ran
-    lines: tuple[int, ...]  # the cell's lines it occupies (with the headers of the `with` blocks around it)
-    writes: frozenset[str]
-    kills: frozenset[str]  # names it binds anew, whatever they held before
-    binds: frozenset[str]  # names it binds anywhere in it (a loop's body too), perhaps only sometimes
-    reads: frozenset[str]  # names it reads a value from before binding them
-    none_only: bool = False  # `dX = None` (a stub's or template's line): no work done
-    node: ast.stmt | None = None  # None for a cell that does not parse, taken whole
-
-
-@dataclass
-class Program:
-    cells: list[Cell]
-    statements: list[Statement]
-    trees: list[ast.Module | None]
-
-
-def program(cells: list[Cell], gradients: frozenset[str]) -> Program:
-    """The cells as statements, each `cmp('t', value, t)` for one of `gradients` ("d" + t) read as
-    the assignment of `value` to it (the learner's own names, a value computed in the call)."""
-    statements: list[Statement] = []
-    trees: list[ast.Module | None] = []
-    prepared = []
-    for index, cell in enumerate(cells):
-        source = _checks_as_assignments(cell.source, gradients)
-        cell = Cell(source, cell.origin, cell.first_line, cell.tags)
-        prepared.append(cell)
-        tree = _tree(source)
-        trees.append(tree)
-        if tree is None:  # taken whole, so that the check says where it breaks
-            lines = source.splitlines()
-            writes = {n for line in lines if (n := written_on_line(line, tuple(gradients)))}
-            statements.append(Statement(index, tuple(range(1, len(lines) + 1)), writes=frozenset(writes),
-                                        kills=frozenset(), binds=frozenset(), reads=frozenset()))
-            continue
-        statements.extend(_statements(index, tree.body, ()))
-    return Program(prepared, statements, trees)
-
-
-def _tree(source: str) -> ast.Module | None:
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        return None
-
-
-def _statements(cell: int, body: list[ast.stmt], headers: tuple[int, ...]) -> Iterator[Statement]:
-    """The statements of `body`, those inside a `with` block each on its own (a cell wrapped in
-    `with torch.no_grad():` is as many statements as it holds)."""
-    for node in body:
-        if isinstance(node, ast.With):
-            header = tuple(range(node.lineno, node.body[0].lineno))
-            yield from _statements(cell, node.body, headers + header)
-            continue
-        lines = headers + tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-        names = list(_names_in_order(node))
-        yield Statement(cell, lines, writes=frozenset(_writes(node)), kills=frozenset(_kills(node)),
-                        binds=frozenset(name for name, stored in names if stored) | _imported(node),
-                        reads=frozenset(_reads(names)), none_only=_none_only(node), node=node)
-
-
-def _writes(node: ast.stmt) -> set[str]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}  # what it assigns inside is its own
-    return written_names(node) | _imported(node)
-
-
-def _imported(node: ast.stmt) -> set[str]:
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"}
-    return set()
-
-
-def _kills(node: ast.stmt) -> set[str]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {node.name}
-    targets = (node.targets if isinstance(node, ast.Assign) else
-               [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-    bound = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return bound | _imported(node)
-
-
-def _reads(names: list[tuple[str, bool]]) -> set[str]:
-    """The names a statement reads before it binds them itself (a loop's own variables are not read),
-    of its names in the order Python evaluates them."""
-    bound: set[str] = set()
-    read: set[str] = set()
-    for name, stored in names:
-        if stored:
-            bound.add(name)
-        elif name not in bound:
-            read.add(name)
-    return read
-
-
-def _names_in_order(node: ast.AST) -> Iterator[tuple[str, bool]]:
-    """(name, is it bound here) for every name in `node`, in the order Python evaluates them."""
-    if isinstance(node, ast.Name):
-        yield node.id, not isinstance(node.ctx, ast.Load)
-    elif isinstance(node, ast.Assign):
-        yield from _names_in_order(node.value)
-        for target in node.targets:
-            yield from _target(target)
-    elif isinstance(node, ast.AugAssign):
-        yield from _names_in_order(node.value)
-        yield from _target(node.target, modified=True)
-    elif isinstance(node, ast.AnnAssign):
-        if node.value:
-            yield from _names_in_order(node.value)
-        yield from _target(node.target)
-    elif isinstance(node, ast.NamedExpr):
-        yield from _names_in_order(node.value)
-        yield node.target.id, True
-    elif isinstance(node, (ast.For, ast.AsyncFor)):
-        yield from _names_in_order(node.iter)
-        yield from _target(node.target)
-        for inside in node.body + node.orelse:
-            yield from _names_in_order(inside)
-    elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-        for generator in node.generators:
-            yield from _names_in_order(generator.iter)
-            yield from _target(generator.target)
-            for condition in generator.ifs:
-                yield from _names_in_order(condition)
-        parts: tuple[ast.expr, ...] = (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)
-        for part in parts:
-            yield from _names_in_order(part)
-    elif isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
-        for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
-            yield from _names_in_order(default)
-        for decorator in getattr(node, "decorator_list", ()):
-            yield from _names_in_order(decorator)
-        arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs + \
-            [a for a in (node.args.vararg, node.args.kwarg) if a]
-        inner = [(a.arg, True) for a in arguments]
-        body: list[ast.stmt] | list[ast.expr] = node.body if isinstance(node.body, list) else [node.body]
-        for statement in body:
-            inner += list(_names_in_order(statement))
-        # A function's own names stay its own; the others it reads when it runs.
-        local = {name for name, stored in inner if stored}
-        yield from ((name, False) for name, stored in inner if not stored and name not in local)
-        if not isinstance(node, ast.Lambda):
-            yield node.name, True
-    else:
-        for child in ast.iter_child_nodes(node):
-            yield from _names_in_order(child)
-
-
-def _target(target: ast.AST, modified: bool = False) -> Iterator[tuple[str, bool]]:
-    """A target's names: a name is bound (or, augmented, read first); a subscript or attribute
-    changes the object its base name holds, which it reads."""
-    if isinstance(target, ast.Name):
-        if modified:
-            yield target.id, False
-        yield target.id, True
-    elif isinstance(target, (ast.Tuple, ast.List)):
-        for element in target.elts:
-            yield from _target(element, modified)
-    elif isinstance(target, ast.Starred):
-        yield from _target(target.value, modified)
-    else:  # a subscript or an attribute: every name in it is read
-        for child in ast.iter_child_nodes(target):
-            yield from _names_in_order(child)
-
-
-def _none_only(node: ast.stmt) -> bool:
-    """`dX = None` or `dA, dB = None, None`: a stub's line, not an answer."""
-    if not isinstance(node, ast.Assign):
-        return False
-    values = node.value.elts if isinstance(node.value, (ast.Tuple, ast.List)) else [node.value]
-    return all(isinstance(v, ast.Constant) and v.value is None for v in values)
-
-
-def _checks_as_assignments(source: str, gradients: frozenset[str]) -> str:
-    """Each top-level `cmp('t', value, t)` whose value is not already `dt` itself, as `dt = value`,
-    on the same line: the line says which gradient the value answers."""
-    tree = _tree(source)
-    if tree is None:
-        return source
-    lines = source.splitlines()
-    for node in tree.body:
-        checked = _checked(node, gradients)
-        if checked is None:
-            continue
-        name, value = checked
-        start, end = node.lineno, node.end_lineno or node.lineno
-        indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]
-        lines[start - 1] = f"{indent}{name} = {ast.unparse(value)}"
-        for lineno in range(start + 1, end + 1):
-            lines[lineno - 1] = ""
-    return "\n".join(lines) + "\n"
-
-
-def _checked(node: ast.stmt, gradients: frozenset[str]) -> tuple[str, ast.expr] | None:
-    """(gradient, value) for a check written the lecture's way, `cmp('t', value, t)`, that assigns."""
-    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
-        return None
-    args = node.value.args
-    if len(args) != 3 or not (isinstance(args[0], ast.Constant) and isinstance(args[0].value, str)
-                              and isinstance(args[2], ast.Name)):
-        return None
-    name = "d" + args[2].id
-    if name not in gradients or (isinstance(args[1], ast.Name) and (args[1].id == name or misspelling(args[1].id, name))):
-        return None
-    return name, args[1]
-
-
-def misspelling(written: str, meant: str) -> bool:
-    """Does the name a learner wrote look like a slip in the lecture's name (`dlogits_maxes` for
-    `dlogit_maxes`), rather than a name of their own (`dL_dlogit_maxes`, `dlogits_fast`)?"""
-    return meant not in written and difflib.SequenceMatcher(None, written, meant).ratio() >= 0.8
-
-
-# -- the backward slice -----------------------------------------------------------------------------------
-
-
-def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]],
-                   provided: frozenset[str]) -> set[int]:
-    """The statements the values of `answers` (by the statement after which each is the answer)
-    depend on. A provided name the learner binds anew (in their forward pass, in a training loop) is
-    the grader's again: that statement falls away for it, though changes the learner made to the
-    value in place after it stay."""
-    live: set[str] = set()
-    kept: set[int] = set()
-    for i in range(max(answers, default=-1), -1, -1):
-        live |= answers.get(i, set())
-        statement = statements[i]
-        regiven = statement.writes & live & provided & statement.binds
-        live -= regiven
-        if not (statement.writes & live):
-            continue
-        kept.add(i)
-        live -= statement.kills
-        live |= statement.reads
-    return kept
-
-
-def snippets(found: Program, kept: set[int]) -> tuple[Snippet, ...]:
-    """The kept statements, a snippet per cell in the order the cells ran (a cell that does not parse,
-    whole), each statement dedented by its own first line's indentation: a statement from inside a
-    loop's body runs at the top level, one inside a `with` block under its header."""
-    by_cell: dict[int, dict[int, int]] = {}
-    for i in sorted(kept):
-        statement = found.statements[i]
-        lines = found.cells[statement.cell].source.splitlines()
-        first = lines[statement.lines[0] - 1]
-        indent = len(first) - len(first.lstrip())
-        by_cell.setdefault(statement.cell, {}).update({number: indent for number in statement.lines})
-    return tuple(found.cells[cell].snippet(only(found.cells[cell].source, indents)) for cell, indents in by_cell.items())
-
-
-def only(source: str, indents: Mapping[int, int]) -> str:
-    """The source with only the lines in `indents` left, each dedented by as much, every other line blank."""
-    keep = []
-    for number, line in enumerate(source.splitlines(), start=1):
-        indent = indents.get(number)
-        keep.append("" if indent is None else line[indent:] if not line[:indent].strip() else line.lstrip())
-    return "\n".join(keep) + "\n"
 
 
 # -- which cells are whose work ------------------------------------------------------------------------
@@ -417,7 +153,7 @@ def _submission(found: Program, kept: set[int], own: list[int], how: str, notes:
 def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: frozenset[str]) -> dict[str, str]:
     """Each missing gradient a name of the learner's own, written instead, looks like a misspelling of."""
     written = sorted({n for i in mine for n in found.statements[i].writes} - gradients)
-    return {name: slip for name in missing for slip in written[:] if misspelling(slip, name)}
+    return {name: slip for name in missing for slip in written if misspelling(slip, name)}
 
 
 # -- the training exercise: the backward pass inside the training loop ----------------------------------
@@ -425,14 +161,15 @@ def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: 
 
 def _training_loop(found: Program, names: tuple[str, ...]) -> tuple[int, int, ast.For | ast.While] | None:
     """(cell, statement, loop) of the last training loop that ran: a loop whose body writes three of the
-    training exercise's gradients or more."""
-    wanted = set(names)
+    training exercise's gradients or more, or the lecture's `grads` list (from a function of the
+    learner's, say)."""
     for i in range(len(found.statements) - 1, -1, -1):
         node = found.statements[i].node
         if node is None:
             continue
         for loop in (n for n in ast.walk(node) if isinstance(n, (ast.For, ast.While))):
-            if len(set().union(*(written_names(st) for st in loop.body)) & wanted) >= 3:
+            written = set().union(*(written_names(st) for st in loop.body))
+            if len(written & set(names)) >= 3 or "grads" in written:
                 return found.statements[i].cell, i, loop
     return None
 
@@ -443,8 +180,9 @@ def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While],
     the body and, for the learner's own names, the statements that ran before the loop. None for a
     template left untouched."""
     cell, at, node = loop
-    body = list(_statements(cell, node.body, ()))
-    if all(st.none_only for st in body if st.writes & set(answers.names[key])):
+    body = list(statements_of(cell, node.body, ()))
+    writing = [st for st in body if st.writes & set(answers.names[key])]
+    if writing and all(st.none_only for st in writing):
         return None
     wanted = set(answers.names[key]) | {"grads"}
     before = found.statements[:at]
@@ -488,7 +226,7 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     `names`, with only those definitions, the functions and classes they use, and the imports they
     need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
     experiments stay out). No snippet defines them: ()."""
-    parsed = [(snippet, _tree(snippet.source)) for snippet in snippets]
+    parsed = [(snippet, parse(snippet.source)) for snippet in snippets]
     last = next((i for i in reversed(range(len(parsed))) if _defines(*parsed[i], names)), None)
     if last is None:
         return ()

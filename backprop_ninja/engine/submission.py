@@ -20,13 +20,12 @@ from .syntax import written_names
 def read_submission(path: Path, exercise: str, answers: Answers | None = None) -> Submission:
     """The code of `path` for `exercise`; SubmissionError where it has none."""
     text = text_of(path)
-    if path.suffix == ".py" and not (answers and _ports_the_lecture(text, exercise, answers)):
-        return Submission((_py_snippet(path, text, exercise, answers),))
     cells = read_cells(path, text)
-    tagged = _tagged(cells, exercise, answers)
-    if tagged:
-        return tagged
-    found = answer_in_cells(cells, exercise, answers) if answers else None
+    if path.suffix == ".py":
+        ported = answer_in_cells(cells, exercise, answers) if answers and _ports_the_lecture(text, exercise, answers) \
+            else None
+        return ported or Submission((_py_snippet(path, text, exercise, answers),))
+    found = _tagged(cells, exercise, answers) or (answer_in_cells(cells, exercise, answers) if answers else None)
     if found is None:
         writes = (f", nor a cell that answers it by what it computes ({', '.join(answers.names[exercise][:3])}, "
                   "...)" if answers else "")
@@ -39,11 +38,11 @@ def read_submissions(path: Path, answers: Answers, content: bytes | None = None)
     """Every exercise `path` answers, with its code, reading the file once (or, given its `content`,
     not at all: a grader elsewhere sends it). SubmissionError for a file that cannot be read at all."""
     text = text_of(path, content)
-    if path.suffix == ".py" and not any(_ports_the_lecture(text, key, answers) for key in answers.untagged):
-        key = _py_exercise(path, text, answers)
-        return {key: Submission((_py_snippet(path, text, key, answers),))} if key else {}
     cells = read_cells(path, text)
     lecture = lecture_answers(cells, answers)
+    if path.suffix == ".py" and not (lecture and any(_ports_the_lecture(text, key, answers) for key in lecture)):
+        key = _py_exercise(path, text, answers)
+        return {key: Submission((_py_snippet(path, text, key, answers),))} if key else {}
     found = {}
     for key in answers.names:
         answer = _tagged(cells, key, answers) or lecture.get(key) or (
