@@ -124,6 +124,18 @@ def test_a_backward_pass_in_a_function_the_loop_calls(tmp_path):
                                                                                  "grads = manual_backward()"]
 
 
+def test_a_size_constant_of_the_learners_own_is_that_size_on_every_instance(tmp_path):
+    """`BATCH_SIZE = 32` set up once, as the lecture sets `batch_size = 32`, is the batch's size on an
+    instance with another batch; `32` written in the answer itself stays a hard-coded size."""
+    named = EX2.replace("/= n", "/= BATCH_SIZE")
+    found, results = graded(tmp_path, ["BATCH_SIZE = 32\nEPOCHS = 3", lecture.ex1_cell(), named])
+    assert results["ex2"].passed, failing(results["ex2"])
+    assert found["ex2"].snippets[0].source.strip() == "BATCH_SIZE = n"
+    assert "sets BATCH_SIZE, your name for the size n" in " ".join(found["ex2"].notes)
+    _, results = graded(tmp_path, [lecture.ex1_cell(), EX2.replace("/= n", "/= 32")])
+    assert not results["ex2"].passed and "right on the lecture's instance" in results["ex2"].gradients[0].note
+
+
 def test_a_gradient_assigned_inside_cmp_is_the_answer(tmp_path):
     ex2 = "cmp('logits', dlogits := (F.softmax(logits, 1) - F.one_hot(Yb, logits.shape[1])) / n, logits)\n"
     _, results = graded(tmp_path, [lecture.ex1_cell(), ex2])

@@ -36,6 +36,8 @@ class Answers:
     defines: tuple[str, ...] = ()
     provided: Mapping[str, frozenset[str]] = field(default_factory=dict)
     given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The sizes of each one's lecture instance, by the names the learner's code is given for them.
+    sizes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,15 +141,38 @@ def _answer(found: Program, key: str, own: list[int], answers: Answers, gradient
              f"{st.lines[0]}, which sets it, is not part of your answer" for name, st in setting]
     supplied = "".join(f"; {name} supplied by the grader" for name in dict.fromkeys(name for name, _ in setting))
     missing = [name for name in names if name not in last]
-    return _submission(found, kept, own, "found by what it computes" + supplied, notes,
+    return _submission(found, key, answers, kept, own, set(mine), "found by what it computes" + supplied, notes,
                        _misspelled(found, mine, missing, gradients))
 
 
-def _submission(found: Program, kept: set[int], own: list[int], how: str, notes: list[str],
-                misspelled: Mapping[str, str]) -> Submission:
+def _submission(found: Program, key: str, answers: Answers, kept: set[int], own: list[int], mine: set[int], how: str,
+                notes: list[str], misspelled: Mapping[str, str] = {}) -> Submission:
+    """The kept statements as `key`'s answer, found in the cells `own` (its own statements `mine`)."""
     where = ", ".join(found.cells[c].label for c in own if any(found.statements[i].cell == c for i in kept)) \
         or ", ".join(found.cells[c].label for c in own)
-    return Submission(snippets(found, kept), found=f"{where}, {how}", notes=tuple(notes), misspelled=misspelled)
+    named = _named_sizes(found, kept - mine, answers.sizes.get(key, {}), answers.provided.get(key, frozenset()))
+    notes = notes + [f"{found.cells[found.statements[i].cell].label} line {found.statements[i].lines[-1]} sets "
+                     f"{name}, your name for the size {size}: on the other instances it is theirs"
+                     for i, (name, size) in named.items()]
+    return Submission(snippets(found, kept, {i: f"{name} = {size}" for i, (name, size) in named.items()}),
+                      found=f"{where}, {how}", notes=tuple(notes), misspelled=misspelled)
+
+
+def _named_sizes(found: Program, setup: set[int], sizes: Mapping[str, int],
+                 provided: frozenset[str]) -> dict[int, tuple[str, str]]:
+    """The learner's own names for the problem's sizes, set once in their setup (`BATCH_SIZE = 32`,
+    as the lecture sets `batch_size = 32`): by statement, the name and the size it stands for, so that
+    on another instance it is that instance's size, as it would be had the learner set that instance
+    up. A number written in an answer itself stays a number."""
+    by_value = {value: name for name, value in sizes.items() if list(sizes.values()).count(value) == 1}
+    named = {}
+    for i in setup:
+        node = found.statements[i].node
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id not in provided and isinstance(node.value, ast.Constant)
+                and type(node.value.value) is int and node.value.value in by_value):
+            named[i] = (node.targets[0].id, by_value[node.value.value])
+    return named
 
 
 def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: frozenset[str]) -> dict[str, str]:
@@ -200,7 +225,8 @@ def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While],
                  "gradients drive the update, so it is not part of your answer; delete it once they are right"
                  for i in autograd]
     view = Program(found.cells, statements, found.trees)
-    return _submission(view, kept, [cell], "the training loop's backward pass, found by what it computes", notes, {})
+    return _submission(view, key, answers, kept, [cell], set(range(len(before), len(statements))),
+                       "the training loop's backward pass, found by what it computes", notes)
 
 
 def _calls_backward(statement: Statement) -> bool:

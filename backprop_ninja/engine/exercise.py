@@ -151,6 +151,11 @@ class Exercise(Generic[I]):
         return self.names
 
     @property
+    def givens(self) -> tuple[str, ...]:
+        """True gradients handed to the learner's code as input, whatever it sets them to itself."""
+        return ()
+
+    @property
     def provided(self) -> frozenset[str]:
         """The names the learner's code is given: an answer found by what it computes is the code
         its values depend on, down to these."""
@@ -199,6 +204,10 @@ class ForwardExercise(Exercise[I]):
     def setting(self, instance: I) -> Setting:
         """The leaves and the data of `instance`: what the problem is, concretely."""
         raise NotImplementedError
+
+    @property
+    def givens(self) -> tuple[str, ...]:
+        return self.given
 
     @property
     def followed(self) -> tuple[Gradient, ...]:

@@ -128,11 +128,12 @@ def exercises() -> dict[str, Exercise]:
 @cache
 def answers() -> Answers:
     """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
-    all; by what it assigns for the packs whose notebooks are written the lecture's way."""
+    all; by what it computes for the packs whose notebooks are written the lecture's way."""
     untagged = [e for p in packs().values() if p.found_by_writes for e in p.exercises]
     return Answers({key: exercise.written for key, exercise in exercises().items()},
                    tuple(e.key for e in untagged),
                    next((p.in_training_loop for p in packs().values() if p.found_by_writes and p.in_training_loop), None),
                    tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
                    {e.key: e.provided for e in untagged if not e.DEFINES},
-                   {e.key: tuple(getattr(e, "given", ())) for e in untagged})
+                   {e.key: e.givens for e in untagged},
+                   {e.key: e.lecture.named_sizes() for e in untagged if not e.DEFINES})

@@ -258,18 +258,24 @@ def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]],
     return kept
 
 
-def snippets(found: Program, kept: set[int]) -> tuple[Snippet, ...]:
+def snippets(found: Program, kept: set[int], rewritten: Mapping[int, str] = {}) -> tuple[Snippet, ...]:
     """The kept statements, a snippet per cell in the order the cells ran (a cell that does not parse,
     whole), each statement dedented by its own first line's indentation: a statement from inside a
-    loop's body runs at the top level, one inside a `with` block under its header."""
+    loop's body runs at the top level, one inside a `with` block under its header. A statement in
+    `rewritten` (one of a single line) runs as the source given there."""
     by_cell: dict[int, dict[int, int]] = {}
+    sources = {cell.origin: cell.source.splitlines() for cell in found.cells}
     for i in sorted(kept):
         statement = found.statements[i]
-        lines = found.cells[statement.cell].source.splitlines()
+        lines = sources[found.cells[statement.cell].origin]
         first = lines[statement.lines[0] - 1]
         indent = len(first) - len(first.lstrip())
         by_cell.setdefault(statement.cell, {}).update({number: indent for number in statement.lines})
-    return tuple(found.cells[cell].snippet(only(found.cells[cell].source, indents)) for cell, indents in by_cell.items())
+        if i in rewritten:
+            line = lines[statement.lines[-1] - 1]
+            lines[statement.lines[-1] - 1] = line[:len(line) - len(line.lstrip())] + rewritten[i]
+    return tuple(found.cells[cell].snippet(only("\n".join(sources[found.cells[cell].origin]), indents))
+                 for cell, indents in by_cell.items())
 
 
 def only(source: str, indents: Mapping[int, int]) -> str:
