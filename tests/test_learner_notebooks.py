@@ -93,6 +93,14 @@ def test_a_scratch_cell_run_early_above_the_answer_falls_away(tmp_path):
     assert [s.origin.rsplit(", ", 1)[1] for s in found["ex1"].snippets] == ["In [228]"]
 
 
+def test_a_cell_that_does_not_parse_counts_only_where_the_answer_depends_on_it(tmp_path):
+    broken = "dlogits = F.softmax(logits, 1\n"
+    _, results = graded(tmp_path, [lecture.ex1_cell(), broken, EX2])
+    assert results["ex2"].passed, failing(results["ex2"])
+    _, results = graded(tmp_path, [lecture.ex1_cell(), EX2, broken])
+    assert not results["ex2"].passed and results["ex2"].errors[0].raised.is_syntax_error
+
+
 def test_cells_are_read_as_ipython_reads_them(tmp_path):
     """A cell indented as a whole, magics, shell escapes and help run in Jupyter: they are no
     SyntaxError here, and `%time` still runs its statement."""

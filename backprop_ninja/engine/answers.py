@@ -134,7 +134,6 @@ def _answer(found: Program, key: str, own: list[int], answers: Answers, gradient
     last = {name: max(i for i in mine if name in found.statements[i].writes)
             for name in names if any(name in found.statements[i].writes for i in mine)}
     kept = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset()))
-    kept |= {i for i in mine if found.statements[i].node is None}  # a cell that does not parse, whole
     setting = [(name, st) for i in mine if i not in kept and (st := found.statements[i]).node is not None
                for name in sorted(st.kills & set(given))]
     notes = [f"{name} is given: the grader supplies the true gradient, so {found.cells[st.cell].label} line "
