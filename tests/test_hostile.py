@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import sysconfig
 import threading
 from pathlib import Path
 
@@ -267,8 +268,14 @@ def test_the_sandbox_works_for_a_python_under_tmp(tmp_path):
     not hidden by it; a learner's code still finds /tmp empty and its own."""
     if find("auto")[0] is None:
         pytest.skip(f"bubblewrap does not work here: {find('auto')[1]}")
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(tmp_path / "venv")],
-                   check=True)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    # The packages of the environment these tests run in (itself perhaps a virtualenv, whose base
+    # interpreter has none of them), .pth files and all.
+    inner = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = sysconfig.get_path("purelib")
+    (Path(inner) / "outer.pth").write_text(f"import site; site.addsitedir({outer!r})\n")
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "ex2.py").write_text("import os\nprint(sorted(os.listdir('/tmp')))\n" + RIGHT)
     done = subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "backprop_ninja", "grade",

@@ -126,12 +126,18 @@ def _first_line(source: str) -> str:
 _NOT_PYTHON = re.compile(r"\s*(%|!|\?)|\s*[\w.\[\]()]+\?{1,2}\s*$|\s*[\w.,\s]+=\s*[%!]")
 
 
+_PYTHON_BODIES = {"time", "timeit", "capture", "prun", "debug"}
+
+
 def python_source(source: str) -> str:
     """A cell's source as the Python IPython runs of it, line for line."""
     lines = source.splitlines()
     magic = [False] * len(lines)
-    if lines and lines[0].lstrip().startswith("%%"):  # a cell magic: its body is (mostly) Python
-        lines[0], magic[0] = _commented(lines[0]), True
+    cell_magic = re.match(r"\s*%%(\w+)", lines[0]) if lines else None
+    if cell_magic:  # the body of `%%time` runs as Python; that of `%%writefile` or `%%bash` does not
+        python_body = cell_magic.group(1) in _PYTHON_BODIES
+        for i in range(len(lines) if not python_body else 1):
+            lines[i], magic[i] = _commented(lines[i]), True
     for i, line in enumerate(lines):
         if not magic[i] and not line.lstrip().startswith("#"):
             timed = _timed(line)
