@@ -66,6 +66,14 @@ def test_exercise_1_written_cell_by_cell_is_exercise_1_and_exercises_2_and_3_kee
     assert [s.source.strip() for s in found["ex3"].snippets] == [EX3.strip()]
 
 
+def test_a_stretch_of_exercise_1_that_ends_at_dlogits_or_dhprebn_is_exercise_1(tmp_path):
+    """Exercise 1 in two cells, the first ending at dhprebn and computing every gradient before it:
+    not exercise 3 in one go."""
+    cut = EX1.index("dembcat = ")
+    found, results = graded(tmp_path, [EX1[:cut], EX1[cut:]])
+    assert set(found) == {"ex1"} and results["ex1"].passed, failing(results["ex1"])
+
+
 def test_exercise_2_computed_through_helpers_in_its_own_cell(tmp_path):
     through_dlogprobs = ("dlogprobs = torch.zeros_like(logprobs)\ndlogprobs[range(n), Yb] = -1.0 / n\n"
                          "dlogits = dlogprobs + F.softmax(logits, 1) / n\ncmp('logits', dlogits, logits)\n")
@@ -135,13 +143,50 @@ def test_a_backward_pass_in_a_function_the_loop_calls(tmp_path):
 def test_a_size_constant_of_the_learners_own_is_that_size_on_every_instance(tmp_path):
     """`BATCH_SIZE = 32` set up once, as the lecture sets `batch_size = 32`, is the batch's size on an
     instance with another batch; `32` written in the answer itself stays a hard-coded size."""
-    named = EX2.replace("/= n", "/= BATCH_SIZE")
-    found, results = graded(tmp_path, ["BATCH_SIZE = 32\nEPOCHS = 3", lecture.ex1_cell(), named])
+    named = EX2.replace("/= n", "/= BS")
+    found, results = graded(tmp_path, ["BS = 32\nEPOCHS = 3", lecture.ex1_cell(), named])
     assert results["ex2"].passed, failing(results["ex2"])
-    assert found["ex2"].snippets[0].source.strip() == "BATCH_SIZE = n"
-    assert "sets BATCH_SIZE, your name for the size n" in " ".join(found["ex2"].notes)
+    assert found["ex2"].snippets[0].source.strip() == "BS = n"
+    assert "sets BS, your name for the size n" in " ".join(found["ex2"].notes)
     _, results = graded(tmp_path, [lecture.ex1_cell(), EX2.replace("/= n", "/= 32")])
     assert not results["ex2"].passed and "right on the lecture's instance" in results["ex2"].gradients[0].note
+
+
+def test_the_learners_names_for_the_batch_and_parameters_in_another_case_are_the_graders(tmp_path):
+    """`Xb, yb = Xtr[ix], ytr[ix]` in the data cells, which read names.txt: `yb` is the grader's `Yb`."""
+    data = "ix = torch.randint(0, Xtr.shape[0], (32,))\nxb, yb = Xtr[ix], Ytr[ix]\nw2 = W2"
+    ex1 = EX1.replace("Yb]", "yb]").replace("W2.T", "w2.T")
+    ex2 = EX2.replace("Yb]", "yb]")
+    found, results = graded(tmp_path, [data, lecture.ex1_cell(ex1), *lecture.ex2_cells(ex2)])
+    assert results["ex1"].passed and results["ex2"].passed, (failing(results["ex1"]), failing(results["ex2"]))
+    assert found["ex1"].snippets[0].source == "w2 = W2\nyb = Yb\n"
+    assert "your yb is the grader's Yb" in found["ex2"].notes
+
+
+def test_a_gradient_the_training_loop_reads_but_never_computes_fails(tmp_path):
+    """The loop reads `demb` left by exercise 1's cell: each step of the learner's run used that stale
+    value, so running exercise 1's line again at every step would pass a wrong backward."""
+    stale = EX4.replace("demb = dembcat.view(emb.shape)\n", "")
+    found, results = graded(tmp_path, [lecture.ex1_cell(), lecture.ex4_cell(stale)])
+    assert not results["ex4"].passed
+    assert any("demb is read in the training loop but not computed in it" in note for note in found["ex4"].notes)
+    assert "demb =" not in "".join(s.source for s in found["ex4"].snippets)
+
+
+def test_every_training_run_is_the_training_exercises_and_the_last_its_answer(tmp_path):
+    """Three runs of the loop (the first stopped early): none of them is taken for exercise 2."""
+    loops = [lecture.ex4_cell(steps=10), lecture.ex4_cell(steps=10), lecture.ex4_cell()]
+    found, results = graded(tmp_path, [lecture.ex1_cell(), *lecture.ex2_cells(), *loops])
+    assert found["ex2"].found.startswith("In [10]") and results["ex2"].passed
+    assert found["ex4"].found.startswith("In [13]") and results["ex4"].passed
+
+
+def test_exercises_2_and_3_answered_in_one_cell_are_each_found(tmp_path):
+    both = "# exercises 2 and 3\n" + EX2 + EX3 + "cmp('logits', dlogits, logits)\ncmp('hprebn', dhprebn, hprebn)\n"
+    found, results = graded(tmp_path, [lecture.ex1_cell(), both])
+    assert set(found) == {"ex1", "ex2", "ex3"} and all(r.passed for r in results.values())
+    assert found["ex1"].found.startswith("In [8]") and "In [9]" not in found["ex1"].found
+    assert "dhprebn" not in found["ex2"].snippets[0].source and "dlogits" not in found["ex3"].snippets[0].source
 
 
 def test_a_gradient_assigned_inside_cmp_is_the_answer(tmp_path):
@@ -198,11 +243,11 @@ def test_a_script_that_ports_the_lecture_is_read_as_cells(tmp_path):
     backward with cmp lines, and `# %%` cells or none."""
     lines = [*lecture.SETUP[:-1], lecture.SETUP[-1].replace("%matplotlib inline", ""),
              lecture.ex1_cell(), *lecture.ex2_cells()]
-    for marker, exercises in (("", {"ex1"}), ("# %%\n", {"ex1", "ex2"})):
+    for marker in ("", "# %%\n"):
         path = tmp_path / "makemore_part4.py"
         path.write_text("\n".join(marker + cell.replace("%matplotlib inline", "") for cell in lines))
         found = read_submissions(path, ANSWERS)
-        assert set(found) == exercises
+        assert set(found) == {"ex1", "ex2"}
         for key in found:
             assert check(EXERCISES[key], found[key].snippets, str(path)).passed
         assert read_submission(path, "ex1", ANSWERS).snippets == found["ex1"].snippets

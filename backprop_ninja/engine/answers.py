@@ -64,17 +64,14 @@ def lecture_answers(cells: list[Cell], answers: Answers) -> dict[str, Submission
     found = program(cells, gradients)
     answered: dict[str, Submission] = {}
     training = answers.in_training_loop
-    loop_cells: set[int] = set()
-    if training in keys:
-        loop = _training_loop(found, answers.names[training])
-        if loop:
-            loop_cells.add(loop[0])
-            if answer := _training_answer(found, loop, answers, training):
-                answered[training] = answer
-    smaller = sorted((k for k in keys if k != training), key=lambda k: len(answers.names[k]))
+    loops = _training_loops(found, answers.names[training]) if training in keys and training else []
+    if training and loops and (answer := _training_answer(found, loops[-1], answers, training, gradients)):
+        answered[training] = answer
+    looping = {cell for cell, _, _ in loops}  # every training run is the training exercise's, the last its answer
+    by_size = sorted((k for k in keys if k != training), key=lambda k: len(answers.names[k]))
     owned: dict[str, list[int]] = {}
     for cell in range(len(found.cells)):
-        if cell not in loop_cells and (owner := _owner(found, cell, smaller, answers)):
+        for owner in ([] if cell in looping else _owners(found, cell, by_size, answers, gradients)):
             owned.setdefault(owner, []).append(cell)
     for key, own in owned.items():
         answered[key] = _answer(found, key, own, answers, gradients)
@@ -85,38 +82,69 @@ def _of_cell(found: Program, cell: int) -> list[int]:
     return [i for i, st in enumerate(found.statements) if st.cell == cell]
 
 
-def _owner(found: Program, cell: int, keys: list[str], answers: Answers) -> str | None:
-    """The exercise whose work a cell is: of those it writes a gradient of, the one with the fewest
-    gradients that its code fits. It fits an exercise whose other gradients it reads (those written
-    in earlier cells) only among that exercise's own and givens, and whose answers are all it
-    computes: a gradient of another exercise it writes must feed them. A cell that only sets a given
-    is that exercise's input, and an untouched template's cell no one's work."""
-    statements = _of_cell(found, cell)
-    gradients = frozenset().union(*(answers.names[k] for k in keys))
+def _owners(found: Program, cell: int, keys: list[str], answers: Answers, gradients: frozenset[str]) -> list[str]:
+    """The exercises whose work a cell is (`keys` smallest first, the last holding every gradient).
+    An exercise's part of the cell is what its gradients there depend on; it fits where the other
+    gradients that part reads are only its own and its givens. The cell is the work of the smallest
+    exercise whose part is all its work; else of those smaller ones whose parts feed nothing else in
+    it (exercise 2's answer and exercise 3's in one cell), and of the largest for the rest. A cell
+    that only sets a given is that exercise's input; an untouched template's, no one's work."""
+    mine = _of_cell(found, cell)
+    worked = {name for i in mine if not found.statements[i].none_only for name in found.statements[i].writes & gradients}
+    givens = set().union(*(answers.given.get(k, ()) for k in keys))
+    if not worked or (worked <= givens and not _free_reads(found, mine, gradients)):
+        return []
+    if found.trees[cell] is None:  # read from its lines alone: the exercise whose gradients hold all it writes
+        return [next(key for key in keys if worked <= set(answers.names[key]) | givens)]
+    parts = {key: part for key in keys if (part := _part(found, mine, key, answers, gradients)) is not None}
+    # What each part does: the gradients it writes, and the givens it sets (its input, not its work).
+    done = {key: {n for i in part for n in found.statements[i].writes & gradients} | set(answers.given.get(key, ()))
+            for key, part in parts.items()}
+    whole = next((key for key in keys[:-1] if key in parts and worked <= done[key]), None)
+    if whole:
+        return [whole]
+    apart = [key for key in keys[:-1] if key in parts and not _feeds(found, mine, parts[key], gradients)]
+    covered = set().union(*(done[key] for key in apart))
+    return apart if apart and worked <= covered else [*apart, keys[-1]]
+
+
+# How many gradients of other exercises an exercise's part of a cell may compute on the way, as
+# helpers (exercise 2's `dlogprobs`): a part that computes more is a stretch of exercise 1's chain.
+_HELPERS = 2
+
+
+def _part(found: Program, mine: list[int], key: str, answers: Answers, gradients: frozenset[str]) -> set[int] | None:
+    """The statements of a cell (`mine`) that exercise `key`'s gradients there depend on, where the
+    other gradients they read are only its own and its givens, and it writes few others; else None."""
+    last = {name: max(i for i in mine if name in found.statements[i].writes)
+            for name in answers.names[key] if any(name in found.statements[i].writes for i in mine)}
+    if not last:
+        return None
+    part = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset())).kept & set(mine)
+    allowed = set(answers.names[key]) | set(answers.given.get(key, ()))
+    helpers = {n for i in part for n in found.statements[i].writes & gradients} - allowed
+    return part if _free_reads(found, sorted(part), gradients) <= allowed and len(helpers) <= _HELPERS else None
+
+
+def _free_reads(found: Program, statements: list[int], names: frozenset[str]) -> set[str]:
+    """Which of `names` the statements read before they write them themselves."""
     written: set[str] = set()
     read: set[str] = set()
     for i in statements:
-        read |= (found.statements[i].reads & gradients) - written
-        written |= found.statements[i].writes & gradients
-    worked = {name for i in statements if not found.statements[i].none_only
-              for name in found.statements[i].writes & gradients}
-    givens = set().union(*(answers.given.get(k, ()) for k in keys))
-    if not worked or (worked <= givens and not read):
-        return None
-    for key in keys:
-        own, given = set(answers.names[key]), set(answers.given.get(key, ()))
-        if not (worked & own) or not read <= own | given:
+        read |= (found.statements[i].reads & names) - written
+        written |= found.statements[i].writes & names
+    return read
+
+
+def _feeds(found: Program, mine: list[int], part: set[int], gradients: frozenset[str]) -> bool:
+    """Does a gradient the part writes go on into other gradient work of the cell, after it?"""
+    for j in mine:
+        if j in part or not found.statements[j].writes & gradients:
             continue
-        extras = written - own - given
-        if extras and found.trees[cell] is None:
-            continue
-        if extras:
-            last = {name: max(i for i in statements if name in found.statements[i].writes) for name in written & own}
-            kept = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset()))
-            if not extras <= {n for i in kept & set(statements) for n in found.statements[i].writes}:
-                continue
-        return key
-    return None
+        before = {n for i in part if i < j for n in found.statements[i].writes & gradients}
+        if found.statements[j].reads & before:
+            return True
+    return False
 
 
 def _at(last: Mapping[str, int]) -> dict[int, set[str]]:
@@ -126,6 +154,16 @@ def _at(last: Mapping[str, int]) -> dict[int, set[str]]:
     return by_statement
 
 
+def _stops(found: Program, key: str, answers: Answers) -> tuple[frozenset[str], dict[str, str]]:
+    """Where `key`'s answers' code stops: the names the grader provides, and the learner's names for
+    them that differ only in case (`yb` for `Yb`, `w1` for `W1`), which are the grader's too."""
+    provided = answers.provided.get(key, frozenset())
+    by_case = {name.casefold(): name for name in provided if len(name) > 1}
+    named = {name for st in found.statements for name in st.binds | st.reads}
+    aliases = {name: by_case[name.casefold()] for name in named - provided if name.casefold() in by_case}
+    return provided | frozenset(aliases), aliases
+
+
 def _answer(found: Program, key: str, own: list[int], answers: Answers, gradients: frozenset[str]) -> Submission:
     """Exercise `key`'s answer: the last value its cells (`own`) leave for each of its gradients,
     with the code that value depends on."""
@@ -133,7 +171,8 @@ def _answer(found: Program, key: str, own: list[int], answers: Answers, gradient
     mine = [i for i, st in enumerate(found.statements) if st.cell in own]
     last = {name: max(i for i in mine if name in found.statements[i].writes)
             for name in names if any(name in found.statements[i].writes for i in mine)}
-    kept = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset()))
+    provided, aliases = _stops(found, key, answers)
+    kept = backward_slice(found.statements, _at(last), provided).kept
     setting = [(name, st) for i in mine if i not in kept and (st := found.statements[i]).node is not None
                for name in sorted(st.kills & set(given))]
     notes = [f"{name} is given: the grader supplies the true gradient, so {found.cells[st.cell].label} line "
@@ -141,19 +180,29 @@ def _answer(found: Program, key: str, own: list[int], answers: Answers, gradient
     supplied = "".join(f"; {name} supplied by the grader" for name in dict.fromkeys(name for name, _ in setting))
     missing = [name for name in names if name not in last]
     return _submission(found, key, answers, kept, own, set(mine), "found by what it computes" + supplied, notes,
-                       _misspelled(found, mine, missing, gradients))
+                       _used(found.statements, kept, aliases), _misspelled(found, mine, missing, gradients))
+
+
+def _used(statements: list[Statement], kept: set[int], aliases: Mapping[str, str]) -> dict[str, str]:
+    """The aliases the kept statements read."""
+    read = {name for i in kept for name in statements[i].reads}
+    return {name: aliases[name] for name in sorted(read & set(aliases))}
 
 
 def _submission(found: Program, key: str, answers: Answers, kept: set[int], own: list[int], mine: set[int], how: str,
-                notes: list[str], misspelled: Mapping[str, str] = {}) -> Submission:
-    """The kept statements as `key`'s answer, found in the cells `own` (its own statements `mine`)."""
+                notes: list[str], aliases: Mapping[str, str], misspelled: Mapping[str, str] = {}) -> Submission:
+    """The kept statements as `key`'s answer, found in the cells `own` (its own statements `mine`),
+    after the learner's names for the grader's tensors (`aliases`) are bound to them."""
     where = ", ".join(found.cells[c].label for c in own if any(found.statements[i].cell == c for i in kept)) \
         or ", ".join(found.cells[c].label for c in own)
     named = _named_sizes(found, kept - mine, answers.sizes.get(key, {}), answers.provided.get(key, frozenset()))
     notes = notes + [f"{found.cells[found.statements[i].cell].label} line {found.statements[i].lines[-1]} sets "
                      f"{name}, your name for the size {size}: on the other instances it is theirs"
                      for i, (name, size) in named.items()]
-    return Submission(snippets(found, kept, {i: f"{name} = {size}" for i, (name, size) in named.items()}),
+    notes += [f"your {name} is the grader's {provided}" for name, provided in aliases.items()]
+    bound = (Snippet("".join(f"{name} = {provided}\n" for name, provided in aliases.items()),
+                     f"{found.cells[0].origin.rsplit(', ', 1)[0]}, your names for the grader's tensors"),) if aliases else ()
+    return Submission(bound + snippets(found, kept, {i: f"{name} = {size}" for i, (name, size) in named.items()}),
                       found=f"{where}, {how}", notes=tuple(notes), misspelled=misspelled)
 
 
@@ -183,49 +232,52 @@ def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: 
 # -- the training exercise: the backward pass inside the training loop ----------------------------------
 
 
-def _training_loop(found: Program, names: tuple[str, ...]) -> tuple[int, int, ast.For | ast.While] | None:
-    """(cell, statement, loop) of the last training loop that ran: a loop whose body writes three of the
-    training exercise's gradients or more, or the lecture's `grads` list (from a function of the
-    learner's, say)."""
-    for i in range(len(found.statements) - 1, -1, -1):
-        node = found.statements[i].node
-        if node is None:
-            continue
-        for loop in (n for n in ast.walk(node) if isinstance(n, (ast.For, ast.While))):
+def _training_loops(found: Program, names: tuple[str, ...]) -> list[tuple[int, int, ast.For | ast.While]]:
+    """(cell, statement, loop) of each training loop, in the order they ran: a loop whose body writes
+    three of the training exercise's gradients or more, or the lecture's `grads` list (from a function
+    of the learner's, say)."""
+    loops = []
+    for i, statement in enumerate(found.statements):
+        for loop in (n for n in ast.walk(statement.node) if isinstance(n, (ast.For, ast.While))) if statement.node else ():
             written = set().union(*(written_names(st) for st in loop.body))
             if len(written & set(names)) >= 3 or "grads" in written:
-                return found.statements[i].cell, i, loop
-    return None
+                loops.append((statement.cell, i, loop))
+                break
+    return loops
 
 
-def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While], answers: Answers,
-                     key: str) -> Submission | None:
-    """The backward part of the loop's body: what the loop's gradients (and `grads`) depend on, from
-    the body and, for the learner's own names, the statements that ran before the loop. None for a
-    template left untouched."""
+def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While], answers: Answers, key: str,
+                     gradients: frozenset[str]) -> Submission | None:
+    """The backward part of the loop's body: what the loop's gradients (and `grads`) depend on, in the
+    body, and, for the learner's own names (not gradients: those a step computes itself), in the
+    statements that ran before the loop. None for a template left untouched."""
     cell, at, node = loop
     body = list(statements_of(cell, node.body, ()))
     writing = [st for st in body if st.writes & set(answers.names[key])]
     if writing and all(st.none_only for st in writing):
         return None
-    wanted = set(answers.names[key]) | {"grads"}
     before = found.statements[:at]
+    provided, aliases = _stops(found, key, answers)
+    last = {name: max(i for i, st in enumerate(body) if name in st.writes)
+            for name in {*answers.names[key], "grads"} if any(name in st.writes for st in body)}
+    step = backward_slice(body, _at(last), provided)
+    setup = backward_slice(before, {len(before) - 1: step.needed - gradients}, provided)
+    kept = setup.kept | {len(before) + i for i in step.kept}
+    notes = [f"{name} is read in the training loop but not computed in it: each step would use the value an "
+             "earlier cell left, not its own gradient" for name in sorted(step.needed & gradients)]
     statements = before + body
-    last = {name: len(before) + max(i for i, st in enumerate(body) if name in st.writes)
-            for name in wanted if any(name in st.writes for st in body)}
-    kept = backward_slice(statements, _at(last), answers.provided.get(key, frozenset()))
     first = min((i for i in kept if i >= len(before)), default=len(statements))
     autograd = [i for i in range(len(before), len(statements)) if i not in kept and _calls_backward(statements[i])]
-    notes = []
     if any(_updates_by_grad(statements[i]) for i in range(first, len(statements)) if i not in kept):
         kept |= set(autograd)  # autograd's gradients train the net: that is part of what is checked
     else:
-        notes = [f"{found.cells[cell].label} line {statements[i].lines[0]} still calls .backward(): your own "
-                 "gradients drive the update, so it is not part of your answer; delete it once they are right"
-                 for i in autograd]
+        notes += [f"{found.cells[cell].label} line {statements[i].lines[0]} still calls .backward(): your own "
+                  "gradients drive the update, so it is not part of your answer; delete it once they are right"
+                  for i in autograd]
     view = Program(found.cells, statements, found.trees)
     return _submission(view, key, answers, kept, [cell], set(range(len(before), len(statements))),
-                       "the training loop's backward pass, found by what it computes", notes)
+                       "the training loop's backward pass, found by what it computes", notes,
+                       _used(statements, kept, aliases))
 
 
 def _calls_backward(statement: Statement) -> bool:

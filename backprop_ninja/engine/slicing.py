@@ -9,9 +9,9 @@ which gradient the value answers.
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .reading import Cell, Snippet
 from .syntax import written_names, written_on_line
@@ -230,15 +230,31 @@ def _checked(node: ast.stmt, gradients: frozenset[str]) -> tuple[str, ast.expr] 
 
 def misspelling(written: str, meant: str) -> bool:
     """Does the name a learner wrote look like a slip in the lecture's name (`dlogits_maxes` for
-    `dlogit_maxes`), rather than a name of their own (`dL_dlogit_maxes`, `dlogits_fast`)?"""
-    return meant not in written and difflib.SequenceMatcher(None, written, meant).ratio() >= 0.8
+    `dlogit_maxes`, `dbhprebn` for `dhprebn`: an edit or two), rather than a name of their own
+    (`dL_dlogit_maxes`, `dL_dnormlogits`, `dlogits_fast`)?"""
+    return written != meant and meant not in written and _edits(written, meant) <= 2
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein's distance: the fewest characters inserted, deleted or replaced that turn a into b."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
 
 
 # -- the backward slice -----------------------------------------------------------------------------------
 
 
-def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]],
-                   provided: frozenset[str]) -> set[int]:
+class Slice(NamedTuple):
+    kept: set[int]  # the statements the answers depend on
+    needed: set[str]  # the names they read that no statement before them binds: the grader's, or undefined
+
+
+def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]], provided: frozenset[str]) -> Slice:
     """The statements the values of `answers` (by the statement after which each is the answer)
     depend on. A provided name the learner binds anew (in their forward pass, in a training loop) is
     the grader's again: that statement falls away for it, though changes the learner made to the
@@ -255,7 +271,7 @@ def backward_slice(statements: list[Statement], answers: Mapping[int, set[str]],
         kept.add(i)
         live -= statement.kills
         live |= statement.reads
-    return kept
+    return Slice(kept, live)
 
 
 def snippets(found: Program, kept: set[int], rewritten: Mapping[int, str] = {}) -> tuple[Snippet, ...]:
