@@ -203,6 +203,15 @@ def test_gradients_under_the_learners_own_names_are_answered_by_their_cmp_lines(
     assert results["ex1"].passed, failing(results["ex1"])
 
 
+def test_gradients_under_own_names_computed_before_the_cell_raises_are_graded(tmp_path):
+    names = [g.name for g in EXERCISES["ex1"].gradients]
+    own = re.sub(rf"\b({'|'.join(names)})\b", r"dL_\1", EX1).replace("dL_dC[ix] += dL_demb[k, j]", "dL_dC[ix] += dL_demb[k, 9]")
+    checks = "\n".join(f"cmp('{name[1:]}', dL_{name}, {name[1:]})" for name in names)
+    _, results = graded(tmp_path, [own + checks + "\n"])
+    passed = [g.name for g in results["ex1"].gradients if g.status == "pass"]
+    assert passed == names[:-1] and results["ex1"].root_cause == "dC"
+
+
 def test_a_wrong_answer_under_own_names_still_fails_at_its_step(tmp_path):
     own = EX1.replace("dbnmeani = (-dbndiff).sum(0)", "dL_mean = dbndiff.sum(0)").replace("* dbnmeani", "* dL_mean")
     _, results = graded(tmp_path, [own + "cmp('bnmeani', dL_mean, bnmeani)\n"])

@@ -195,22 +195,36 @@ def _none_only(node: ast.stmt) -> bool:
 
 def _checks_as_assignments(source: str, gradients: frozenset[str]) -> str:
     """Each top-level `cmp('t', value, t)` whose value is not already `dt` itself, as `dt = value`,
-    on the same line: the line says which gradient the value answers."""
+    on the same line: the line says which gradient the value answers. Where the value is a name a
+    simple statement before it wrote last, `dt = name` goes right after that statement, on its line:
+    so a cell that raises after it still answers dt, as it still computed it."""
     tree = parse(source)
     if tree is None:
         return source
     lines = source.splitlines()
-    for node in tree.body:
+    for at, node in enumerate(tree.body):
         checked = _checked(node, gradients)
         if checked is None:
             continue
         name, value = checked
         start, end = node.lineno, node.end_lineno or node.lineno
-        indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]
-        lines[start - 1] = f"{indent}{name} = {ast.unparse(value)}"
+        writer = _last_writer(tree.body[:at], value.id) if isinstance(value, ast.Name) else None
+        if writer is not None and writer.end_lineno and writer.end_col_offset is not None:
+            line = lines[writer.end_lineno - 1]
+            lines[writer.end_lineno - 1] = f"{line[:writer.end_col_offset]}; {name} = {value.id}{line[writer.end_col_offset:]}"
+            lines[start - 1] = ""
+        else:
+            indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]
+            lines[start - 1] = f"{indent}{name} = {ast.unparse(value)}"
         for lineno in range(start + 1, end + 1):
             lines[lineno - 1] = ""
     return "\n".join(lines) + "\n"
+
+
+def _last_writer(body: list[ast.stmt], name: str) -> ast.stmt | None:
+    """The last of these statements to write `name`, if it is a simple one (not a loop's body)."""
+    writer = next((node for node in reversed(body) if name in written_names(node)), None)
+    return writer if isinstance(writer, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr)) else None
 
 
 def _checked(node: ast.stmt, gradients: frozenset[str]) -> tuple[str, ast.expr] | None:
