@@ -9,13 +9,14 @@ with your Value (each op alone, reused operands, the lecture's neuron and an MLP
 
 Your file (or the notebook cell that defines Value) is run on its own: its class Value,
 the functions and classes it uses, and the imports they need; nothing else of it. Each
-op keeps its forward part as given; `a + 1`, `2 * a`, `a - b` and `a / b` must work, as
-the lecture's do. The check then calls each op's _backward alone, on Values that already
-hold a gradient, and backward() on whole expressions.
+op keeps its forward part as given. The check calls each op's _backward alone, on Values
+that already hold a gradient (an op built from other ops, through theirs), then
+backward() on whole expressions made of the ops that work, numbers in them made Values;
+an op or backward() you leave out is 'not defined', not wrong.
 
 Write each op's _backward where it says TODO, and backward(). Keep the class named
-Value; an op you delete (tanh, exp or relu; keep one) is 'not defined', not wrong. Check
-your work with:  ninja check micrograd micrograd.py
+Value; an op you delete is 'not defined', not wrong. Check your work with:  ninja check
+micrograd micrograd.py
 """
 
 import math

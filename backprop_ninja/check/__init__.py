@@ -47,7 +47,8 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
                           for g in gradients)
     return CheckResult(exercise.key, source, gradients, tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
                        errors, plain.lecture_run.output, convergence, root,
-                       found=reading.found if reading else "", notes=reading.notes if reading else ())
+                       found=reading.found if reading else "",
+                       notes=(reading.notes if reading else ()) + exercise.remarks(plain.lecture_run.values))
 
 
 def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientResult, ...],

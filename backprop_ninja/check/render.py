@@ -87,8 +87,9 @@ def _html_cell(text: str) -> str:
 
 
 def _reading(result: CheckResult) -> list[str]:
-    """What the reading of the learner's file decided that they should hear of."""
-    return ["", "Reading your file:", *(line for note in result.notes for line in _wrap(note))] if result.notes else []
+    """What the reading of the learner's file, and the running of their code, found they should hear of."""
+    return ["", "How your code was read and run:", *(line for note in result.notes for line in _wrap(note))] \
+        if result.notes else []
 
 
 def _slip(g: GradientResult) -> str:

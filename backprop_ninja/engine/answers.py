@@ -311,21 +311,23 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     if tree is None:  # taken whole, so that the check says where it breaks
         return (snippet,)
     defined = {st.name: st for st in tree.body if isinstance(st, (ast.ClassDef, ast.FunctionDef))}
-    kept: list[ast.stmt] = []
+    kept: list[ast.ClassDef | ast.FunctionDef] = []
     wanted = [name for name in names if name in defined]
     while wanted:
         definition = defined.pop(wanted.pop(), None)
         if definition is not None:
             kept.append(definition)
             wanted += [n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and n.id in defined]
-    used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)}
+    # An import of a name these definitions define themselves (`from micrograd.engine import Value`
+    # above the learner's own Value) is replaced by them: it is not needed.
+    used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)} - {st.name for st in kept}
     answer = []
     for i, (before, before_tree) in enumerate(parsed[:last + 1]):
         imports: list[ast.stmt] = [
             st for st in (before_tree.body if before_tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
             and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
         if imports or i == last:
-            statements = imports + (kept if i == last else [])
+            statements = imports + (list(kept) if i == last else [])
             lines = {n: 0 for st in statements for n in range(st.lineno, (st.end_lineno or st.lineno) + 1)}
             answer.append(Snippet(only(before.source, lines), before.origin))
     return tuple(answer)

@@ -177,6 +177,11 @@ class Exercise(Generic[I]):
         return {name: compare(values.get(name), truth[name], instance.rtol, instance.atol, rounding.get(name, 0.0))
                 for name in names}
 
+    def remarks(self, values: Mapping[str, object]) -> tuple[str, ...]:
+        """What the learner should know of how their code was run, from the values it left on the
+        lecture's instance (where a class keeps its gradients, say)."""
+        return ()
+
     def disagreements(self, values: dict[str, object]) -> dict[str, str]:
         """Gradients the learner's code gives two different answers for: name -> how they differ."""
         return {}

@@ -276,7 +276,7 @@ class CheckResult:
         parts = [g.status == PASS for g in self.gradients if g.status != NOT_DEFINED]
         if self.convergence:
             parts.append(self.convergence.passed)
-        return sum(parts) / len(parts)
+        return sum(parts) / len(parts) if parts else 0.0
 
     def to_dict(self) -> dict:
         root = self.root

@@ -210,8 +210,8 @@ def _checks_as_assignments(source: str, gradients: frozenset[str]) -> str:
         start, end = node.lineno, node.end_lineno or node.lineno
         writer = _last_writer(tree.body[:at], value.id) if isinstance(value, ast.Name) else None
         if writer is not None and writer.end_lineno and writer.end_col_offset is not None:
-            line = lines[writer.end_lineno - 1]
-            lines[writer.end_lineno - 1] = f"{line[:writer.end_col_offset]}; {name} = {value.id}{line[writer.end_col_offset:]}"
+            line, cut = lines[writer.end_lineno - 1], writer.end_col_offset
+            lines[writer.end_lineno - 1] = f"{line[:cut]}; {name} = {ast.unparse(value)}{line[cut:]}"
             lines[start - 1] = ""
         else:
             indent = lines[start - 1][:len(lines[start - 1]) - len(lines[start - 1].lstrip())]

@@ -22,7 +22,7 @@ from ...engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Compariso
 from ...engine.reading import Snippet
 from ...engine.trials import Trial, Verdicts, truth
 from . import probes
-from .probes import PROBE_NONLINEAR, PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
+from .probes import PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
 from .slips import backward_slip, op_slip
 from .value import STUB
 
@@ -80,9 +80,18 @@ def _structure(values: Mapping[str, object]) -> list[int] | None:
     return None
 
 
-def _ran(expressions: list, defined: set[str]) -> torch.Tensor:
-    """Which entries of the backward row come from expressions the class can build."""
-    return torch.tensor([set(needs) <= defined for _, needs, _, inputs in expressions for _ in inputs])
+def _asked(values: Mapping[str, object], expressions: list) -> torch.Tensor | None:
+    """Which entries of the backward row the worker asked (the expressions it could build from ops
+    that work alone), if its answer is one: a flag per expression."""
+    asked = values.get("backward_asked")
+    if not (isinstance(asked, torch.Tensor) and asked.dtype == torch.bool and asked.shape == (len(expressions),)):
+        return None
+    return torch.tensor([bool(flag) for flag, (_, _, _, inputs) in zip(asked.tolist(), expressions) for _ in inputs],
+                        dtype=torch.bool)
+
+
+def _constant(x: float) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.float64)
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class MicrogradExercise(Exercise[ProbeInstance]):
     DEFINES: ClassVar[bool] = True
     FILL_NOTE: ClassVar[str] = (
         "Write each op's _backward where it says TODO, and backward(). Keep the class named Value; an op you "
-        "delete (tanh, exp or relu; keep one) is 'not defined', not wrong.")
+        "delete is 'not defined', not wrong.")
 
     @property
     def written(self) -> tuple[str, ...]:
@@ -98,7 +107,17 @@ class MicrogradExercise(Exercise[ProbeInstance]):
 
     @property
     def collected(self) -> tuple[str, ...]:
-        return (*self.names, "backward_structure")
+        return (*self.names, "backward_structure", "backward_asked", "backward_unbuilt", "grad_name")
+
+    def remarks(self, values: Mapping[str, object]) -> tuple[str, ...]:
+        grad, unbuilt = values.get("grad_name"), values.get("backward_unbuilt")
+        said = []
+        if isinstance(grad, str) and grad != "grad" and grad.isidentifier():
+            said.append(f"your Value keeps its gradient in {grad[:40]}, not grad as the lecture's does: the check "
+                        "reads and sets that")
+        if isinstance(unbuilt, str) and unbuilt:
+            said.append("not asked of backward(), since your Value could not build it: " + unbuilt[:1000])
+        return tuple(said)
 
     def program(self, snippets: tuple[Snippet, ...]) -> tuple[Snippet, ...]:
         return (*snippets, Snippet(f"{PROBES_SOURCE}\nprobe_worker(globals(), {PROBES_ORIGIN!r})\n", PROBES_ORIGIN))
@@ -107,9 +126,10 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         return textwrap.fill(
             "Your file (or the notebook cell that defines Value) is run on its own: its class Value, the "
             "functions and classes it uses, and the imports they need; nothing else of it. Each op keeps "
-            "its forward part as given; `a + 1`, `2 * a`, `a - b` and `a / b` must work, as the lecture's "
-            "do. The check then calls each op's _backward alone, on Values that already hold a gradient, "
-            "and backward() on whole expressions.", width=88)
+            "its forward part as given. The check calls each op's _backward alone, on Values that already hold "
+            "a gradient (an op built from other ops, through theirs), then backward() on whole expressions "
+            "made of the ops that work, numbers in them made Values; an op or backward() you leave out is "
+            "'not defined', not wrong.", width=88)
 
     def template(self) -> str:
         return STUB
@@ -128,34 +148,35 @@ class MicrogradExercise(Exercise[ProbeInstance]):
             (probe.apply(leaves) * probe.upstream).backward()
             rows[probe.op] += [prior + grad for prior, grad in zip(probe.priors, _grads(leaves))]
         backward: list[float] = []
-        for _, _, function, inputs in expressions:
+        for _, _, build, inputs in expressions:
             leaves = _leaves(inputs)
-            function(*leaves).backward()
+            build(_constant, *leaves).backward()
             backward += _grads(leaves)
         return {**{op: torch.tensor(grads, dtype=torch.float64) for op, grads in rows.items()},
                 "backward": torch.tensor(backward, dtype=torch.float64)}
 
     def compare(self, instance: ProbeInstance, values: Mapping[str, object], truth: Mapping[str, torch.Tensor],
                 names: tuple[str, ...]) -> dict[str, Comparison]:
-        defined = {op for op in PROBE_OPS if not (isinstance(values.get(op), str) and values[op] == "not defined")}
-        return {name: self._compare(instance, name, values, truth[name], defined) for name in names}
+        return {name: self._compare(instance, name, values, truth[name]) for name in names}
 
-    def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object], truth: torch.Tensor,
-                 defined: set[str]) -> Comparison:
+    def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object], truth: torch.Tensor) -> Comparison:
         value = values.get(name)
-        if name == "backward":
-            truth = truth[_ran(_probes(instance)[1], defined)]
-        shape = tuple(truth.shape)
         if isinstance(value, str) and value == "not defined":
-            if name in PROBE_NONLINEAR and defined & set(PROBE_NONLINEAR):
-                return Comparison(NOT_DEFINED, shape, note="not defined by your Value, so not graded")
-            return Comparison(MISSING, shape, note="your Value defines none of tanh, exp and relu: define one or more"
-                              if name in PROBE_NONLINEAR else f"your Value has no {name}")
+            return Comparison(NOT_DEFINED, tuple(truth.shape), note="not defined by your Value, so not graded")
+        if name == "backward" and not isinstance(value, str):
+            asked = _asked(values, _probes(instance)[1])
+            if asked is None:
+                return Comparison(ERROR, tuple(truth.shape), note="the probes' record of backward() is not one")
+            if not asked.any():
+                return Comparison(MISSING, (0,), note="not judged: every expression needs an op that fails alone")
+            truth = truth[asked]
+        shape = tuple(truth.shape)
         if isinstance(value, str):  # what the probes say of the learner's class, from its worker: read as text only
             status = MISSING if value.startswith("missing: ") else ERROR
             return Comparison(status, shape, note=value.removeprefix("missing: ")[:500])
         structure = _structure(values)
-        if name == "backward" and structure and structure[0] == 0:
+        if (name == "backward" and structure and structure[0] == 0 and isinstance(value, torch.Tensor)
+                and not value.any()):
             return Comparison(MISSING, shape, note="not computed: backward() runs no node's _backward")
         if name in PROBE_OPS and isinstance(value, torch.Tensor) and torch.equal(value, self._priors(instance, name)):
             return Comparison(MISSING, shape, note=f"not computed: {name}'s _backward leaves every gradient as it was")

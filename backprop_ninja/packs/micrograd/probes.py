@@ -76,46 +76,59 @@ def _neuron(x1, x2, w1, w2, b):
     return x1 * w1 + x2 * w2 + b
 
 
-def _tanh_through_exp(n):
-    e = (2 * n).exp()
-    return (e - 1) / (e + 1)
+def _tanh_through_exp(const, n):
+    e = (const(2.0) * n).exp()
+    return (e - const(1.0)) / (e + const(1.0))
 
 
-def _mlp_loss(activation, weights):
+def _mlp_loss(const, activation, weights):
     """The summed squared error of an MLP(3, [4, 4, 1]) on the lecture's examples, its weights taken
-    in order (each neuron's inputs' weights, then its bias), its hidden layers through `activation`."""
-    loss = 0.0
+    in order (each neuron's inputs' weights, then its bias), its hidden layers through `activation`;
+    built with + and * alone, every number a `const`."""
+    loss = None
     for x, y in zip(PROBE_XS, PROBE_YS):
+        x = [const(xi) for xi in x]
         taken = iter(weights)
         for layer, (n_in, n_out) in enumerate(zip(PROBE_MLP_SIZES, PROBE_MLP_SIZES[1:])):
             outs = []
             for _ in range(n_out):
                 w = [next(taken) for _ in range(n_in)]
-                act = sum((wi * xi for wi, xi in zip(w, x)), next(taken))
+                act = next(taken)
+                for wi, xi in zip(w, x):
+                    act = act + wi * xi
                 outs.append(activation(act) if layer < len(PROBE_MLP_SIZES) - 2 else act)
             x = outs
-        loss = loss + (x[0] - y) ** 2
+        error = x[0] + const(-y)
+        loss = error * error if loss is None else loss + error * error
     return loss
 
 
+_ARITHMETIC = ("__add__", "__mul__")
+
+
 def probe_expressions(draw):
-    """(what, the ops it needs, function, inputs): whole expressions, run through backward(). Every
+    """(what, the ops it needs, build, inputs): whole expressions, run through backward(). `build`
+    takes the maker of constants (the learner's Value; a tensor for the truth), then the inputs. Every
     expression's inputs are drawn, whatever the class defines, so that both sides draw the same."""
     random_neuron = tuple(draw() for _ in range(5))
     weights = tuple(draw(-1.0, 1.0) for _ in range(PROBE_MLP_WEIGHTS))
+    through_exp = (*_ARITHMETIC, "exp", "__sub__", "__truediv__")
     return [
-        ("reused operands: (a * b) * (a + b)", (), lambda a, b: (a * b) * (a + b), (draw(), draw())),
-        ("the lecture's L = (a * b + c) * f", (), lambda a, b, c, f: (a * b + c) * f, PROBE_LECTURE_L),
-        ("a + a", (), lambda a: a + a, (draw(),)),
-        ("a - b / a", (), lambda a, b: a - b / a, (draw(0.5, 2.0), draw())),
-        ("the lecture's neuron", ("tanh",), lambda *v: _neuron(*v).tanh(), PROBE_LECTURE_NEURON),
-        ("a neuron with tanh", ("tanh",), lambda *v: _neuron(*v).tanh(), random_neuron),
-        ("the lecture's neuron, tanh through exp", ("exp",), lambda *v: _tanh_through_exp(_neuron(*v)),
+        ("reused operands: (a * b) * (a + b)", _ARITHMETIC, lambda k, a, b: (a * b) * (a + b), (draw(), draw())),
+        ("the lecture's L = (a * b + c) * f", _ARITHMETIC, lambda k, a, b, c, f: (a * b + c) * f, PROBE_LECTURE_L),
+        ("a + a", ("__add__",), lambda k, a: a + a, (draw(),)),
+        ("a - b / a", ("__sub__", "__truediv__"), lambda k, a, b: a - b / a, (draw(0.5, 2.0), draw())),
+        ("the lecture's neuron", (*_ARITHMETIC, "tanh"), lambda k, *v: _neuron(*v).tanh(), PROBE_LECTURE_NEURON),
+        ("a neuron with tanh", (*_ARITHMETIC, "tanh"), lambda k, *v: _neuron(*v).tanh(), random_neuron),
+        ("the lecture's neuron, tanh through exp", through_exp, lambda k, *v: _tanh_through_exp(k, _neuron(*v)),
          PROBE_LECTURE_NEURON),
-        ("a neuron with relu", ("relu",), lambda *v: _neuron(*v).relu(), random_neuron),
-        ("MLP(3, [4, 4, 1]) with tanh", ("tanh",), lambda *w: _mlp_loss(lambda n: n.tanh(), w), weights),
-        ("MLP(3, [4, 4, 1]) with relu", ("relu",), lambda *w: _mlp_loss(lambda n: n.relu(), w), weights),
-        ("MLP(3, [4, 4, 1]) with tanh through exp", ("exp",), lambda *w: _mlp_loss(_tanh_through_exp, w), weights),
+        ("a neuron with relu", (*_ARITHMETIC, "relu"), lambda k, *v: _neuron(*v).relu(), random_neuron),
+        ("MLP(3, [4, 4, 1]) with tanh", (*_ARITHMETIC, "tanh"), lambda k, *w: _mlp_loss(k, lambda n: n.tanh(), w),
+         weights),
+        ("MLP(3, [4, 4, 1]) with relu", (*_ARITHMETIC, "relu"), lambda k, *w: _mlp_loss(k, lambda n: n.relu(), w),
+         weights),
+        ("MLP(3, [4, 4, 1]) with tanh through exp", through_exp,
+         lambda k, *w: _mlp_loss(k, lambda n: _tanh_through_exp(k, n), w), weights),
     ]
 
 
@@ -129,85 +142,155 @@ def _probe_error(error, where):
     return f"raised {type(error).__name__}{': ' + text[0][:300] if text else ''}{at}"
 
 
-def _probe_grad(value):
-    return float(value.grad)
+def probe_grad_name(Value):
+    """The attribute a Value keeps its gradient in: `grad`, as the lecture's; else the one number of
+    a fresh Value's whose name says grad (`_grad`, `gradient`)."""
+    try:
+        fresh = vars(Value(1.0))
+    except Exception:  # a class whose constructor fails says so in every row, through `grad`
+        return "grad"
+    named = [name for name, x in fresh.items()
+             if "grad" in name.lower() and isinstance(x, (int, float)) and not isinstance(x, bool)]
+    return "grad" if "grad" in named or not named else named[0]
 
 
-def _probe_structure(root):
-    """Run root.backward() with every inner node's _backward recorded: [calls recorded, was the
-    root's gradient 1 when its _backward ran, inner nodes run before a node they feed, inner nodes run
-    more than once, inner nodes never run]."""
-    nodes, consumers, stack = {}, {}, [root]
+def probe_children(node, Value):
+    """The Values a node was made from: its `_prev`, as the lecture's, or another attribute of its
+    that holds only Values (`children`, `_children`)."""
+    held = getattr(node, "_prev", None)
+    if held is None:
+        attributes = vars(node).values() if hasattr(node, "__dict__") else ()
+        held = next((x for x in attributes if isinstance(x, (set, frozenset, tuple, list)) and x
+                     and all(isinstance(c, Value) for c in x)), ())
+    return list(held)
+
+
+def probe_propagate(out, leaves, Value):
+    """Pass out's gradient back to the leaves through the op's own graph: its `_backward`, or those of
+    the ops it is built from (a tanh written through exp), each once, the output's first."""
+    order, seen = [], set()
+    stack = [(out, False)]
     while stack:
-        node = stack.pop()
-        if id(node) in nodes:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
             continue
-        nodes[id(node)] = node
-        for child in node._prev:
-            consumers.setdefault(id(child), set()).add(id(node))
-            stack.append(child)
-    calls = []
-    for key, node in nodes.items():
-        if node._prev:
-            original = node._backward
+        if id(node) in seen or any(node is leaf for leaf in leaves):
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in probe_children(node, Value))
+    for node in reversed(order):
+        node._backward()
 
-            def recorded(key=key, node=node, original=original):
-                calls.append((key, float(node.grad)))
-                original()
-            node._backward = recorded
+
+class ProbeGraph:
+    """The nodes of one expression's graph, as the class keeps it, for recording a backward() run."""
+
+    def __init__(self, root, Value):
+        self.nodes, self.consumers, stack = {}, {}, [root]
+        while stack:
+            node = stack.pop()
+            if id(node) in self.nodes:
+                continue
+            self.nodes[id(node)] = node
+            for child in probe_children(node, Value):
+                self.consumers.setdefault(id(child), set()).add(id(node))
+                stack.append(child)
+
+
+def probe_backward(root, Value, grad):
+    """Run root.backward(), with every inner node's `_backward` recorded where the class keeps them as
+    the lecture's does; the record (see `_probe_structure`), or None where it does not."""
+    try:
+        graph = ProbeGraph(root, Value)
+        inner = {key: node for key, node in graph.nodes.items()
+                 if probe_children(node, Value) and callable(getattr(node, "_backward", None))}
+    except Exception:  # not a graph of the lecture's shape: backward() is judged by its outcome alone
+        root.backward()
+        return None
+    calls = []
+    for key, node in inner.items():
+        original = node._backward
+
+        def recorded(key=key, node=node, original=original):
+            calls.append((key, float(getattr(node, grad))))
+            original()
+        node._backward = recorded
     root.backward()
+    return _probe_structure(calls, graph, inner, id(root))
+
+
+def _probe_structure(calls, graph, inner, root):
+    """[calls recorded, was the root's gradient 1 when its _backward ran, inner nodes run before a node
+    they feed, inner nodes run more than once, inner nodes never run]."""
     position = {}
     for i, (key, _) in enumerate(calls):
         position.setdefault(key, i)
-    inner = [key for key, node in nodes.items() if node._prev]
-    seeded = next((grad for key, grad in calls if key == id(root)), None) == 1.0
+    seeded = next((g for key, g in calls if key == root), None) == 1.0
     early = sum(1 for key in inner if key in position and any(
-        position.get(c, -1) > position[key] for c in consumers.get(key, ())))
+        position.get(c, -1) > position[key] for c in graph.consumers.get(key, ())))
     return [len(calls), int(seeded), early, len(calls) - len(position), sum(1 for k in inner if k not in position)]
 
 
 def probe_worker(namespace, where):
-    """Every probe on the learner's `Value`, each row's gradients (or why there are none) written
-    into `namespace` by the row's name, and the recorded structure of one backward() as
-    `backward_structure`."""
+    """Every probe on the learner's `Value`, through the API it has: each row's gradients (or why
+    there are none) written into `namespace` by the row's name; which expressions were asked of
+    backward() (`backward_asked`), why any the class defines could not be built (`backward_unbuilt`),
+    the attribute read as the gradient (`grad_name`), and the record of one backward() run
+    (`backward_structure`)."""
     Value = namespace.get("Value")
     rows = {op: [] for op in PROBE_OPS}
     rows["backward"] = []
     if not isinstance(Value, type):
         namespace.update({row: "missing: your code defines no class Value" for row in rows})
         return
+    grad = probe_grad_name(Value)
     draw = ProbeDraw(namespace["probe_numbers"])
-    defined = {op for op in PROBE_OPS if callable(getattr(Value, op, None))}
+    defined = {op for op in (*PROBE_OPS, "__sub__", "__truediv__", "backward") if callable(getattr(Value, op, None))}
     for probe in probe_ops(draw):
         if probe.op not in defined or isinstance(rows[probe.op], str):
             continue
         try:
             leaves = [Value(x) for x in probe.operands]
             out = probe.apply(leaves)
+            if not isinstance(out, Value):
+                raise TypeError(f"{probe.op} returns {type(out).__name__}, not a Value (is `return out` missing?)")
             for leaf, prior in zip(leaves, probe.priors):
-                leaf.grad = prior
-            out.grad = probe.upstream
-            out._backward()
-            rows[probe.op] += [_probe_grad(leaf) for leaf in leaves]
+                setattr(leaf, grad, prior)
+            setattr(out, grad, probe.upstream)
+            probe_propagate(out, leaves, Value)
+            rows[probe.op] += [float(getattr(leaf, grad)) for leaf in leaves]
         except (Exception, SystemExit) as error:  # the learner's class, failing: its row says how
             rows[probe.op] = _probe_error(error, where)
-    structure = "missing: backward() was not run"
-    for what, needs, function, inputs in probe_expressions(draw):
-        if not set(needs) <= defined or isinstance(rows["backward"], str):
+    working = {op for op in defined if not isinstance(rows.get(op), str)}
+    structure, asked, unbuilt = None, [], []
+    for what, needs, build, inputs in probe_expressions(draw):
+        # Asked only of ops that work alone: a broken op's error is that op's, not backward()'s.
+        if "backward" not in defined or not set(needs) <= working or isinstance(rows["backward"], str):
+            asked.append(False)
             continue
         try:
             leaves = [Value(x) for x in inputs]
-            out = function(*leaves)
-            if what.startswith("MLP") and isinstance(structure, str):
-                structure = torch.tensor(_probe_structure(out))
+            out = build(Value, *leaves)
+        except (Exception, SystemExit) as error:  # building it is the ops' part, not backward()'s
+            unbuilt.append(f"{what}: {_probe_error(error, where)}")
+            asked.append(False)
+            continue
+        asked.append(True)
+        try:
+            if what.startswith("MLP") and structure is None:
+                structure = probe_backward(out, Value, grad)
             else:
                 out.backward()
-            rows["backward"] += [_probe_grad(leaf) for leaf in leaves]
+            rows["backward"] += [float(getattr(leaf, grad)) for leaf in leaves]
         except (Exception, SystemExit) as error:
             rows["backward"] = f"{_probe_error(error, where)} (in {what})"
     for row, grads in rows.items():
-        if row not in defined and row != "backward":
+        if row not in defined:
             grads = "not defined"
         namespace[row] = torch.tensor(grads, dtype=torch.float64) if isinstance(grads, list) else grads
-    namespace["backward_structure"] = structure
-
+    namespace["backward_asked"] = torch.tensor(asked, dtype=torch.bool)
+    namespace["backward_unbuilt"] = "; ".join(unbuilt)[:2000]
+    namespace["grad_name"] = grad
+    namespace["backward_structure"] = torch.tensor(structure) if structure else "not recorded"
