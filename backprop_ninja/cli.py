@@ -219,7 +219,8 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         heading = f"Checking {path}" + (f" ({submission.found})" if submission.found else "")
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
-    result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout, reading=submission)
+    result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout,
+                       reading=submission)
     if progress:
         click.echo("\r\033[K", nl=False, err=True)
     if as_json:

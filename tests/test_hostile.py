@@ -272,7 +272,8 @@ def test_the_sandbox_works_for_a_python_under_tmp(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     # The packages of the environment these tests run in (itself perhaps a virtualenv, whose base
     # interpreter has none of them), .pth files and all.
-    inner = subprocess.run([str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+    where = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    inner = subprocess.run([str(venv / "bin" / "python"), "-c", where],
                            capture_output=True, text=True, check=True).stdout.strip()
     outer = sysconfig.get_path("purelib")
     (Path(inner) / "outer.pth").write_text(f"import site; site.addsitedir({outer!r})\n")

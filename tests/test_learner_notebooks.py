@@ -205,7 +205,8 @@ def test_gradients_under_the_learners_own_names_are_answered_by_their_cmp_lines(
 
 def test_gradients_under_own_names_computed_before_the_cell_raises_are_graded(tmp_path):
     names = [g.name for g in EXERCISES["ex1"].gradients]
-    own = re.sub(rf"\b({'|'.join(names)})\b", r"dL_\1", EX1).replace("dL_dC[ix] += dL_demb[k, j]", "dL_dC[ix] += dL_demb[k, 9]")
+    own = re.sub(rf"\b({'|'.join(names)})\b", r"dL_\1", EX1)
+    own = own.replace("dL_dC[ix] += dL_demb[k, j]", "dL_dC[ix] += dL_demb[k, 9]")
     checks = "\n".join(f"cmp('{name[1:]}', dL_{name}, {name[1:]})" for name in names)
     _, results = graded(tmp_path, [own + checks + "\n"])
     passed = [g.name for g in results["ex1"].gradients if g.status == "pass"]

@@ -65,7 +65,8 @@ def test_check_answer_reads_the_kernels_cells_as_ninja_check_reads_the_saved_not
              "dlogits = F.softmax(logits, 1) * undefined_scratch_name",
              "dlogits = F.softmax(logits, 1)\ndlogits[range(n), Yb] -= 1", "dlogits /= n",
              'from backprop_ninja import check_answer\ncheck_answer("ex2")']
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata=stub("ex2").metadata)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells],
+                                        metadata=stub("ex2").metadata)
     notebook.cells[1].metadata["tags"] = ["raises-exception"]  # the scratch cell fails, as it did for the learner
     shown = execute(notebook, tmp_path)
     text = " ".join(shown["text/plain"].split())

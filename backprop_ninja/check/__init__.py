@@ -45,7 +45,8 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
     if reading:
         gradients = tuple(replace(g, written_as=reading.misspelled.get(g.name)) if g.status == MISSING else g
                           for g in gradients)
-    return CheckResult(exercise.key, source, gradients, tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
+    return CheckResult(exercise.key, source, gradients,
+                       tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
                        errors, plain.lecture_run.output, convergence, root,
                        found=reading.found if reading else "",
                        notes=(reading.notes if reading else ()) + exercise.remarks(plain.lecture_run.values))

@@ -73,7 +73,9 @@ def _history() -> list[Cell]:
 def _last_assigning(cells: list[Cell], names: tuple[str, ...]) -> Submission | None:
     """The last cell that assigns one of `names`, even only to None (a stub's untouched answer)."""
     cell = next((cell for cell in reversed(cells) if _assigns(cell.source, names)), None)
-    return Submission((cell.snippet(),), found=f"{cell.label}, the last cell you ran that assigns them") if cell else None
+    if cell is None:
+        return None
+    return Submission((cell.snippet(),), found=f"{cell.label}, the last cell you ran that assigns them")
 
 
 def _assigns(source: str, names: tuple[str, ...]) -> bool:

@@ -90,7 +90,8 @@ def _owners(found: Program, cell: int, keys: list[str], answers: Answers, gradie
     it (exercise 2's answer and exercise 3's in one cell), and of the largest for the rest. A cell
     that only sets a given is that exercise's input; an untouched template's, no one's work."""
     mine = _of_cell(found, cell)
-    worked = {name for i in mine if not found.statements[i].none_only for name in found.statements[i].writes & gradients}
+    worked = {name for i in mine if not found.statements[i].none_only
+              for name in found.statements[i].writes & gradients}
     givens = set().union(*(answers.given.get(k, ()) for k in keys))
     if not worked or (worked <= givens and not _free_reads(found, mine, gradients)):
         return []
@@ -200,8 +201,9 @@ def _submission(found: Program, key: str, answers: Answers, kept: set[int], own:
                      f"{name}, your name for the size {size}: on the other instances it is theirs"
                      for i, (name, size) in named.items()]
     notes += [f"your {name} is the grader's {provided}" for name, provided in aliases.items()]
+    file = found.cells[0].origin.rsplit(", ", 1)[0]
     bound = (Snippet("".join(f"{name} = {provided}\n" for name, provided in aliases.items()),
-                     f"{found.cells[0].origin.rsplit(', ', 1)[0]}, your names for the grader's tensors"),) if aliases else ()
+                     f"{file}, your names for the grader's tensors"),) if aliases else ()
     return Submission(bound + snippets(found, kept, {i: f"{name} = {size}" for i, (name, size) in named.items()}),
                       found=f"{where}, {how}", notes=tuple(notes), misspelled=misspelled)
 
@@ -238,7 +240,8 @@ def _training_loops(found: Program, names: tuple[str, ...]) -> list[tuple[int, i
     of the learner's, say)."""
     loops = []
     for i, statement in enumerate(found.statements):
-        for loop in (n for n in ast.walk(statement.node) if isinstance(n, (ast.For, ast.While))) if statement.node else ():
+        nodes = ast.walk(statement.node) if statement.node else ()
+        for loop in (n for n in nodes if isinstance(n, (ast.For, ast.While))):
             written = set().union(*(written_names(st) for st in loop.body))
             if len(written & set(names)) >= 3 or "grads" in written:
                 loops.append((statement.cell, i, loop))

@@ -132,7 +132,8 @@ def answers() -> Answers:
     untagged = [e for p in packs().values() if p.found_by_writes for e in p.exercises]
     return Answers({key: exercise.written for key, exercise in exercises().items()},
                    tuple(e.key for e in untagged),
-                   next((p.in_training_loop for p in packs().values() if p.found_by_writes and p.in_training_loop), None),
+                   next((p.in_training_loop for p in packs().values() if p.found_by_writes and p.in_training_loop),
+                        None),
                    tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
                    {e.key: e.provided for e in untagged if not e.DEFINES},
                    {e.key: e.givens for e in untagged},

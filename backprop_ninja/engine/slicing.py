@@ -98,7 +98,8 @@ def _kills(node: ast.stmt) -> set[str]:
         return {node.name}
     targets = (node.targets if isinstance(node, ast.Assign) else
                [node.target] if isinstance(node, ast.AnnAssign) and node.value else [])
-    bound = {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound = {n.id for target in targets for n in ast.walk(target)
+             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     return bound | _imported(node)
 
 
@@ -237,7 +238,8 @@ def _checked(node: ast.stmt, gradients: frozenset[str]) -> tuple[str, ast.expr] 
                               and isinstance(args[2], ast.Name)):
         return None
     name = "d" + args[2].id
-    if name not in gradients or (isinstance(args[1], ast.Name) and (args[1].id == name or misspelling(args[1].id, name))):
+    if name not in gradients or (isinstance(args[1], ast.Name)
+                                 and (args[1].id == name or misspelling(args[1].id, name))):
         return None
     return name, args[1]
 

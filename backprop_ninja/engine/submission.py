@@ -61,7 +61,9 @@ def answer_in_cells(cells: list[Cell], exercise: str, answers: Answers) -> Submi
         return lecture_answers(cells, answers).get(exercise)
     names = set(answers.names[exercise])
     last = next((cell for cell in reversed(cells) if _writes(cell.source) & names), None)
-    return Submission((last.snippet(),), found=f"{last.label}, the last cell that assigns its gradients") if last else None
+    if last is None:
+        return None
+    return Submission((last.snippet(),), found=f"{last.label}, the last cell that assigns its gradients")
 
 
 def _by_definition(cells: list[Cell], exercise: str, answers: Answers) -> Submission | None:
@@ -99,8 +101,8 @@ def _tagged(cells: list[Cell], exercise: str, answers: Answers | None) -> Submis
             continue
         what = [f"assigns {', '.join(looks_like)}"] * bool(looks_like) + \
             [f"defines {', '.join(helpers)}, which your answer calls"] * bool(helpers)
-        warnings.append(f"{cell.where} {' and '.join(what)}, but is not tagged '{tag}', so it is not checked: add the tag "
-                        "to it (Jupyter: View > Cell Toolbar > Tags; JupyterLab: the property inspector), "
+        warnings.append(f"{cell.where} {' and '.join(what)}, but is not tagged '{tag}', so it is not checked: "
+                        "add the tag to it (Jupyter: View > Cell Toolbar > Tags; JupyterLab: the property inspector), "
                         "or move its code into the tagged cell")
     return Submission(snippets, tuple(warnings))
 

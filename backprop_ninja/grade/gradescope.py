@@ -39,7 +39,8 @@ def _test(number: int, exercise, result: CheckResult | None, points: float, unre
                   "with the exercise's cell filled in." + "".join(f"\n{why}" for why in unreadable))
         score = 0.0
     else:
-        output = click.unstyle(render(result, f"Found in {Path(result.source).name}: {result.found}" if result.found else ""))
+        heading = f"Found in {Path(result.source).name}: {result.found}" if result.found else ""
+        output = click.unstyle(render(result, heading))
         score = round(points * result.score, 2)
     return {"name": f"{exercise.key}: {exercise.title}", "number": str(number), "score": score,
             "max_score": points, "status": "passed" if result and result.passed else "failed",

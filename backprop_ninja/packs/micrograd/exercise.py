@@ -159,7 +159,8 @@ class MicrogradExercise(Exercise[ProbeInstance]):
                 names: tuple[str, ...]) -> dict[str, Comparison]:
         return {name: self._compare(instance, name, values, truth[name]) for name in names}
 
-    def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object], truth: torch.Tensor) -> Comparison:
+    def _compare(self, instance: ProbeInstance, name: str, values: Mapping[str, object],
+                 truth: torch.Tensor) -> Comparison:
         value = values.get(name)
         if isinstance(value, str) and value == "not defined":
             return Comparison(NOT_DEFINED, tuple(truth.shape), note="not defined by your Value, so not graded")
