@@ -389,6 +389,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     """
     from .engine.gradebook import Gradebook, GradebookError
     from .engine.reading import SubmissionError
+    from .engine.display import visible
     from .grade import Graded, cluster, find_submissions, grade as grade_all, render_grading
 
     # On a cluster, each worker finds the sandbox on its own host.
@@ -398,7 +399,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     def progress(done: Graded, count: int, total: int) -> None:
         what = "skipped, graded before" if done.skipped else done.error or ", ".join(
             f"{r.exercise} {r.score:.0%}" for r in done.results)
-        click.echo(f"[{count}/{total}] {done.learner}: {what}", err=True)
+        click.echo(visible(f"[{count}/{total}] {done.learner}: {what}"), err=True)
 
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing

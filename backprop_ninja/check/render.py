@@ -8,6 +8,7 @@ import textwrap
 import click
 from tabulate import tabulate
 
+from ..engine.display import visible, visible_all
 from ..engine.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult,
                                Kind)
 
@@ -62,7 +63,9 @@ def _after_table(result: CheckResult, hints: str) -> list[str]:
 
 
 def render(result: CheckResult, heading: str = "", hints: str = "on") -> str:
-    """The whole report, for a terminal: the table, then what went wrong and why, and the verdict."""
+    """The whole report, for a terminal: the table, then what went wrong and why, and the verdict.
+    What came from the learner's code is shown, never obeyed (its escape sequences escaped)."""
+    result, heading = visible_all(result), visible(heading)
     headers, rows = _table(result)
     lines = [heading, ""] if heading else []
     lines.append(tabulate(rows, headers=headers, disable_numparse=True,

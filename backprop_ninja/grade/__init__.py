@@ -24,10 +24,11 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .. import __version__
+from ..engine.display import visible
 from ..engine.gradebook import Attempt, Gradebook
+from ..engine.reading import SubmissionError
 from ..engine.records import CheckResult
 from ..engine.sandbox import Sandbox
-from ..engine.reading import SubmissionError
 from ..engine.submission import read_submissions
 
 SUFFIXES = (".ipynb", ".py")
@@ -195,4 +196,4 @@ def render_grading(graded: Sequence[Graded], gradebook: Path) -> str:
     return "\n".join([tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]), "",
                       f"{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
                       f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
-                      f"gradebook {gradebook}", *(f"  {error}" for error in errors)])
+                      f"gradebook {gradebook}", *(f"  {visible(error)}" for error in errors)])

@@ -9,6 +9,7 @@ import math
 import tabulate as tabulate_module
 from tabulate import tabulate
 
+from ..engine.display import csv_cell, markdown_text, visible
 from .summary import MOST_COMMON_KINDS, Learner, Report
 
 SECTIONS = ("class", "gradients", "progress")
@@ -92,8 +93,9 @@ def history_rows(report: Report, learner: Learner) -> Table:
 
 def _table(table: Table, markdown: bool) -> str:
     headers, rows = table
-    if markdown:  # a "|" in a learner's id or a hint would end a Markdown cell
-        rows = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]
+    # A learner's id or error, shown as it is: in Markdown its markup escaped ("|" would end a cell),
+    # on a terminal its escape sequences.
+    rows = [[_shown(cell, markdown) for cell in row] for row in rows]
     # tabulate pads every header by two (MIN_PADDING, a module global it has no argument for): these
     # tables are wide enough without it.
     padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0
@@ -101,6 +103,10 @@ def _table(table: Table, markdown: bool) -> str:
         return tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True)
     finally:
         tabulate_module.MIN_PADDING = padding
+
+
+def _shown(text: object, markdown: bool) -> str:
+    return markdown_text(text) if markdown else visible(str(text))
 
 
 def _heading(text: str, markdown: bool, level: int = 2) -> str:
@@ -126,12 +132,12 @@ def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool 
 def learner_view(report: Report, learner: Learner, markdown: bool = False) -> str:
     """One learner's attempts, then where each exercise stands at their latest attempt at it: the
     first wrong step, the kind of mistake and the hint. The feedback a teaching assistant sends."""
-    lines = [f"# {learner.learner}" if markdown else f"Learner {learner.learner}", "",
+    lines = [f"# {_shown(learner.learner, markdown)}" if markdown else f"Learner {visible(learner.learner)}", "",
              _table(history_rows(report, learner), markdown), "", _heading("Where each exercise stands", markdown), ""]
     for exercise, f in learner.latest.items():
         lines.append(f"{'- ' if markdown else ''}{exercise}: {'passed' if f.passed else percent(f.score)}")
         if f.found:
-            lines.append(f"  answer: {f.found}")
+            lines.append(f"  answer: {_shown(f.found, markdown)}")
         if f.root_cause:
             lines.append(f"  first wrong step: {f.root_cause}" + (f" ({f.kind})" if f.kind else ""))
         if f.hint:
@@ -140,11 +146,12 @@ def learner_view(report: Report, learner: Learner, markdown: bool = False) -> st
 
 
 def to_csv(report: Report) -> str:
-    """One row per learner and a column per exercise's best score (0 to 100), as an LMS imports it."""
+    """One row per learner and a column per exercise's best score (0 to 100), as an LMS imports it;
+    an id a spreadsheet would read as a formula is text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["learner", *report.exercises])
     for learner in report.learners:
-        writer.writerow([learner.learner, *(f"{100 * s.best:.1f}" if (s := learner.standings.get(e)) else ""
+        writer.writerow([csv_cell(learner.learner), *(f"{100 * s.best:.1f}" if (s := learner.standings.get(e)) else ""
                                             for e in report.exercises)])
     return out.getvalue()
