@@ -2,6 +2,7 @@
 pass: not patching the comparison, not a tensor subclass, not reaching for the truth or for autograd,
 not ending the process or running forever. Each cheat below pairs with a wrong answer."""
 import json
+import resource
 
 import pytest
 from conftest import REFERENCE
@@ -94,6 +95,15 @@ def test_memory_is_limited():
     source = "big = torch.ones(2 * 1024**3)  # 8 GB\n" + RIGHT
     result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),))
     assert not result.passed and "line 1" in result.errors[0].raised.where
+
+
+def test_the_memory_limit_cannot_be_raised_by_the_learners_code():
+    source = ("import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+              "try:\n    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))\nexcept ValueError:\n    pass\n"
+              "print('limit', resource.getrlimit(resource.RLIMIT_AS)[0])\n" + RIGHT)
+    result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),))
+    limit = int(result.output.split()[1])
+    assert limit != resource.RLIM_INFINITY and limit < 64 * 1024**3
 
 
 def test_forged_output_does_not_reach_the_report(run_ninja, tmp_path):

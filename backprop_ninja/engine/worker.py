@@ -335,7 +335,8 @@ def _limit(limits: dict[str, int | None], own_uid: bool) -> None:
     memory, cpu = limits.get("memory"), limits.get("cpu")
     if memory is not None:
         in_use = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        resource.setrlimit(resource.RLIMIT_AS, (in_use + memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
+        # The hard limit too: the soft one alone, the learner's code could raise back to the hard one.
+        resource.setrlimit(resource.RLIMIT_AS, (in_use + memory, in_use + memory))
     if cpu is not None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     resource.setrlimit(resource.RLIMIT_FSIZE, (sandbox.SCRATCH_SIZE, sandbox.SCRATCH_SIZE))
