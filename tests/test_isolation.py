@@ -97,6 +97,17 @@ def test_memory_is_limited():
     assert not result.passed and "line 1" in result.errors[0].raised.where
 
 
+@pytest.mark.parametrize("name", ["TimeLimit", "AutogradUsed", "ProcessEnded", "SyntaxError"])
+def test_a_learners_own_exception_named_like_a_verdict_is_only_an_exception(name):
+    """Why code stopped is a typed field the grader sets, never read from an exception's name."""
+    source = f"class {name}(Exception):\n    pass\nraise {name}('still running after 2 s')\n"
+    result = check(EXERCISES["ex2"], (Snippet(source, "ex2.py"),))
+    raised = result.errors[0].raised
+    assert raised.stop.value == "raised" and not (raised.ended or raised.used_autograd or raised.is_syntax_error)
+    assert not result.root or result.root.diagnosis.kind.value != "autograd-used"
+    assert f"{name}: still running after 2 s" == raised.exception
+
+
 def test_the_memory_limit_cannot_be_raised_by_the_learners_code():
     source = ("import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
               "try:\n    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))\nexcept ValueError:\n    pass\n"

@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from ..engine.display import visible, visible_all
 from ..engine.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult,
-                               Kind)
+                               Kind, Stop)
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
@@ -183,7 +183,7 @@ def _verdict(result: CheckResult) -> str:
     stop = result.errors[0].raised if result.errors else None
     if stop and (stop.is_syntax_error or stop.ended):
         what = ("fix the syntax error at" if stop.is_syntax_error else
-                "your code ended its process at" if stop.exception.startswith("ProcessEnded") else
+                "your code ended its process at" if stop.stop == Stop.PROCESS_ENDED else
                 "your code was still running, out of time, at")
         return click.style("\n".join(textwrap.wrap(f"{passed}/{total} gradients pass: {what} {stop.where}.", WIDTH)),
                            fg="red", bold=True)

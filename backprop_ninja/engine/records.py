@@ -118,6 +118,18 @@ class RootCause:
     graded: bool
 
 
+class Stop(str, Enum):
+    """Why the learner's code stopped: set by the grader, never read from the text of a message (a
+    learner's own exception may be named anything)."""
+
+    RAISED = "raised"  # an exception of the code's own
+    SYNTAX_ERROR = "syntax-error"  # it does not compile
+    AUTOGRAD = "autograd"  # it reached autograd, which the worker bars
+    PROCESS_ENDED = "process-ended"
+    TIME_LIMIT = "time-limit"
+    WORKER_ERROR = "worker-error"  # the worker's reply could not be read
+
+
 @dataclass(frozen=True)
 class Raised:
     """Where and how the learner's code stopped, with the shapes of the tensors named on that line."""
@@ -125,10 +137,11 @@ class Raised:
     origin: str
     lineno: int | None
     line: str
-    exception: str
+    exception: str  # shown to the learner: "ValueError: ...", "TimeLimit: still running after 60 s"
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     # The gradient that line writes, where the caller knows the exercise's names.
     gradient: str | None = None
+    stop: Stop = Stop.RAISED
 
     # How the worker names what stopped the code, where it was not an exception of the code's own.
     AUTOGRAD_USED = "AutogradUsed"
@@ -141,26 +154,28 @@ class Raised:
 
     @property
     def is_syntax_error(self) -> bool:
-        return self.exception.startswith(SyntaxError.__name__)
+        return self.stop == Stop.SYNTAX_ERROR
 
     @property
     def used_autograd(self) -> bool:
-        return self.exception.startswith(self.AUTOGRAD_USED)
+        return self.stop == Stop.AUTOGRAD
 
     @property
     def ended(self) -> bool:
         """Did the code end its process, or outlast its time, rather than raise?"""
-        return self.exception.startswith((self.PROCESS_ENDED, self.TIME_LIMIT))
+        return self.stop in (Stop.PROCESS_ENDED, Stop.TIME_LIMIT)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "where": self.where}
+        return {**asdict(self), "stop": self.stop.value, "where": self.where}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Raised | None:
         if d is None:
             return None
         r = _from(cls, d)
-        return cls(**{**asdict(r), "shapes": tuple((name, tuple(shape)) for name, shape in r.shapes)})
+        stop = d.get("stop", Stop.RAISED.value)
+        return cls(**{**asdict(r), "shapes": tuple((name, tuple(shape)) for name, shape in r.shapes),
+                      "stop": Stop(stop) if stop in {s.value for s in Stop} else Stop.RAISED})
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import wire
-from .records import Raised
+from .records import Raised, Stop
 from .reading import Snippet
 from .zygote import fork_worker
 
@@ -36,11 +36,12 @@ def _raised_from_wire(d: object) -> Raised:
     """A worker's report of an exception, every field checked."""
     if not isinstance(d, dict):
         raise wire.WireError("a report of an exception that is not an object")
-    lineno, shapes = d.get("lineno"), d.get("shapes")
-    if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list):
+    lineno, shapes, autograd = d.get("lineno"), d.get("shapes"), d.get("autograd", False)
+    if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list) or not isinstance(autograd, bool):
         raise wire.WireError("a report of an exception that is not as the protocol says")
     return Raised(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
-                  tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes))
+                  tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes),
+                  stop=Stop.AUTOGRAD if autograd else Stop.RAISED)
 
 
 class WorkerRefused(Exception):
@@ -74,7 +75,7 @@ class LearnerCode:
                 compile(snippet.source, snippet.origin, "exec")
             except SyntaxError as e:
                 self.syntax_error = Raised(snippet.origin, e.lineno, (e.text or "").rstrip(),
-                                           f"SyntaxError: {e.msg}")
+                                           f"SyntaxError: {e.msg}", stop=Stop.SYNTAX_ERROR)
                 break
 
     def run(self, namespace: Mapping[str, object], names: tuple[str, ...],
@@ -160,7 +161,7 @@ class Session:
             self.stopped = self._verdict(code, ended, request, blobs)
         except (wire.WireError, ValueError, TypeError, KeyError) as e:
             self.stopped = Raised(code.snippets[0].origin, None, "", f"WorkerError: the worker's reply "
-                                  f"could not be read ({e})")
+                                  f"could not be read ({e})", stop=Stop.WORKER_ERROR)
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
@@ -298,8 +299,10 @@ class Session:
         self.close()
         where = ended.where
         if ended.timed_out:
+            stop = Stop.TIME_LIMIT
             exception = f"{Raised.TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
         else:
+            stop = Stop.PROCESS_ENDED
             exception = f"{Raised.PROCESS_ENDED}: your code ended the process"
             if where is None and "names" in request:  # run it again, saying each line as it starts, to find where
                 try:
@@ -311,7 +314,7 @@ class Session:
         snippet = next((s for s in code.snippets if s.origin == origin), code.snippets[0])
         lines = snippet.source.splitlines()
         line = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else ""
-        return Raised(snippet.origin, lineno or None, line, exception)
+        return Raised(snippet.origin, lineno or None, line, exception, stop=stop)
 
     @staticmethod
     def _read(reply: dict, blobs: list[memoryview], names: tuple[str, ...]) -> BlockRun:

@@ -152,8 +152,10 @@ def _raised(origin: str, source: str, error: BaseException, namespace: dict[str,
     message = text.splitlines()[0][:MAX_MESSAGE] if text else ""
     shapes = [[name, list(value.shape)] for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
               if isinstance(value := namespace.get(name), torch.Tensor)]
+    # Autograd reached is known by the barrier's own class, never by a name a learner's exception may take.
     return {"origin": origin, "lineno": lineno, "line": line[:MAX_MESSAGE],
-            "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes}
+            "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes,
+            "autograd": isinstance(error, AutogradUsed)}
 
 
 def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
@@ -176,9 +178,9 @@ def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
             except (Exception, SystemExit) as error:
                 raised = _raised(origin, source, error, namespace)
                 break
-    if _BarredEngine.reached and not (raised and str(raised["exception"]).startswith(AUTOGRAD_USED)):
+    if _BarredEngine.reached and not (raised and raised["autograd"]):
         raised = {"origin": snippets[0][1], "lineno": None, "line": "", "shapes": [],
-                  "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}"}
+                  "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}", "autograd": True}
     return finished, raised, output.getvalue()[:MAX_OUTPUT]
 
 
