@@ -12,13 +12,14 @@ untouched template lines fall away. Every line keeps its cell's line number.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .reading import Cell, Snippet
-from .slicing import (Program, Statement, backward_slice, misspelling, only, parse, program, snippets,
-                      statements_of)
+from .slicing import (Program, Statement, backward_slice, misspelling, names_in_order, only, parse, program,
+                      snippets, statements_of)
 from .syntax import written_names
 
 
@@ -302,38 +303,71 @@ def _updates_by_grad(statement: Statement) -> bool:
 
 
 def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippet, ...]:
-    """An answer made of definitions: the last snippet (in the order they ran) that defines one of
-    `names`, with only those definitions, the functions and classes they use, and the imports they
-    need, from it or from the snippets before it; nothing else runs (a notebook's drawing and
-    experiments stay out). No snippet defines them: ()."""
+    """An answer made of definitions: the last definition of one of `names` (in the order the
+    snippets ran), with the definitions, classes and imports it needs, from its snippet or those
+    before it; nothing else runs (a notebook's drawing and experiments stay out). What a definition
+    needs as it is made (a base class: `class Value(Value)` building on the one before) is the binding
+    before it; what its bodies read when they run (a helper function, `Value` itself) is the last one.
+    An import of a module not installed here is left out: only what uses it fails. No snippet defines
+    them: ()."""
     parsed = [(snippet, parse(snippet.source)) for snippet in snippets]
     last = next((i for i in reversed(range(len(parsed))) if _defines(*parsed[i], names)), None)
     if last is None:
         return ()
-    snippet, tree = parsed[last]
-    if tree is None:  # taken whole, so that the check says where it breaks
-        return (snippet,)
-    defined = {st.name: st for st in tree.body if isinstance(st, (ast.ClassDef, ast.FunctionDef))}
-    kept: list[ast.ClassDef | ast.FunctionDef] = []
-    wanted = [name for name in names if name in defined]
+    if parsed[last][1] is None:  # taken whole, so that the check says where it breaks
+        return (parsed[last][0],)
+    items = [(i, st) for i, (_, tree) in enumerate(parsed[:last + 1]) if tree for st in tree.body
+             if isinstance(st, (ast.ClassDef, ast.FunctionDef, ast.Import, ast.ImportFrom))]
+    kept: set[int] = set()
+    wanted = [(name, len(items)) for name in names]  # (a name, read before this item)
     while wanted:
-        definition = defined.pop(wanted.pop(), None)
-        if definition is not None:
-            kept.append(definition)
-            wanted += [n.id for n in ast.walk(definition) if isinstance(n, ast.Name) and n.id in defined]
-    # An import of a name these definitions define themselves (`from micrograd.engine import Value`
-    # above the learner's own Value) is replaced by them: it is not needed.
-    used = {n.id for st in kept for n in ast.walk(st) if isinstance(n, ast.Name)} - {st.name for st in kept}
-    answer = []
-    for i, (before, before_tree) in enumerate(parsed[:last + 1]):
-        imports: list[ast.stmt] = [
-            st for st in (before_tree.body if before_tree else ()) if isinstance(st, (ast.Import, ast.ImportFrom))
-            and any((a.asname or a.name).split(".")[0] in used for a in st.names)]
-        if imports or i == last:
-            statements = imports + (list(kept) if i == last else [])
-            lines = {n: 0 for st in statements for n in range(st.lineno, (st.end_lineno or st.lineno) + 1)}
-            answer.append(Snippet(only(before.source, lines), before.origin))
-    return tuple(answer)
+        name, before = wanted.pop()
+        at = next((k for k in reversed(range(before)) if name in _binds(items[k][1])), None)
+        if at is None or at in kept:
+            continue
+        kept.add(at)
+        made, run = _needs(items[at][1])
+        wanted += [(n, at) for n in made] + [(n, len(items)) for n in run]
+    lines: dict[int, dict[int, int]] = {}
+    for k in sorted(kept):
+        i, st = items[k]
+        if _installed(st):
+            lines.setdefault(i, {}).update({n: 0 for n in range(st.lineno, (st.end_lineno or st.lineno) + 1)})
+    return tuple(Snippet(only(parsed[i][0].source, numbers), parsed[i][0].origin) for i, numbers in lines.items())
+
+
+def _binds(statement: ast.stmt) -> set[str]:
+    if isinstance(statement, (ast.ClassDef, ast.FunctionDef)):
+        return {statement.name}
+    assert isinstance(statement, (ast.Import, ast.ImportFrom))
+    return {(a.asname or a.name).split(".")[0] for a in statement.names}
+
+
+def _needs(statement: ast.stmt) -> tuple[set[str], set[str]]:
+    """The names a definition reads as it is made (bases, decorators, defaults), and those its bodies
+    read when they run."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return set(), set()
+    assert isinstance(statement, (ast.ClassDef, ast.FunctionDef))
+    heads: list[ast.expr] = list(statement.decorator_list)
+    heads += statement.bases + [k.value for k in statement.keywords] if isinstance(statement, ast.ClassDef) \
+        else statement.args.defaults + [d for d in statement.args.kw_defaults if d]
+    made = {n.id for head in heads for n in ast.walk(head) if isinstance(n, ast.Name)}
+    functions = [statement] if isinstance(statement, ast.FunctionDef) else \
+        [st for st in statement.body if isinstance(st, ast.FunctionDef)]
+    run = {name for function in functions for name, stored in names_in_order(function) if not stored}
+    return made, run
+
+
+def _installed(statement: ast.stmt) -> bool:
+    """Is what an import statement imports there to import (where the code is checked, as here)?"""
+    if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return True
+    modules = [a.name for a in statement.names] if isinstance(statement, ast.Import) else [statement.module or ""]
+    try:
+        return all(not module or importlib.util.find_spec(module.split(".")[0]) is not None for module in modules)
+    except (ImportError, ValueError):
+        return False
 
 
 def _defines(snippet: Snippet, tree: ast.Module | None, names: tuple[str, ...]) -> bool:

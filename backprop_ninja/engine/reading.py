@@ -141,12 +141,17 @@ def python_source(source: str) -> str:
     for i, line in enumerate(lines):
         if not magic[i] and not line.lstrip().startswith("#"):
             timed = _timed(line)
-            lines[i], magic[i] = (timed, False) if timed else (_commented(line), True) if _NOT_PYTHON.match(line) \
-                else (line, False)
+            lines[i] = timed if timed else _passed(line) if _NOT_PYTHON.match(line) else line
     # IPython runs a cell indented as a whole as if it were not.
     indent = min((len(line) - len(line.lstrip()) for line, m in zip(lines, magic) if line.strip() and not m), default=0)
     return "\n".join(line.lstrip() if m else line[indent:] if not line[:indent].strip() else line.lstrip()
                      for line, m in zip(lines, magic)) + "\n"
+
+
+def _passed(line: str) -> str:
+    """A magic line as a statement that does nothing, where it stands (the body of an `if`, say)."""
+    body = line.lstrip()
+    return line[:len(line) - len(body)] + "pass  # " + body
 
 
 def _commented(line: str) -> str:

@@ -75,7 +75,7 @@ def statements_of(cell: int, body: list[ast.stmt], headers: tuple[int, ...]) -> 
             yield from statements_of(cell, node.body, headers + header)
             continue
         lines = headers + tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-        names = list(_names_in_order(node))
+        names = list(names_in_order(node))
         yield Statement(cell, lines, writes=frozenset(_writes(node)), kills=frozenset(_kills(node)),
                         binds=frozenset(name for name, stored in names if stored) | _imported(node),
                         reads=frozenset(_reads(names)), none_only=_none_only(node), node=node)
@@ -116,49 +116,49 @@ def _reads(names: list[tuple[str, bool]]) -> set[str]:
     return read
 
 
-def _names_in_order(node: ast.AST) -> Iterator[tuple[str, bool]]:
+def names_in_order(node: ast.AST) -> Iterator[tuple[str, bool]]:
     """(name, is it bound here) for every name in `node`, in the order Python evaluates them."""
     if isinstance(node, ast.Name):
         yield node.id, not isinstance(node.ctx, ast.Load)
     elif isinstance(node, ast.Assign):
-        yield from _names_in_order(node.value)
+        yield from names_in_order(node.value)
         for target in node.targets:
             yield from _target(target)
     elif isinstance(node, ast.AugAssign):
-        yield from _names_in_order(node.value)
+        yield from names_in_order(node.value)
         yield from _target(node.target, modified=True)
     elif isinstance(node, ast.AnnAssign):
         if node.value:
-            yield from _names_in_order(node.value)
+            yield from names_in_order(node.value)
         yield from _target(node.target)
     elif isinstance(node, ast.NamedExpr):
-        yield from _names_in_order(node.value)
+        yield from names_in_order(node.value)
         yield node.target.id, True
     elif isinstance(node, (ast.For, ast.AsyncFor)):
-        yield from _names_in_order(node.iter)
+        yield from names_in_order(node.iter)
         yield from _target(node.target)
         for inside in node.body + node.orelse:
-            yield from _names_in_order(inside)
+            yield from names_in_order(inside)
     elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
         for generator in node.generators:
-            yield from _names_in_order(generator.iter)
+            yield from names_in_order(generator.iter)
             yield from _target(generator.target)
             for condition in generator.ifs:
-                yield from _names_in_order(condition)
+                yield from names_in_order(condition)
         parts: tuple[ast.expr, ...] = (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)
         for part in parts:
-            yield from _names_in_order(part)
+            yield from names_in_order(part)
     elif isinstance(node, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef)):
         for default in node.args.defaults + [d for d in node.args.kw_defaults if d]:
-            yield from _names_in_order(default)
+            yield from names_in_order(default)
         for decorator in getattr(node, "decorator_list", ()):
-            yield from _names_in_order(decorator)
+            yield from names_in_order(decorator)
         arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs + \
             [a for a in (node.args.vararg, node.args.kwarg) if a]
         inner = [(a.arg, True) for a in arguments]
         body: list[ast.stmt] | list[ast.expr] = node.body if isinstance(node.body, list) else [node.body]
         for statement in body:
-            inner += list(_names_in_order(statement))
+            inner += list(names_in_order(statement))
         # A function's own names stay its own; the others it reads when it runs.
         local = {name for name, stored in inner if stored}
         yield from ((name, False) for name, stored in inner if not stored and name not in local)
@@ -166,7 +166,7 @@ def _names_in_order(node: ast.AST) -> Iterator[tuple[str, bool]]:
             yield node.name, True
     else:
         for child in ast.iter_child_nodes(node):
-            yield from _names_in_order(child)
+            yield from names_in_order(child)
 
 
 def _target(target: ast.AST, modified: bool = False) -> Iterator[tuple[str, bool]]:
@@ -183,7 +183,7 @@ def _target(target: ast.AST, modified: bool = False) -> Iterator[tuple[str, bool
         yield from _target(target.value, modified)
     else:  # a subscript or an attribute: every name in it is read
         for child in ast.iter_child_nodes(target):
-            yield from _names_in_order(child)
+            yield from names_in_order(child)
 
 
 def _none_only(node: ast.stmt) -> bool:

@@ -164,12 +164,12 @@ class MicrogradExercise(Exercise[ProbeInstance]):
         value = values.get(name)
         if isinstance(value, str) and value == "not defined":
             return Comparison(NOT_DEFINED, tuple(truth.shape), note="not defined by your Value, so not graded")
-        if name == "backward" and not isinstance(value, str):
+        if name == "backward" and isinstance(value, torch.Tensor):
             asked = _asked(values, _probes(instance)[1])
             if asked is None:
                 return Comparison(ERROR, tuple(truth.shape), note="the probes' record of backward() is not one")
-            if not asked.any():
-                return Comparison(MISSING, (0,), note="not judged: every expression needs an op that fails alone")
+            if not asked.any():  # nothing to judge it on: not graded, as what the class lacks is not
+                return Comparison(NOT_DEFINED, (0,), note="not judged: every expression needs an op that fails alone")
             truth = truth[asked]
         shape = tuple(truth.shape)
         if isinstance(value, str):  # what the probes say of the learner's class, from its worker: read as text only

@@ -264,6 +264,8 @@ def probe_worker(namespace, where):
         except (Exception, SystemExit) as error:  # the learner's class, failing: its row says how
             rows[probe.op] = _probe_error(error, where)
     working = {op for op in defined if not isinstance(rows.get(op), str)}
+    if defined & set(PROBE_OPS) - working:  # - and / may be built from any op (a / b as a * b**-1)
+        working -= {"__sub__", "__truediv__"}
     structure, asked, unbuilt = None, [], []
     for what, needs, build, inputs in probe_expressions(draw):
         # Asked only of ops that work alone: a broken op's error is that op's, not backward()'s.
