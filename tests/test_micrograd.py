@@ -319,9 +319,9 @@ def test_a_helper_function_from_an_earlier_cell_comes_along(tmp_path, ninja):
     topo = ("def build_topo(v, topo, visited):\n    if v not in visited:\n        visited.add(v)\n"
             "        for child in v._prev:\n            build_topo(child, topo, visited)\n        topo.append(v)\n")
     backward = FIRST_HALF[FIRST_HALF.index("    def backward(self):"):]
-    uses = FIRST_HALF.replace(backward, "    def backward(self):\n        topo = []\n        build_topo(self, topo, set())\n"
-                                        "        self.grad = 1.0\n        for node in reversed(topo):\n"
-                                        "            node._backward()\n")
+    calls = ("    def backward(self):\n        topo = []\n        build_topo(self, topo, set())\n"
+             "        self.grad = 1.0\n        for node in reversed(topo):\n            node._backward()\n")
+    uses = FIRST_HALF.replace(backward, calls)
     result = _notebook_check(tmp_path, ninja, ["import math", topo, "x = 1", uses.replace("import math\n", "")])
     assert result["passed"], result["gradients"]
 
