@@ -2,18 +2,15 @@
 `check_answer`, the same check as `ninja check` on the answer cell, wherever the notebook runs."""
 from __future__ import annotations
 
-import ast
 
 import click
 import torch
 
-from ..engine.answers import Submission
 from ..engine.compare import harmless_shape
 from ..engine.reading import Cell, notebook_cells, python_source
 from ..engine.records import CheckResult
 from ..engine.registry import answers, exercises
-from ..engine.submission import answer_in_cells
-from ..engine.syntax import written_names, written_on_line
+from ..engine.submission import answer_in_cells, last_assigning
 from .render import render, render_html
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]
@@ -46,7 +43,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
 
     exercise = _exercise(key)
     cells = [Cell(python_source(code), "the code given", "")] if code is not None else _history()
-    found = answer_in_cells(cells, key, answers()) or _last_assigning(cells, exercise.written)
+    found = answer_in_cells(cells, key, answers()) or last_assigning(cells, exercise.written)
     if found is None:
         raise RuntimeError(f"no cell you have run assigns {exercise.written[0]} or another gradient of this "
                            "exercise: run your answer cell first, then check it")
@@ -68,21 +65,6 @@ def _history() -> list[Cell]:
     history = shell.user_ns.get("In", [])
     return notebook_cells("your notebook", [{"cell_type": "code", "source": source, "execution_count": number}
                                             for number, source in enumerate(history[1:-1], start=1)])
-
-
-def _last_assigning(cells: list[Cell], names: tuple[str, ...]) -> Submission | None:
-    """The last cell that assigns one of `names`, even only to None (a stub's untouched answer)."""
-    cell = next((cell for cell in reversed(cells) if _assigns(cell.source, names)), None)
-    if cell is None:
-        return None
-    return Submission((cell.snippet(),), found=f"{cell.label}, the last cell you ran that assigns them")
-
-
-def _assigns(source: str, names: tuple[str, ...]) -> bool:
-    try:
-        return any(written_names(node) & set(names) for node in ast.parse(source).body)
-    except SyntaxError:  # a cell that does not parse may still be the answer: the check says where
-        return any(written_on_line(line, names) for line in source.splitlines())
 
 
 def cmp(s: str, dt: torch.Tensor, t: torch.Tensor) -> None:

@@ -2,7 +2,7 @@
 cells compute, not by their shape.
 
 The cells, in the order they ran, are one program of top-level statements. An exercise's cells are
-those whose gradients are its work (`_owner`); its answer to a gradient is the last value those cells
+those whose gradients are its work (`_owners`); its answer to a gradient is the last value those cells
 leave for it, or the value a `cmp(...)` line checked. Its code is a backward slice of the program
 from those answers: the statements the values depend on, across cells, stopping at what the grader
 provides (the forward pass's tensors, the parameters, the batch, the sizes, the exercise's givens).
@@ -14,12 +14,12 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .reading import Cell, Snippet
-from .slicing import (Program, Statement, backward_slice, misspelling, names_in_order, only, parse, program,
-                      snippets, statements_of)
+from .slicing import (Program, Statement, backward_slice, bound_anew, misspelling, names_in_order, only, parse,
+                      program, snippets, statements_of)
 from .syntax import written_names
 
 
@@ -65,9 +65,11 @@ def lecture_answers(cells: list[Cell], answers: Answers) -> dict[str, Submission
     found = program(cells, gradients)
     answered: dict[str, Submission] = {}
     training = answers.in_training_loop
-    loops = _training_loops(found, answers.names[training]) if training in keys and training else []
-    if training and loops and (answer := _training_answer(found, loops[-1], answers, training, gradients)):
-        answered[training] = answer
+    loops = []
+    if training and training in keys:
+        loops = _training_loops(found, answers.names[training])
+        if loops and (answer := _training_answer(found, loops[-1], answers, training, gradients)):
+            answered[training] = answer
     looping = {cell for cell, _, _ in loops}  # every training run is the training exercise's, the last its answer
     by_size = sorted((k for k in keys if k != training), key=lambda k: len(answers.names[k]))
     owned: dict[str, list[int]] = {}
@@ -118,8 +120,7 @@ _HELPERS = 2
 def _part(found: Program, mine: list[int], key: str, answers: Answers, gradients: frozenset[str]) -> set[int] | None:
     """The statements of a cell (`mine`) that exercise `key`'s gradients there depend on, where the
     other gradients they read are only its own and its givens, and it writes few others; else None."""
-    last = {name: max(i for i in mine if name in found.statements[i].writes)
-            for name in answers.names[key] if any(name in found.statements[i].writes for i in mine)}
+    last = _last_writes(found.statements, mine, answers.names[key])
     if not last:
         return None
     part = backward_slice(found.statements, _at(last), answers.provided.get(key, frozenset())).kept & set(mine)
@@ -149,6 +150,14 @@ def _feeds(found: Program, mine: list[int], part: set[int], gradients: frozenset
     return False
 
 
+def _last_writes(statements: list[Statement], among: Iterable[int], names: Iterable[str]) -> dict[str, int]:
+    """Each of `names` that these statements write, by the last of them that writes it."""
+    last: dict[str, int] = {}
+    for i in among:
+        last.update({name: i for name in statements[i].writes & set(names)})
+    return last
+
+
 def _at(last: Mapping[str, int]) -> dict[int, set[str]]:
     by_statement: dict[int, set[str]] = {}
     for name, i in last.items():
@@ -171,8 +180,7 @@ def _answer(found: Program, key: str, own: list[int], answers: Answers, gradient
     with the code that value depends on."""
     names, given = answers.names[key], answers.given.get(key, ())
     mine = [i for i, st in enumerate(found.statements) if st.cell in own]
-    last = {name: max(i for i in mine if name in found.statements[i].writes)
-            for name in names if any(name in found.statements[i].writes for i in mine)}
+    last = _last_writes(found.statements, mine, names)
     provided, aliases = _stops(found, key, answers)
     kept = backward_slice(found.statements, _at(last), provided).kept
     setting = [(name, st) for i in mine if i not in kept and (st := found.statements[i]).node is not None
@@ -262,8 +270,7 @@ def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While],
         return None
     before = found.statements[:at]
     provided, aliases = _stops(found, key, answers)
-    last = {name: max(i for i, st in enumerate(body) if name in st.writes)
-            for name in {*answers.names[key], "grads"} if any(name in st.writes for st in body)}
+    last = _last_writes(body, range(len(body)), (*answers.names[key], "grads"))
     step = backward_slice(body, _at(last), provided)
     setup = backward_slice(before, {len(before) - 1: step.needed - gradients}, provided)
     kept = setup.kept | {len(before) + i for i in step.kept}
@@ -322,7 +329,7 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
     wanted = [(name, len(items)) for name in names]  # (a name, read before this item)
     while wanted:
         name, before = wanted.pop()
-        at = next((k for k in reversed(range(before)) if name in _binds(items[k][1])), None)
+        at = next((k for k in reversed(range(before)) if name in bound_anew(items[k][1])), None)
         if at is None or at in kept:
             continue
         kept.add(at)
@@ -334,13 +341,6 @@ def definitions(snippets: list[Snippet], names: tuple[str, ...]) -> tuple[Snippe
         if _installed(st):
             lines.setdefault(i, {}).update({n: 0 for n in range(st.lineno, (st.end_lineno or st.lineno) + 1)})
     return tuple(Snippet(only(parsed[i][0].source, numbers), parsed[i][0].origin) for i, numbers in lines.items())
-
-
-def _binds(statement: ast.stmt) -> set[str]:
-    if isinstance(statement, (ast.ClassDef, ast.FunctionDef)):
-        return {statement.name}
-    assert isinstance(statement, (ast.Import, ast.ImportFrom))
-    return {(a.asname or a.name).split(".")[0] for a in statement.names}
 
 
 def _needs(statement: ast.stmt) -> tuple[set[str], set[str]]:

@@ -37,7 +37,7 @@ def _raised_from_wire(d: object) -> Raised:
     if not isinstance(d, dict):
         raise wire.WireError("a report of an exception that is not an object")
     lineno, shapes, autograd = d.get("lineno"), d.get("shapes"), d.get("autograd", False)
-    if not (isinstance(lineno, int) or lineno is None) or not isinstance(shapes, list) or not isinstance(autograd, bool):
+    if not ((isinstance(lineno, int) or lineno is None) and isinstance(shapes, list) and isinstance(autograd, bool)):
         raise wire.WireError("a report of an exception that is not as the protocol says")
     return Raised(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
                   tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes),
@@ -300,7 +300,8 @@ class Session:
         where = ended.where
         if ended.timed_out:
             stop = Stop.TIME_LIMIT
-            exception = f"{Raised.TIME_LIMIT}: still running after {self.timeout:g} s (the time limit: --timeout changes it)"
+            exception = (f"{Raised.TIME_LIMIT}: still running after {self.timeout:g} s "
+                         "(the time limit: --timeout changes it)")
         else:
             stop = Stop.PROCESS_ENDED
             exception = f"{Raised.PROCESS_ENDED}: your code ended the process"

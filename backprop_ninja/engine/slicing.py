@@ -76,7 +76,7 @@ def statements_of(cell: int, body: list[ast.stmt], headers: tuple[int, ...]) -> 
             continue
         lines = headers + tuple(range(node.lineno, (node.end_lineno or node.lineno) + 1))
         names = list(names_in_order(node))
-        yield Statement(cell, lines, writes=frozenset(_writes(node)), kills=frozenset(_kills(node)),
+        yield Statement(cell, lines, writes=frozenset(_writes(node)), kills=frozenset(bound_anew(node)),
                         binds=frozenset(name for name, stored in names if stored) | _imported(node),
                         reads=frozenset(_reads(names)), none_only=_none_only(node), node=node)
 
@@ -93,7 +93,8 @@ def _imported(node: ast.stmt) -> set[str]:
     return set()
 
 
-def _kills(node: ast.stmt) -> set[str]:
+def bound_anew(node: ast.stmt) -> set[str]:
+    """The names a statement binds anew, whatever they held before: assigned whole, defined, imported."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
     targets = (node.targets if isinstance(node, ast.Assign) else

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .answers import Answers, Submission, definitions, lecture_answers
 from .reading import Cell, Snippet, SubmissionError, notebook_tag, read_cells, script_cells, text_of
-from .syntax import written_names
+from .slicing import bound_anew
+from .syntax import written_names, written_on_line
 
 
 def read_submission(path: Path, exercise: str, answers: Answers | None = None) -> Submission:
@@ -22,8 +23,8 @@ def read_submission(path: Path, exercise: str, answers: Answers | None = None) -
     text = text_of(path)
     cells = read_cells(path, text)
     if path.suffix == ".py":
-        ported = answer_in_cells(cells, exercise, answers) if answers and _ports_the_lecture(text, exercise, answers) \
-            else None
+        ports = answers is not None and _ports_the_lecture(text, (exercise,), answers)
+        ported = answer_in_cells(cells, exercise, answers) if answers and ports else None
         return ported or Submission((_py_snippet(path, text, exercise, answers),))
     found = _tagged(cells, exercise, answers) or (answer_in_cells(cells, exercise, answers) if answers else None)
     if found is None:
@@ -39,8 +40,9 @@ def read_submissions(path: Path, answers: Answers, content: bytes | None = None)
     not at all: a grader elsewhere sends it). SubmissionError for a file that cannot be read at all."""
     text = text_of(path, content)
     cells = read_cells(path, text)
-    lecture = lecture_answers(cells, answers)
-    if path.suffix == ".py" and not (lecture and any(_ports_the_lecture(text, key, answers) for key in lecture)):
+    ported = path.suffix != ".py" or _ports_the_lecture(text, answers.untagged, answers)
+    lecture = lecture_answers(cells, answers) if ported else {}
+    if path.suffix == ".py" and not lecture:
         key = _py_exercise(path, text, answers)
         return {key: Submission((_py_snippet(path, text, key, answers),))} if key else {}
     found = {}
@@ -59,11 +61,16 @@ def answer_in_cells(cells: list[Cell], exercise: str, answers: Answers) -> Submi
         return _by_definition(cells, exercise, answers)
     if exercise in answers.untagged:
         return lecture_answers(cells, answers).get(exercise)
-    names = set(answers.names[exercise])
-    last = next((cell for cell in reversed(cells) if _writes(cell.source) & names), None)
-    if last is None:
+    return last_assigning(cells, answers.names[exercise])
+
+
+def last_assigning(cells: list[Cell], names: tuple[str, ...]) -> Submission | None:
+    """The last cell that assigns one of `names` (even only to None: a stub's untouched answer; read
+    from its lines where it does not parse, so that the check says where it breaks)."""
+    cell = next((cell for cell in reversed(cells) if _assigns(cell.source, names)), None)
+    if cell is None:
         return None
-    return Submission((last.snippet(),), found=f"{last.label}, the last cell that assigns its gradients")
+    return Submission((cell.snippet(),), found=f"{cell.label}, the last cell that assigns its gradients")
 
 
 def _by_definition(cells: list[Cell], exercise: str, answers: Answers) -> Submission | None:
@@ -74,11 +81,11 @@ def _by_definition(cells: list[Cell], exercise: str, answers: Answers) -> Submis
     return Submission(found, found=f"{label}, found by what it defines")
 
 
-def _writes(source: str) -> set[str]:
+def _assigns(source: str, names: tuple[str, ...]) -> bool:
     try:
-        return {n for node in ast.parse(source).body for n in written_names(node)}
+        return bool(written_names(ast.parse(source)) & set(names))
     except SyntaxError:
-        return set()
+        return any(written_on_line(line, names) for line in source.splitlines())
 
 
 def _tagged(cells: list[Cell], exercise: str, answers: Answers | None) -> Submission | None:
@@ -149,20 +156,17 @@ def _py_exercise(path: Path, text: str, answers: Answers) -> str | None:
                 and writes and writes <= set(answers.names[k])), key=lambda k: len(answers.names[k]), default=None)
 
 
-def _ports_the_lecture(text: str, exercise: str, answers: Answers) -> bool:
-    """Does a `.py` file build what the grader provides itself (the forward pass, the parameters: the
-    lecture ported into a script, or split into `# %%` cells), rather than answer one exercise?"""
-    if exercise not in answers.untagged or exercise in answers.defines:
+def _ports_the_lecture(text: str, keys: tuple[str, ...], answers: Answers) -> bool:
+    """Does a `.py` file build what the grader provides one of `keys` itself (the forward pass, the
+    parameters: the lecture ported into a script, or split into `# %%` cells), rather than answer
+    one exercise?"""
+    keys = tuple(key for key in keys if key in answers.untagged and key not in answers.defines)
+    if not keys:
         return False
-    cells = script_cells("", text)
-    if len(cells) > 1:
+    if len(script_cells("", text)) > 1:
         return True
     try:
-        body = ast.parse(text).body
+        bound = {name for node in ast.parse(text).body for name in bound_anew(node)}
     except SyntaxError:
         return False
-    provided = answers.provided.get(exercise, frozenset()) - {"torch", "F"}
-    bound = {n.id for node in body if isinstance(node, (ast.Assign, ast.AnnAssign))
-             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-             for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-    return len(bound & provided) >= 3
+    return any(len(bound & (answers.provided.get(key, frozenset()) - {"torch", "F"})) >= 3 for key in keys)
