@@ -425,7 +425,11 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
 @click.option("--points", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Points per exercise (default 25: 100 for makemore4's four).")
 @TIMEOUT_OPTION
-@SANDBOX_OPTION
+@click.option(
+    "--sandbox", "sandbox_mode", type=click.Choice(SANDBOX_MODES), default="bwrap", show_default=True,
+    help="Run the upload in bubblewrap's sandbox: bwrap grades only there, and where it does not work writes a "
+         "results.json with score 0 that says why; none grades without it (for an instructor's own trial on a "
+         "machine without bubblewrap); auto uses it where it works, else warns and goes on without.")
 def gradescope(submission: Path | None, results: Path | None, pack: str | None, points: float | None,
                timeout: float | None, sandbox_mode: str) -> None:
     """Grade one Gradescope submission into Gradescope's results.json.
@@ -435,6 +439,11 @@ def gradescope(submission: Path | None, results: Path | None, pack: str | None, 
     isolation), and each exercise of the pack is one test, scored by the
     share of its parts that pass, with the check's table as its output.
     Run it locally with --submission and --results.
+
+    The upload runs only in the sandbox: where bubblewrap does not work,
+    nothing is graded, and results.json scores 0 and says why (the exit
+    status is still 0: the autograder ran). --sandbox none grades without
+    it, for a trial of your own.
     """
     from .engine.registry import packs
     from .grade import gradescope as contract
@@ -442,8 +451,16 @@ def gradescope(submission: Path | None, results: Path | None, pack: str | None, 
     pack = pack or contract.PACK
     if pack not in packs():
         raise click.BadParameter(f"{pack!r} is not a pack; choose from {', '.join(packs())}", param_hint="--pack")
-    payload = contract.autograde(submission or contract.SUBMISSION, results or contract.RESULTS, pack,
-                                 points or contract.POINTS, timeout, _sandbox(sandbox_mode))
+    results, points = results or contract.RESULTS, points or contract.POINTS
+    try:
+        sandbox, warning = find(sandbox_mode)
+    except SandboxError as e:  # fail closed: nothing runs unconfined, and the learner is told why
+        contract.refuse(results, pack, points, str(e))
+        click.echo(f"Not graded: {e}", err=True)
+        return
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+    payload = contract.autograde(submission or contract.SUBMISSION, results, pack, points, timeout, sandbox)
     click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
                + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))
 
@@ -462,7 +479,9 @@ def check_exercise(pack: str, as_json: bool) -> None:
       - the stubs render, and the untouched stub fails cleanly;
       - the reference solution passes on every instance;
     and every known-wrong solution fails with its declared root cause
-    and kind of mistake.
+    and kind of mistake. A built-in pack's reference and known-wrong
+    solutions are read from the repository's reference/ folder, which
+    is not installed with the package.
 
     Exit status: 0 all hold, 1 some do not, 2 bad input.
     """

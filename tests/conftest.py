@@ -19,7 +19,29 @@ from backprop_ninja.packs.makemore4.exercises import EXERCISES
 use_threads()
 
 REPO = Path(__file__).resolve().parents[1]
+# Every worked solution, ex1.py to mlp.py, each the file a learner would hand in (not installed).
 REFERENCE = REPO / "reference"
+
+
+def worked(key: str) -> str:
+    """The worked solution of exercise `key`."""
+    return (REFERENCE / f"{key}.py").read_text()
+
+
+def solution_lines() -> dict[str, list[str]]:
+    """By exercise key, the lines of its worked solution that give the answer away: those its stub
+    does not already say (the forward parts of micrograd's Value, ex4's `grads = [...]`), at least
+    10 characters long, so that no short common line stands for a whole solution."""
+    from backprop_ninja.check.stubs import render_py
+    from backprop_ninja.engine.registry import exercises
+
+    found = {}
+    for path in sorted(REFERENCE.glob("*.py")):
+        stub = " ".join(render_py(exercises()[path.stem]).split())
+        lines = {line.strip() for line in path.read_text().split('"""', 2)[2].splitlines()}
+        found[path.stem] = sorted(line for line in lines if len(line) >= 10 and not line.startswith("#")
+                                  and " ".join(line.split()) not in stub)
+    return found
 
 
 @pytest.fixture

@@ -1,14 +1,18 @@
 """grader/run_autograder, run as Gradescope runs it (a real subprocess of the real script) on
 submissions laid out as Gradescope lays them out, with the roots overridden: results.json in
-Gradescope's format, one test per exercise."""
+Gradescope's format, one test per exercise; and where the sandbox does not work, no grading at all,
+with score 0 and why."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import lecture_notebooks as lecture
 import pytest
-from conftest import REFERENCE, REPO
+from conftest import REFERENCE, REPO, worked
+
+from backprop_ninja.engine.sandbox import WORKDIR, find
 
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
 
@@ -60,7 +64,61 @@ def test_an_upload_that_cannot_be_graded_scores_zero_and_says_why(tmp_path, file
 
 
 def test_another_pack_is_another_assignment(tmp_path):
-    from backprop_ninja.packs.bigram import REFERENCE as BIGRAM
-
-    payload = autograde(tmp_path, {"bigram.py": BIGRAM}, "--pack", "bigram", "--points", "10", keys=("bigram",))
+    payload = autograde(tmp_path, {"bigram.py": worked("bigram")}, "--pack", "bigram", "--points", "10",
+                        keys=("bigram",))
     assert payload["score"] == payload["max_score"] == 10
+
+
+def run_autograder(tmp_path, files: dict[str, str], *args: str, path: str | None = None):
+    """grader/run_autograder as Gradescope runs it, with PATH as given: (the run, results.json)."""
+    submission, results = tmp_path / "autograder" / "submission", tmp_path / "autograder" / "results"
+    submission.mkdir(parents=True)
+    for name, text in files.items():
+        (submission / name).write_text(text)
+    env = {**os.environ, "PYTHON": sys.executable, "PATH": path or os.environ["PATH"]}
+    done = subprocess.run([shutil.which("bash"), str(REPO / "grader" / "run_autograder"), "--submission",
+                           str(submission), "--results", str(results), *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+    return done, json.loads((results / "results.json").read_text())
+
+
+def path_without_a_working_bwrap(tmp_path, how: str) -> str:
+    """A PATH on which bubblewrap is missing, or there but refused the namespaces it makes, as in a
+    container that does not allow them."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    if how == "missing":
+        return str(folder)
+    bwrap = folder / "bwrap"
+    bwrap.write_text("#!/bin/sh\necho 'bwrap: No permissions to create a new namespace' >&2\nexit 1\n")
+    bwrap.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize("how, reason", [("missing", "bubblewrap (bwrap) is not installed"),
+                                         ("refused", "No permissions to create a new namespace")])
+def test_where_the_sandbox_does_not_work_nothing_is_graded_and_results_say_why(tmp_path, how, reason):
+    ran = tmp_path / "ran"
+    right = f"open({str(ran)!r}, 'w').write('ran')\n" + worked("ex2")
+    done, payload = run_autograder(tmp_path, {"ex2.py": right}, path=path_without_a_working_bwrap(tmp_path, how))
+    assert done.returncode == 0, done.stderr  # the autograder ran: Gradescope reads its results
+    assert payload["score"] == 0 and payload["tests"] == [] and payload["visibility"] == "visible"
+    assert payload["output"].startswith("Not graded") and reason in payload["output"]
+    assert reason in done.stderr and not ran.exists(), "none of the upload's code ran"
+
+
+def test_an_instructor_s_own_trial_may_grade_without_the_sandbox(tmp_path):
+    path = path_without_a_working_bwrap(tmp_path, "missing")
+    done, payload = run_autograder(tmp_path, {"ex2.py": worked("ex2")}, "--sandbox", "none", path=path)
+    assert done.returncode == 0 and "Warning" in done.stderr, done.stderr
+    assert by_exercise(payload)["ex2"]["status"] == "passed" and payload["score"] == 25
+
+
+def test_where_the_sandbox_works_the_upload_is_graded_inside_it(tmp_path):
+    if find("auto")[0] is None:
+        pytest.skip(f"bubblewrap does not work here: {find('auto')[1]}")
+    done, payload = run_autograder(tmp_path, {"ex2.py": "import os\nprint('working in', os.getcwd())\n"
+                                                        + worked("ex2")})
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    ex2 = by_exercise(payload)["ex2"]
+    assert ex2["status"] == "passed" and f"working in {WORKDIR}" in ex2["output"]

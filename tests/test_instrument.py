@@ -45,7 +45,46 @@ def test_only_calls_into_autograd_are_uses():
                "g = torch.autograd.grad(loss, [h])\n"
                "from torch.func import grad\n")
     assert [(line, what) for _, line, what in s.autograd_uses()] == [
-        (2, ".grad copied into dW2"), (3, ".backward()"), (4, "torch.autograd"), (5, "from torch.func import ...")]
+        (2, ".grad copied into dW2"), (3, ".backward()"), (4, "torch.autograd"), (5, "from torch.func import grad")]
+
+
+def test_torch_s_internals_and_code_hidden_from_the_reading_are_uses():
+    s = source("import torch as t\n"
+               "node = loss.grad_fn.next_functions[0][0]\n"
+               "t.func.jacrev\n"
+               "fwd = torch.autograd.forward_ad\n"
+               "getattr(torch, 'float64')\n"
+               "getattr(logits, 'grad' + '_fn')\n"
+               "getattr(logits, 'grad_fn')\n",
+               "torch._softmax_backward_data\n"
+               "torch.ops.aten.tanh_backward\n"
+               "Variable._execution_engine = variable.ImperativeEngine()\n"
+               "importlib.import_module('functorch')\n"
+               "eval(text)\n"
+               "vars(torch)\n"
+               "sys.modules['torch.func']\n"
+               "from gc import get_referrers\n"
+               "inspect.getattr_static(logits, 'next_functions')\n")
+    assert [(origin, line, what.split(", which")[0]) for origin, line, what in s.autograd_uses()] == [
+        ("cell 1", 2, "loss.grad_fn"), ("cell 1", 2, "loss.grad_fn.next_functions"), ("cell 1", 3, "t.func"),
+        ("cell 1", 3, "t.func.jacrev"), ("cell 1", 4, "torch.autograd"), ("cell 1", 4, "torch.autograd.forward_ad"),
+        ("cell 1", 5, "getattr(torch, 'float64')"), ("cell 1", 6, "getattr(logits, 'grad' + '_fn')"),
+        ("cell 1", 7, "getattr(logits, 'grad_fn')"),
+        ("cell 2", 1, "torch._softmax_backward_data"), ("cell 2", 2, "torch.ops"),
+        ("cell 2", 2, "torch.ops.aten.tanh_backward"), ("cell 2", 3, "Variable._execution_engine"),
+        ("cell 2", 3, "variable.ImperativeEngine"), ("cell 2", 4, "importlib.import_module('functorch')"),
+        ("cell 2", 5, "eval(text)"), ("cell 2", 6, "vars(torch)"), ("cell 2", 7, "sys.modules"),
+        ("cell 2", 8, "from gc import get_referrers"), ("cell 2", 9, "'next_functions' in a string")]
+
+
+def test_honest_code_is_no_use_of_autograd():
+    s = source("import torch\nimport torch.nn.functional as F\nfrom torch import nn\nimport re, gc\n"
+               "with torch.no_grad():\n"
+               "    x = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)\n"
+               "print(x.requires_grad, x.grad, x.grad is None, torch.__version__, F.softmax(x, 0))\n"
+               "model = nn.Linear(2, 2)\nmodel.eval()\nre.compile('a')\ngc.collect()\nkind = getattr(x, 'dtype')\n"
+               "import torch.functional\n")
+    assert s.autograd_uses() == []
 
 
 def test_an_overwrite_is_a_fresh_assignment_after_an_earlier_write():

@@ -5,17 +5,20 @@ import json
 
 import nbformat
 import pytest
+from conftest import worked
 from nbformat.v4 import new_code_cell, new_notebook
 
 from backprop_ninja.check import check
 from backprop_ninja.check.notebook import check_answer
 from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.registry import with_references
 from backprop_ninja.packs.micrograd.exercise import MICROGRAD
 from backprop_ninja.packs.micrograd.pack import PACK
 from backprop_ninja.packs.micrograd.slips import RIGHT, predict
-from backprop_ninja.packs.micrograd.value import REFERENCE, STUB
+from backprop_ninja.packs.micrograd.value import STUB
 
-MISTAKES = {m.name: m for m in PACK.mistakes}
+REFERENCE = worked("micrograd")
+MISTAKES = {m.name: m for m in with_references(PACK).mistakes}
 
 
 def run(source: str):
@@ -79,6 +82,29 @@ def test_the_untouched_stub_says_where_to_start():
     result = run(STUB)
     assert set(statuses(result).values()) == {"missing"} and not result.errors
     assert "__add__'s _backward leaves every gradient as it was" in result.gradients[0].note
+
+
+def without_backward_bodies(source: str) -> list[str]:
+    """The lines of `source` with the body of every `_backward` and of `backward()` left out."""
+    lines, skipped_indent = [], None
+    for line in source.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if skipped_indent is not None:
+            if not line.strip() or indent > skipped_indent:
+                continue
+            skipped_indent = None
+        lines.append(line)
+        if line.strip() in ("def _backward():", "def backward(self):"):
+            skipped_indent = indent
+    return lines
+
+
+def test_the_stub_is_the_reference_with_each_backward_body_a_todo():
+    """The stub is installed, the reference not: they are kept in step here."""
+    answer = REFERENCE.split('"""', 2)[2].lstrip("\n")  # without the file's docstring
+    assert without_backward_bodies(STUB) == without_backward_bodies(answer)
+    todos = [line.strip() for line in STUB.splitlines() if "# TODO" in line]
+    assert len(todos) == answer.count("def _backward():") + 1 and all(t.startswith("pass  # TODO") for t in todos)
 
 
 def test_a_wrong_op_makes_backward_inherit_its_error_rather_than_be_blamed():

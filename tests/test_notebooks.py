@@ -6,7 +6,7 @@ import nbclient
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import REFERENCE
+from conftest import REFERENCE, worked
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
@@ -36,10 +36,9 @@ def execute(notebook, cwd) -> dict:
 def test_the_micrograd_notebook_checks_the_class_with_the_imports_of_the_cells_before_it(tmp_path):
     """The lecture imports math in its first cell; its Value cell uses it; what the check runs is that
     cell's class, with that import, and not the experiment after it, which needs a drawing library."""
-    from backprop_ninja.packs.micrograd.value import REFERENCE as VALUE
-
     notebook = stub("micrograd")
-    answer_cell(notebook, "micrograd").source = VALUE.replace("import math\n", "") + "\ndraw_dot(Value(2.0) * 3)\n"
+    value = worked("micrograd").replace("import math\n", "")
+    answer_cell(notebook, "micrograd").source = value + "\ndraw_dot(Value(2.0) * 3)\n"
     notebook.cells.insert(0, nbformat.v4.new_code_cell("import math\ndef draw_dot(root):\n    return root"))
     shown = execute(notebook, tmp_path)
     assert "All 7 gradients match autograd on all 4 instances" in " ".join(shown["text/plain"].split())

@@ -9,17 +9,18 @@ from importlib.metadata import EntryPoint
 import nbformat
 import pytest
 import torch
-from conftest import REFERENCE
+from conftest import REFERENCE, worked
 
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_ipynb, render_py
 from backprop_ninja.engine import registry
 from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.packs.bigram import BIGRAM, PACK, REFERENCE as REFERENCE_BIGRAM, BigramInstance
+from backprop_ninja.packs.bigram import BIGRAM, PACK, BigramInstance
 
-MISTAKES = {m.name: m for m in PACK.mistakes}
-# The packs that carry their own reference and corpus of mistakes (the lecture's are in reference/ and tests).
-CORPORA = [name for name, pack in registry.packs().items() if pack.references]
+REFERENCE_BIGRAM = worked("bigram")
+MISTAKES = {m.name: m for m in registry.with_references(PACK).mistakes}
+# The packs with a corpus of mistakes beside their references in reference/ (the lecture's are in tests).
+CORPORA = [name for name, pack in registry.packs().items() if pack.reference_files and pack.reference_files.mistakes]
 
 
 def run(source: str, exercise=BIGRAM):
@@ -52,12 +53,22 @@ def test_the_corpus_of_mistakes_has_one_mistake_each_and_covers_every_gradient()
 @pytest.mark.parametrize("name", CORPORA)
 def test_every_pack_holds_what_it_declares(name):
     """Reference on every instance, at least 8 single mistakes each with its root cause and kind."""
-    pack = registry.packs()[name]
+    pack = registry.with_references(registry.packs()[name])
     from backprop_ninja.check.pack import validate
 
     findings = validate(pack)
     assert all(f.ok for f in findings), [f for f in findings if not f.ok]
     assert len(pack.mistakes) >= 8 and sum("mistake" in f.subject for f in findings) == len(pack.mistakes)
+
+
+def test_check_exercise_finds_a_built_in_pack_s_references_in_the_repository_from_anywhere(tmp_path, ninja):
+    """makemore4 holds none of its answers; they are read from reference/, wherever the command runs."""
+    assert not registry.packs()["makemore4"].references
+    code, out, err = ninja("check-exercise", "makemore4", "--json", cwd=tmp_path)
+    findings = {f["subject"]: f for f in json.loads(out)}
+    assert code == 0 and all(f["ok"] for f in findings.values()), out + err
+    for key in ("ex1", "ex2", "ex3", "ex4"):
+        assert findings[f"{key}: reference"]["detail"] == "passes on all 4 instances", key
 
 
 @pytest.mark.parametrize("case", MISTAKES, ids=list(MISTAKES))
@@ -212,17 +223,15 @@ def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message
 TRAINING_PACK = """\
 import dataclasses
 from backprop_ninja.engine.registry import Pack
-from backprop_ninja.packs.mlp import MLP, REFERENCE
-PACK = Pack("mine", "a course's own", (dataclasses.replace(MLP, key="mlp2"),), references={"mlp2": REFERENCE})
+from backprop_ninja.packs.mlp import MLP
+PACK = Pack("mine", "a course's own", (dataclasses.replace(MLP, key="mlp2"),))
 """
 
 
 def test_a_pack_file_with_a_training_stage_trains_without_being_installed(tmp_path, ninja):
     """The worker that trains is sent the pack file's source, and loads the exercise from it."""
-    from backprop_ninja.packs.mlp import REFERENCE as REFERENCE_MLP
-
     (tmp_path / "p.py").write_text(TRAINING_PACK)
-    (tmp_path / "answer.py").write_text(REFERENCE_MLP)
+    (tmp_path / "answer.py").write_text(worked("mlp"))
     code, out, err = ninja("check", "--pack", tmp_path / "p.py", "mlp2", tmp_path / "answer.py", "--steps", "200",
                            "--json")
     assert code == 0 and json.loads(out)["convergence"]["passed"], err
@@ -265,10 +274,10 @@ def test_the_mlp_pack_trains_with_the_learner_s_gradients_next_to_autograd_s_twi
     """The training stage is the pack's own: the reference converges like autograd; a wrong backward
     fails its gradients and drifts from the twin's run even in grading's short training."""
     from backprop_ninja.grade import GRADE_STEPS
-    from backprop_ninja.packs.mlp import MLP, REFERENCE as REFERENCE_MLP
+    from backprop_ninja.packs.mlp import MLP
 
-    right = check(MLP, (Snippet(REFERENCE_MLP, "mlp.py"),), steps=GRADE_STEPS)
+    right = check(MLP, (Snippet(worked("mlp"), "mlp.py"),), steps=GRADE_STEPS)
     assert right.passed and right.convergence.passed
-    halved = REFERENCE_MLP.replace("dW2 = h.T @ dlogits", "dW2 = 0.5 * (h.T @ dlogits)")
+    halved = worked("mlp").replace("dW2 = h.T @ dlogits", "dW2 = 0.5 * (h.T @ dlogits)")
     wrong = check(MLP, (Snippet(halved, "mlp.py"),), steps=GRADE_STEPS)
     assert not wrong.passed and not wrong.convergence.passed, wrong.convergence.reason

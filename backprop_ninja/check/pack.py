@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.records import MISSING, PASS
-from ..engine.registry import Pack
+from ..engine.registry import Pack, with_references
 from ..engine.reading import Snippet
 from . import check
 from .stubs import render_ipynb, render_py
@@ -64,6 +64,8 @@ def _stub(exercise: Exercise) -> Finding:
 
 
 def validate(pack: Pack) -> list[Finding]:
+    """Raises PackError where the worked solutions the pack names in its `reference_files` are not there."""
+    pack = with_references(pack)
     findings = []
     judged = {}  # the exercises whose gradients can be judged at all
     for exercise in pack.exercises:
@@ -74,7 +76,8 @@ def validate(pack: Pack) -> list[Finding]:
         findings.append(_stub(exercise))
         reference = pack.references.get(exercise.key)
         if reference is None:
-            findings.append(Finding(f"{exercise.key}: reference", False, "none given (Pack.references)"))
+            findings.append(Finding(f"{exercise.key}: reference", False,
+                                    "none given (Pack.references or Pack.reference_files)"))
             continue
         result = _run(exercise, reference, f"{exercise.key} reference")
         failing = [g.name for g in result.gradients if g.status != PASS]

@@ -11,8 +11,8 @@ import torch
 from .exercise import ForwardExercise
 from .records import Convergence
 from .registry import PackError, source_of
-from .runner import LearnerCode, LearnerStopped, WorkerRefused
-from .training import Batch, autograd_backward
+from .runner import LearnerCode, WorkerRefused
+from .training import Batch, LearnerStopped, autograd_backward
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
 DEFAULT_STEPS = 2000

@@ -8,6 +8,7 @@ Nothing here runs learner code: it turns snippets into facts, and into other sni
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -106,29 +107,26 @@ class LearnerSource:
         return found
 
     def autograd_uses(self) -> list[tuple[str, int, str]]:
-        """(origin, line, what) wherever the code calls into autograd, in line order: `.backward()`,
-        torch.autograd, torch.func or functorch, or a `.grad` copied into a gradient. Reading an
-        attribute such as `requires_grad` uses nothing."""
-        uses = []
-        for snippet, module in zip(self.snippets, self.modules or []):
-            for sub in ast.walk(module):
-                if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "backward":
-                    uses.append((snippet.origin, sub.lineno, ".backward()"))
-                elif (isinstance(sub, ast.Attribute) and sub.attr in ("autograd", "func")
-                      and isinstance(sub.value, ast.Name) and sub.value.id == "torch"):
-                    uses.append((snippet.origin, sub.lineno, f"torch.{sub.attr}"))
-                elif isinstance(sub, ast.Import):
-                    uses += [(snippet.origin, sub.lineno, f"import {a.name}") for a in sub.names
-                             if _autograd_module(a.name)]
-                elif isinstance(sub, ast.ImportFrom) and sub.module and any(
-                        _autograd_module(m) for m in [sub.module, *(f"{sub.module}.{a.name}" for a in sub.names)]):
-                    uses.append((snippet.origin, sub.lineno, f"from {sub.module} import ..."))
+        """(origin, line, what) wherever the code calls into autograd, in the order of the code: `.backward()`,
+        torch.autograd, torch.func or functorch, torch's internals around them (a node's `grad_fn` called by
+        hand, TorchScript, forward-mode AD, the engine), torch's attributes reached by a name the reading
+        cannot see, or code hidden from the reading altogether (`exec`, `ctypes`, `gc`); or a `.grad`
+        copied into a gradient. Reading an attribute such as `requires_grad` uses nothing."""
+        torch_names = _torch_names(self.modules or [])
+        uses: dict[tuple[str, int, str], tuple[int, int, int, int]] = {}
+        for i, (snippet, module) in enumerate(zip(self.snippets, self.modules or [])):
+            for node, what in _reaches(module, torch_names):
+                position = (i, node.lineno, node.col_offset, node.end_col_offset or 0)
+                uses.setdefault((snippet.origin, node.lineno, what), position)
         for name, sts in self.writes.items():
-            uses += [(self.snippets[st.snippet].origin, sub.lineno, f".grad copied into {name}")
-                     for st in sts for sub in ast.walk(st.node)
-                     if isinstance(sub, ast.Attribute) and sub.attr == "grad" and isinstance(sub.ctx, ast.Load)
-                     and _attribute_name(sub.value) != "autograd"]  # autograd.grad is a call, named above
-        return sorted(set(uses), key=lambda use: use[1])
+            for st in sts:
+                for sub in ast.walk(st.node):
+                    if (isinstance(sub, ast.Attribute) and sub.attr == "grad" and isinstance(sub.ctx, ast.Load)
+                            and _attribute_name(sub.value) != "autograd"):  # autograd.grad is a call, named above
+                        position = (st.snippet, sub.lineno, sub.col_offset, sub.end_col_offset or 0)
+                        uses.setdefault((self.snippets[st.snippet].origin, sub.lineno,
+                                         f".grad copied into {name}"), position)
+        return sorted(uses, key=uses.__getitem__)
 
     # -- variants ---------------------------------------------------------------------------------
 
@@ -185,8 +183,145 @@ def _attribute_name(node: ast.AST) -> str | None:
     return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
 
 
+# Attributes that reach autograd, or torch's machinery beneath it, on whatever object they are read: a
+# graph's nodes (called by hand, they are the backward pass), forward-mode AD, TorchScript (whose
+# autograd.grad runs out of Python's sight), torch's C core, the engine by either of its names, and
+# torch.func's transforms.
+AUTOGRAD_ATTRIBUTES = frozenset({
+    "autograd", "backward", "grad_fn", "next_functions", "forward_ad", "jit", "_C", "functorch", "_functorch",
+    "ImperativeEngine", "_ImperativeEngine", "_execution_engine", "jacfwd", "jacrev", "jvp", "vjp", "hessian"})
+# On torch (or one of its modules, F among them) these too: torch.func, and torch.ops and its backward
+# kernels (torch._softmax_backward_data, torch.ops.aten.tanh_backward), a backward pass written by torch.
+# A private attribute of torch is one of its internals as well.
+TORCH_ATTRIBUTES = frozenset({"func", "ops"})
+# Ways around reading the code: an object's attributes as a dict, every object alive, every module loaded.
+AROUND_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__subclasses__", "__globals__", "__builtins__",
+                               "get_objects", "get_referrers", "get_referents"})
+RUNS_UNSEEN = "which runs code this check cannot read"
+# Builtins whose use the reading cannot follow, and why.
+HIDDEN_BUILTINS = {"exec": RUNS_UNSEEN, "eval": RUNS_UNSEEN, "compile": "which makes code this check cannot read",
+                   "vars": "which reaches attributes by name", "__builtins__": "which reaches the builtins by name",
+                   "__import__": "which imports a module this check cannot name"}
+# Modules that run code, or reach memory, out of the reading's sight.
+HIDDEN_MODULES = frozenset({"ctypes", "_ctypes", "builtins"})
+
+
+def _reaches(module: ast.Module, torch_names: frozenset[str]) -> Iterator[tuple[ast.expr | ast.stmt, str]]:
+    """Each node of `module` that reaches for autograd, with what it is, as the learner wrote it."""
+    calls = [node for node in ast.walk(module) if isinstance(node, ast.Call)]
+    called = {id(call.func): call for call in calls}
+    # The names getattr and an import are given: the call says what it reaches, not the string alone.
+    named_in_call = {id(_name_argument(call)) for call in calls if _name_argument(call) is not None}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Attribute):
+            if node.attr == "backward" and id(node) in called:
+                yield node, ".backward()"
+            elif node.attr in AUTOGRAD_ATTRIBUTES or (_on_torch(node.value, torch_names) and _internal(node.attr)):
+                yield node, _shown(node)
+            elif node.attr in AROUND_ATTRIBUTES or (node.attr == "modules" and _attribute_name(node.value) == "sys"):
+                yield node, f"{_shown(node)}, which reaches objects around this check"
+        elif isinstance(node, ast.Name) and node.id in HIDDEN_BUILTINS and isinstance(node.ctx, ast.Load):
+            call = called.get(id(node))
+            if not (call and node.id == "__import__"):  # an import by a name: the call's own, below
+                yield node, f"{_shown(call or node)}, {HIDDEN_BUILTINS[node.id]}"
+        elif isinstance(node, ast.Call):
+            yield from _reaches_by_name(node, torch_names)
+        elif (isinstance(node, ast.Constant) and _string(node) in AUTOGRAD_ATTRIBUTES | AROUND_ATTRIBUTES
+              and id(node) not in named_in_call):
+            yield node, f"{node.value!r} in a string"  # an attribute to be reached by name, some other way
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if _autograd_module(alias.name) or _hidden_module(alias.name):
+                    yield node, f"import {alias.name}" + (f", {RUNS_UNSEEN}" if _hidden_module(alias.name) else "")
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [alias.name for alias in node.names]
+            if _hidden_module(node.module):
+                yield node, f"from {node.module} import {', '.join(names)}, {RUNS_UNSEEN}"
+            elif _autograd_module(node.module) or any(_autograd_module(f"{node.module}.{name}")
+                                                      or name in AROUND_ATTRIBUTES for name in names):
+                yield node, f"from {node.module} import {', '.join(names)}"
+
+
+def _reaches_by_name(call: ast.Call, torch_names: frozenset[str]) -> Iterator[tuple[ast.expr, str]]:
+    """getattr on torch, or by a name computed as the code runs; an import of torch's autograd, or of a
+    module named as the code runs."""
+    named = _name_argument(call)
+    if named is None:
+        return
+    literal = _string(named)
+    if _attribute_name(call.func) == "getattr":
+        if _on_torch(call.args[0], torch_names):
+            yield call, f"{_shown(call)}, which reaches torch's attributes by name"
+        elif literal is None:
+            yield call, f"{_shown(call)}, which reaches an attribute named only as the code runs"
+        elif literal in AUTOGRAD_ATTRIBUTES | AROUND_ATTRIBUTES:
+            yield call, _shown(call)
+    elif literal is None:
+        yield call, f"{_shown(call)}, which imports a module named only as the code runs"
+    elif _autograd_module(literal) or _hidden_module(literal):
+        yield call, _shown(call)
+
+
+def _name_argument(call: ast.Call) -> ast.expr | None:
+    """What a call of getattr, __import__ or import_module is given as the name to reach."""
+    function = _attribute_name(call.func)
+    if function == "getattr" and len(call.args) > 1:
+        return call.args[1]
+    return call.args[0] if function in ("__import__", "import_module") and call.args else None
+
+
+def _string(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _torch_names(modules: list[ast.Module]) -> frozenset[str]:
+    """The names torch and its modules go by: torch and F, as the namespace gives them, and what the code
+    imports from torch or binds to it (`import torch as t`, `from torch import nn`, `t = torch`)."""
+    names = {"torch", "F"}
+    nodes = [node for module in modules for node in ast.walk(module)]
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            names |= {alias.asname or "torch" for alias in node.names if alias.name.split(".")[0] == "torch"}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+            names |= {alias.asname or alias.name for alias in node.names}
+    assignments = [node for node in nodes if isinstance(node, ast.Assign)]
+    while True:  # `t = torch` then `u = t.nn`, in whatever order the walk met them
+        bound = {target.id for a in assignments if _on_torch(a.value, frozenset(names))
+                 for target in a.targets if isinstance(target, ast.Name)} - names
+        if not bound:
+            return frozenset(names)
+        names |= bound
+
+
+def _on_torch(node: ast.AST, torch_names: frozenset[str]) -> bool:
+    """Is `node` torch, one of its modules or one of their attributes, by the names it goes by?"""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in torch_names
+
+
+def _internal(attribute: str) -> bool:
+    """An attribute of torch that is not for honest use: torch.func, torch.ops, a backward kernel, a private one."""
+    return (attribute in TORCH_ATTRIBUTES or "backward" in attribute
+            or (attribute.startswith("_") and not attribute.endswith("__")))
+
+
 def _autograd_module(name: str) -> bool:
-    return name.startswith(("torch.autograd", "torch.func", "functorch"))
+    """torch.autograd, torch.func, functorch, and torch's internals (torch.jit, torch._C, torch.ops)."""
+    top, _, rest = name.partition(".")
+    inner = rest.partition(".")[0]
+    return top in ("functorch", "_functorch") or (top == "torch" and (
+        inner in AUTOGRAD_ATTRIBUTES or inner in TORCH_ATTRIBUTES or inner.startswith("_")))
+
+
+def _hidden_module(name: str) -> bool:
+    return name.partition(".")[0] in HIDDEN_MODULES
+
+
+def _shown(node: ast.AST) -> str:
+    """The code of `node`, cut in the middle where it is long."""
+    text = ast.unparse(node)
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
 
 
 def _attr(call: ast.Call) -> str | None:

@@ -6,10 +6,11 @@ are defined, and a course ships its own as a package that registers a `Pack` und
 from __future__ import annotations
 
 import importlib
+import runpy
 import sys
 import types
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -51,9 +52,52 @@ class Pack:
     found_by_writes: bool = False
     in_training_loop: str | None = None
     # Each exercise's reference solution, by key, and known-wrong ones: what `ninja check-exercise`
-    # holds the pack to.
+    # holds the pack to. A pack file (the instructor's, not installed) may hold them itself; an
+    # installed pack names `reference_files` instead, which `with_references` reads.
     references: Mapping[str, str] = field(default_factory=dict)
     mistakes: tuple[Mistake, ...] = ()
+    reference_files: ReferenceFiles | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceFiles:
+    """Where a pack's worked solutions are when the pack does not hold them: an installed pack is
+    imported by the worker that runs learners' code, and is on every learner's machine, so its
+    answers stay out of it (the built-in packs': the repository's reference/ folder, not installed).
+    In `folder`, by exercise key: the answer a learner would hand in, and a Python file whose
+    MISTAKES, (name, the answer's text, the mistaken text, root cause, kind), edit it into known-wrong
+    ones."""
+
+    folder: Path
+    answers: Mapping[str, str]
+    mistakes: Mapping[str, str] = field(default_factory=dict)
+
+
+def with_references(pack: Pack) -> Pack:
+    """`pack` with the reference and known-wrong solutions its `reference_files` name read in, beside
+    those it holds itself. Raises PackError where they are not there (the package installed without
+    them) or a file of mistakes cannot be run."""
+    files = pack.reference_files
+    if files is None:
+        return pack
+    needed = [files.folder / name for name in (*files.answers.values(), *files.mistakes.values())]
+    absent = [path for path in needed if not path.is_file()]
+    if absent:
+        raise PackError(f"pack {pack.name!r}: its worked solutions are not installed ({', '.join(map(str, absent))} "
+                        "not found). They are kept out of the package, off learners' machines and out of reach of "
+                        "the code being checked: check the pack in a checkout of its repository, installed from "
+                        "there (pip install -e .).")
+    answers = {key: (files.folder / name).read_text(encoding="utf-8") for key, name in files.answers.items()}
+    mistakes = []
+    for key, name in files.mistakes.items():
+        path = files.folder / name
+        try:
+            mistakes += [Mistake(key, label, answers[key].replace(right, wrong), root, kind)
+                         for label, right, wrong, root, kind in runpy.run_path(str(path))["MISTAKES"]]
+        except Exception as e:  # the pack author's own file: whatever it raises, say where
+            raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+    return replace(pack, references={**pack.references, **answers}, mistakes=(*pack.mistakes, *mistakes),
+                   reference_files=None)
 
 
 def _load(name: str, target: str) -> Pack:

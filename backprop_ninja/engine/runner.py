@@ -14,13 +14,14 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from . import wire
+from . import protocol, wire
 from .records import Raised, Stop
 from .reading import Snippet
+from .training import LearnerStopped
 from .zygote import fork_worker
 
 # How much memory a worker may take beyond what it holds when it starts, where the platform allows.
@@ -32,26 +33,9 @@ STUCK_GRACE = 0.5
 CPU_MARGIN = 10
 
 
-def _raised_from_wire(d: object) -> Raised:
-    """A worker's report of an exception, every field checked."""
-    if not isinstance(d, dict):
-        raise wire.WireError("a report of an exception that is not an object")
-    lineno, shapes, autograd = d.get("lineno"), d.get("shapes"), d.get("autograd", False)
-    if not ((isinstance(lineno, int) or lineno is None) and isinstance(shapes, list) and isinstance(autograd, bool)):
-        raise wire.WireError("a report of an exception that is not as the protocol says")
-    return Raised(str(d.get("origin"))[:500], lineno, str(d.get("line"))[:500], str(d.get("exception"))[:600],
-                  tuple((str(name), tuple(int(x) for x in shape)) for name, shape in shapes),
-                  stop=Stop.AUTOGRAD if autograd else Stop.RAISED)
-
-
 class WorkerRefused(Exception):
     """The worker could not take the request up, for no fault of the code's (a pack file it could not
     load): an error for whoever asked, never a verdict."""
-
-
-def _refused(reply: dict) -> None:
-    if reply.get("refused"):
-        raise WorkerRefused(str(reply["refused"])[:1000])
 
 
 @dataclass(frozen=True)
@@ -85,21 +69,13 @@ class LearnerCode:
         return self.session.run(self, namespace, names, checkpoints, replacements)
 
     @property
-    def wire_snippets(self) -> list[tuple[str, str]]:
+    def wire_snippets(self) -> tuple[tuple[str, str], ...]:
         """The snippets as a worker's request carries them: (source, origin)."""
-        return [(s.source, s.origin) for s in self.snippets]
+        return tuple((s.source, s.origin) for s in self.snippets)
 
     def variant(self, snippets: tuple[Snippet, ...]) -> LearnerCode:
         """Other snippets (the diagnosis's edits of these), run in the same worker."""
         return LearnerCode(snippets, self.session)
-
-
-class LearnerStopped(Exception):
-    """The learner's backward could not drive a training step."""
-
-    def __init__(self, step: int, reason: str, raised: Raised | None = None):
-        super().__init__(reason)
-        self.step, self.reason, self.raised = step, reason, raised
 
 
 class _Ended(Exception):
@@ -116,7 +92,7 @@ class Session:
 
     def __init__(self, timeout: float | None, memory: int | None = DEFAULT_MEMORY):
         self.timeout, self.memory = timeout, memory
-        self.deadline: float | None = None  # set when the first run starts
+        self.spent = 0.0  # seconds of the time limit the runs have taken so far
         self.stopped: Raised | None = None
         self._sock: socket.socket | None = None
         self._pid = 0
@@ -145,21 +121,19 @@ class Session:
         nothing: dict[str, object] = dict.fromkeys(names)
         if code.syntax_error or self.stopped:
             return BlockRun(nothing, code.syntax_error or self.stopped, "")
-        blobs: list[wire.Buffer] = []
-        request = {
-            "snippets": code.wire_snippets,
-            "namespace": {name: wire.describe(value, blobs) for name, value in namespace.items()},
-            "names": list(names),
-            "checkpoints": [[origin, line, list(points)] for (origin, line), points in (checkpoints or {}).items()],
-            "replacements": {name: wire.describe(value, blobs) for name, value in (replacements or {}).items()},
-        }
-        self._start()
+        request = protocol.RunRequest(
+            code.wire_snippets, namespace, names,
+            tuple((origin, line, tuple(points)) for (origin, line), points in (checkpoints or {}).items()),
+            replacements or {})
         try:
-            reply, reply_blobs = self._exchange({**request, "trace": False}, blobs)
-            return self._read(reply, reply_blobs, names)
+            reply = self._exchange(request)
+            if not isinstance(reply, protocol.Ran):
+                raise wire.WireError(f"a reply of the wrong kind to a run ({reply.KIND})")
+            return BlockRun({name: reply.values.get(name) for name in names}, reply.raised, reply.output,
+                            reply.finished)
         except _Ended as ended:
-            self.stopped = self._verdict(code, ended, request, blobs)
-        except (wire.WireError, ValueError, TypeError, KeyError) as e:
+            self.stopped = self._verdict(code, ended, request)
+        except wire.WireError as e:
             self.stopped = Raised(code.snippets[0].origin, None, "", f"WorkerError: the worker's reply "
                                   f"could not be read ({e})", stop=Stop.WORKER_ERROR)
         self.close()
@@ -173,10 +147,7 @@ class Session:
         dtypes; or the step at which training stopped, and why."""
         if code.syntax_error:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
-        blobs: list[wire.Buffer] = []
-        request: dict[str, object] = {
-            "snippets": code.wire_snippets, "exercise": exercise, "steps": steps,
-            "every": every, "examples": {"X": wire.describe(X, blobs), "Y": wire.describe(Y, blobs)}}
+        request = protocol.TrainRequest(code.wire_snippets, exercise, steps, every, examples=(X, Y))
         last = [0]
 
         def follow(step: int, loss: float) -> None:
@@ -184,98 +155,94 @@ class Session:
             progress(step, loss)
 
         try:
-            reply, reply_blobs = self._exchange(request, blobs, on_progress=follow)
+            reply = self._exchange(request, on_progress=follow)
         except _Ended:
             return {}, (last[0], "your code ended the process")
+        except wire.WireError as e:
+            return {}, (last[0], f"the worker's reply could not be read ({e})")
         finally:
             self.close()
-        if reply["stopped"]:
-            return {}, (int(reply["stopped"]["step"]), str(reply["stopped"]["reason"]))
-        params = {name: wire.rebuild(reply["params"].get(name), reply_blobs) for name in expected}
+        if not isinstance(reply, protocol.Trained):
+            return {}, (last[0], "the worker sent a reply of the wrong kind")
+        if reply.stopped:
+            return {}, (reply.stopped.step, reply.stopped.reason)
+        params = {name: reply.params.get(name) for name in expected}
         if not all(isinstance(p, torch.Tensor) and p.shape == expected[name].shape and p.dtype == expected[name].dtype
                    for name, p in params.items()):
             return {}, (steps, "the worker sent back parameters that are not the model's")
         return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
 
     def stream_training(self, code: LearnerCode, exercise: str, steps: int, pack: tuple[str, str] | None = None
-                        ) -> Iterator[list[object]]:
+                        ) -> Iterator[tuple[object, ...]]:
         """Exercise 4's training run with the code's backward, all in the worker, which sends each
-        step's gradients as it goes (no round trip a step): yields them, unread beyond the wire's
-        own checks, for the caller to train its own copy of the model with. Raises LearnerStopped
-        where training stopped, within the session's time. `pack` is the source and origin of the
-        pack file the exercise comes from, where it is not an installed pack's (WorkerRefused if the
-        worker cannot load it)."""
+        step's gradients as it goes (no round trip a step): yields them, unread beyond the
+        protocol's own checks, for the caller to train its own copy of the model with. Raises
+        LearnerStopped where training stopped, within the session's time. `pack` is the source and
+        origin of the pack file the exercise comes from, where it is not an installed pack's
+        (WorkerRefused if the worker cannot load it)."""
         if code.syntax_error or self.stopped:
             raised = code.syntax_error or self.stopped
             assert raised is not None
             raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
                                     f"{raised.exception} at {raised.where}", raised)
-        blobs: list[wire.Buffer] = []
-        request: dict[str, object] = {"snippets": code.wire_snippets, "exercise": exercise, "pack": pack,
-                                      "steps": steps, "every": steps, "stream": True}
-        self._start()
+        request = protocol.TrainRequest(code.wire_snippets, exercise, steps, steps, stream=True, pack=pack)
         step = 0
         try:
-            for message, message_blobs in self._frames(request, blobs):
-                if message.get("kind") == "grads":
-                    yield [wire.rebuild(g, message_blobs) for g in message["grads"]]
+            for message in self._messages(request):
+                if isinstance(message, protocol.StepGradients):
+                    yield message.grads
                     step += 1
-                elif message.get("kind") == "reply":
-                    _refused(message)
-                    if stopped := message["stopped"]:
-                        raised = _raised_from_wire(stopped["raised"]) if stopped.get("raised") else None
-                        raise LearnerStopped(int(stopped["step"]), str(stopped["reason"])[:1000], raised)
+                elif isinstance(message, protocol.Refused):
+                    raise WorkerRefused(message.reason)
+                elif isinstance(message, protocol.Trained) and message.stopped:
+                    stopped = message.stopped
+                    raise LearnerStopped(stopped.step, stopped.reason, stopped.raised)
         except _Ended as ended:
-            self.stopped = self._verdict(code, ended, request, blobs)
+            self.stopped = self._verdict(code, ended, request)
             raise LearnerStopped(step, f"{self.stopped.exception} (at {self.stopped.where})", self.stopped) from None
-        except (wire.WireError, ValueError, TypeError, KeyError) as e:
+        except wire.WireError as e:
             self.close()
             raise LearnerStopped(step, f"the worker's gradients could not be read ({e})") from None
 
-    def _exchange(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None,
-                  on_progress: Callable[[int, float], None] | None = None) -> tuple[dict, list[memoryview]]:
+    def _exchange(self, request: protocol.Request, on_progress: Callable[[int, float], None] | None = None
+                  ) -> protocol.Reply:
         """Send a request; its reply, or _Ended."""
-        for message, message_blobs in self._frames(request, blobs, deadline):
-            if message.get("kind") == "reply":
-                return message, message_blobs
-            if message.get("kind") == "progress" and on_progress:
-                on_progress(int(message.get("step", 0)), float(message.get("loss", math.nan)))
-        raise _Ended(False)  # a worker's last frame is its reply
+        for message in self._messages(request):
+            if isinstance(message, protocol.REPLIES):
+                return message
+            if isinstance(message, protocol.Progress) and on_progress:
+                on_progress(message.step, message.loss)
+        raise _Ended(False)  # a worker's last message is its reply
 
-    def _frames(self, request: dict[str, object], blobs: list[wire.Buffer], deadline: float | None = None
-                ) -> Iterator[tuple[dict, list[memoryview]]]:
+    def _messages(self, request: protocol.Request) -> Iterator[protocol.Message]:
         """Send a request; yield what the worker sends back, up to its reply; or raise _Ended,
-        remembering the last line the worker reported."""
+        remembering the last line the worker reported. The session's time left is one deadline
+        for the whole exchange, however the worker's messages come."""
         sock, where = self._start_worker(), None
-        deadline = deadline or self.deadline
-
-        def time_left() -> float | None:
-            return None if deadline is None else max(0.01, deadline - time.monotonic())
-
+        started = time.monotonic()
+        deadline = None if self.timeout is None else started + max(0.0, self.timeout - self.spent)
         try:
-            sock.settimeout(time_left())
-            wire.send_message(sock, request, blobs)
+            sock.settimeout(None if deadline is None else max(0.01, deadline - started))
+            protocol.send(sock, request)
             while True:
-                sock.settimeout(time_left())
-                message, message_blobs = wire.receive_message(sock)
-                if message.get("kind") == "line":
-                    where = (str(message.get("origin")), int(message.get("line", 0)))
+                message = protocol.receive(sock, deadline, expect=_FROM_WORKER)
+                if isinstance(message, protocol.Stuck):
+                    raise wire.WireError("a report of where the code is stuck, unasked")
+                if isinstance(message, protocol.Line):
+                    where = (message.origin, message.line)
                     continue
-                yield message, message_blobs
-                if message.get("kind") == "reply":
+                yield message
+                if isinstance(message, protocol.REPLIES):
                     return
         except TimeoutError:
             raise _Ended(True, self._where_stuck() or where) from None
         except (EOFError, OSError):
             raise _Ended(False, where) from None
-
-    def _start(self) -> None:
-        """A worker ready, then the clock started: a zygote replaced is no time of the learner's."""
-        self._start_worker()
-        if self.deadline is None and self.timeout is not None:
-            self.deadline = time.monotonic() + self.timeout
+        finally:
+            self.spent += time.monotonic() - started
 
     def _start_worker(self) -> socket.socket:
+        """A worker ready (a zygote replaced is no time of the learner's)."""
         if self._sock is None:
             cpu = None if self.timeout is None else math.ceil(self.timeout) + CPU_MARGIN
             self._sock, self._pid = fork_worker({"memory": self.memory, "cpu": cpu})
@@ -286,15 +253,14 @@ class Session:
         assert self._sock is not None
         try:
             os.kill(self._pid, signal.SIGUSR1)
-            self._sock.settimeout(STUCK_GRACE)
-            message, _ = wire.receive_message(self._sock)
-            if message.get("kind") == "stuck":
-                return str(message.get("origin")), int(message.get("line", 0))
-        except (OSError, EOFError, wire.WireError, ValueError, TypeError):
+            message = protocol.receive(self._sock, time.monotonic() + STUCK_GRACE, expect=(protocol.Stuck,))
+            if isinstance(message, protocol.Stuck):
+                return message.origin, message.line
+        except (OSError, EOFError, wire.WireError):
             pass
         return None
 
-    def _verdict(self, code: LearnerCode, ended: _Ended, request: dict, blobs: list[wire.Buffer]) -> Raised:
+    def _verdict(self, code: LearnerCode, ended: _Ended, request: protocol.Request) -> Raised:
         """What to tell the learner about a worker that ended or ran out of time."""
         self.close()
         where = ended.where
@@ -305,11 +271,14 @@ class Session:
         else:
             stop = Stop.PROCESS_ENDED
             exception = f"{Raised.PROCESS_ENDED}: your code ended the process"
-            if where is None and "names" in request:  # run it again, saying each line as it starts, to find where
+            if where is None and isinstance(request, protocol.RunRequest):
+                # run it again, saying each line as it starts, to find where
                 try:
-                    self._exchange({**request, "trace": True}, blobs, deadline=self.deadline)
+                    self._exchange(replace(request, trace=True))
                 except _Ended as again:
                     where = again.where
+                except wire.WireError:
+                    pass
                 self.close()
         origin, lineno = where if where else (code.snippets[0].origin, None)
         snippet = next((s for s in code.snippets if s.origin == origin), code.snippets[0])
@@ -317,15 +286,8 @@ class Session:
         line = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else ""
         return Raised(snippet.origin, lineno or None, line, exception, stop=stop)
 
-    @staticmethod
-    def _read(reply: dict, blobs: list[memoryview], names: tuple[str, ...]) -> BlockRun:
-        """The reply as values: every part checked, nothing but data taken from it."""
-        values, finished = reply["values"], reply["finished"]
-        if not isinstance(values, dict) or not isinstance(finished, dict):
-            raise wire.WireError("a reply without its values")
-        raised = _raised_from_wire(reply["raised"]) if reply["raised"] is not None else None
-        return BlockRun({name: wire.rebuild(values.get(name), blobs) for name in names}, raised,
-                        str(reply["output"]), {str(name): wire.rebuild(value, blobs) for name, value in finished.items()})
+
+_FROM_WORKER = (protocol.Line, protocol.Stuck, protocol.Progress, protocol.StepGradients, *protocol.REPLIES)
 
 
 def _kill(pid: int) -> None:

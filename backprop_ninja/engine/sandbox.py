@@ -50,8 +50,8 @@ class Sandbox:
         """bubblewrap's command line that runs `argv` with `env` only."""
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
-        if self.setpriv is None:  # not root: a user namespace gives the sandbox its own view
-            args += ["--unshare-user", "--disable-userns"]
+        if self.setpriv is None:  # not root: a user namespace gives the sandbox its own view (and each
+            args += ["--unshare-user"]  # worker one of its own within it, for its own IPC namespace)
         args += ["--proc", "/proc", "--dev", "/dev"]
         for folder in SCRATCH:
             args += ["--perms", "1777", "--size", str(SCRATCH_SIZE), "--tmpfs", folder]

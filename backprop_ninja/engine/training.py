@@ -9,10 +9,19 @@ from typing import cast
 import torch
 
 from .forward import ForwardPass
+from .records import Raised
 
 Batch = Mapping[str, object]  # what the forward pass reads besides the leaves, for one step
 # A backward pass: (leaves, batch) -> (the batch's loss, the gradients in the leaves' order).
 Backward = Callable[[dict[str, torch.Tensor], Batch], tuple[float, list[torch.Tensor]]]
+
+
+class LearnerStopped(Exception):
+    """The learner's backward could not drive a training step."""
+
+    def __init__(self, step: int, reason: str, raised: Raised | None = None):
+        super().__init__(reason)
+        self.step, self.reason, self.raised = step, reason, raised
 
 
 class TrainingRun:

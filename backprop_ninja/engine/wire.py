@@ -11,6 +11,7 @@ import json
 import math
 import socket
 import struct
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -19,8 +20,14 @@ import torch
 
 _LENGTH = struct.Struct(">Q")
 _HEADER = struct.Struct(">I")
-# The most a reply may hold: far beyond any gradient of these exercises.
+# The most a reply may hold: far beyond any gradient of these exercises; of it, the most its JSON
+# part may be (texts and descriptions; the bytes of tensors come apart).
 MAX_FRAME = 256 * 1024**2
+MAX_HEADER = 16 * 1024**2
+# A tensor's most dimensions and largest size along one; how deep lists may nest in a value.
+MAX_DIMENSIONS = 16
+MAX_SIZE = MAX_FRAME
+MAX_DEPTH = 8
 DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.int16,
     torch.int8, torch.uint8, torch.bool, torch.complex64, torch.complex128)}
@@ -70,7 +77,7 @@ def describe(value: object, blobs: list[Buffer]) -> object:
     return {"type": type(value).__name__}
 
 
-def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool = False) -> object:
+def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool = False, depth: int = 0) -> object:
     """The value a description stands for, checked at every step: a plain tensor, a number, a
     string, None, a list, or a NotATensor; a module only where `import_modules` (in a worker, for
     the modules the checker names: torch and its own)."""
@@ -79,9 +86,12 @@ def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool
     if not isinstance(described, dict):
         raise WireError("a value that is not described as the protocol says")
     if isinstance(described.get("list"), list):
-        return [rebuild(v, blobs, import_modules) for v in described["list"]]
+        if depth >= MAX_DEPTH:
+            raise WireError(f"lists nested more than {MAX_DEPTH} deep")
+        return [rebuild(v, blobs, import_modules, depth + 1) for v in described["list"]]
     if "value" in described and type(described["value"]) in (int, float, bool, str):
-        return described["value"]
+        value = described["value"]
+        return value[:1000] if isinstance(value, str) else value
     if "module" in described:
         name = str(described["module"])
         if import_modules and name.split(".")[0] == "torch":
@@ -90,15 +100,18 @@ def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool
     if "type" in described:
         return NotATensor(str(described["type"])[:100])
     index, dtype, shape = described.get("tensor"), DTYPES.get(str(described.get("dtype"))), described.get("shape")
-    if not (isinstance(index, int) and 0 <= index < len(blobs) and dtype is not None and isinstance(shape, list)
-            and all(isinstance(d, int) and d >= 0 for d in shape)):
+    if not (type(index) is int and 0 <= index < len(blobs) and dtype is not None and isinstance(shape, list)
+            and len(shape) <= MAX_DIMENSIONS and all(type(d) is int and 0 <= d <= MAX_SIZE for d in shape)):
         raise WireError("a tensor that is not described as the protocol says")
     data = blobs[index]
     if data.nbytes != math.prod(shape) * _ITEMSIZE[dtype]:
         raise WireError("a tensor whose bytes do not match its shape")
-    if not data.nbytes:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
+    try:
+        if not data.nbytes:
+            return torch.empty(shape, dtype=dtype)
+        return torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
+    except RuntimeError as e:  # a shape torch will not make, however its bytes add up
+        raise WireError(f"a tensor torch cannot make ({str(e)[:200]})") from None
 
 
 def send_message(sock: socket.socket, message: dict[str, object], blobs: Sequence[Buffer] = ()) -> None:
@@ -108,18 +121,22 @@ def send_message(sock: socket.socket, message: dict[str, object], blobs: Sequenc
     sock.sendall(_LENGTH.pack(len(body)) + body)
 
 
-def receive_message(sock: socket.socket, limit: int = MAX_FRAME) -> tuple[dict, list[memoryview]]:
+def receive_message(sock: socket.socket, limit: int = MAX_FRAME, deadline: float | None = None
+                    ) -> tuple[dict, list[memoryview]]:
     """The JSON part of one frame, and the byte strings it describes; EOFError when the other side
-    has closed, WireError for anything that is not as the protocol says."""
-    (length,) = _LENGTH.unpack(_exactly(sock, _LENGTH.size))
+    has closed, TimeoutError once `deadline` (time.monotonic()) has passed, however the frame
+    trickles in; WireError for anything that is not as the protocol says."""
+    (length,) = _LENGTH.unpack(_exactly(sock, _LENGTH.size, deadline))
     if length > limit:
         raise WireError(f"a frame of {length} bytes, more than the {limit} allowed")
-    body = memoryview(_exactly(sock, length))
+    body = memoryview(_exactly(sock, length, deadline))
     try:
         (header_length,) = _HEADER.unpack(body[:_HEADER.size])
+        if header_length > MAX_HEADER:
+            raise WireError(f"a frame whose JSON part is {header_length} bytes, more than {MAX_HEADER}")
         message = json.loads(bytes(body[_HEADER.size:_HEADER.size + header_length]))
-    except (struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise WireError(f"a frame that is not as the protocol says ({e})") from None
+    except (struct.error, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise WireError(f"a frame that is not as the protocol says ({type(e).__name__})") from None
     sizes = message.get("sizes") if isinstance(message, dict) else None
     if not (isinstance(sizes, list) and all(isinstance(n, int) and n >= 0 for n in sizes)
             and _HEADER.size + header_length + sum(sizes) == length):
@@ -131,10 +148,15 @@ def receive_message(sock: socket.socket, limit: int = MAX_FRAME) -> tuple[dict, 
     return message, blobs
 
 
-def _exactly(sock: socket.socket, size: int) -> bytearray:
+def _exactly(sock: socket.socket, size: int, deadline: float | None) -> bytearray:
     buffer = bytearray(size)
     view, got = memoryview(buffer), 0
     while got < size:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the deadline has passed")
+            sock.settimeout(left)
         received = sock.recv_into(view[got:], min(size - got, 1 << 22))
         if not received:
             raise EOFError("the other side closed the connection")

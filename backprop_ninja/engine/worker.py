@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import functools
 import importlib.abc
 import io
@@ -32,20 +31,29 @@ from types import CodeType, FrameType
 import torch
 from torch.autograd.variable import Variable
 
-from . import sandbox, wire
+from . import protocol, sandbox, wire
 from .compare import harmless_shape
+from .confinement import confine
 from .exercise import ForwardExercise
-from .records import Raised
+from .records import Raised, Stop
 from .registry import PackError, exercises, load_source
-from .runner import LearnerStopped
-from .training import Batch
+from .training import Batch, LearnerStopped
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
 AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (loss.backward(), "
                     "torch.autograd.grad, torch.func) is not allowed")
-# A learner's printout and messages are cut to these lengths.
-MAX_OUTPUT = 64 * 1024
+# A learner's messages are cut to this length (what it prints, to the protocol's).
 MAX_MESSAGE = 500
+# Autograd's dispatch keys (forward mode's included), and functorch's, which would put them back:
+# excluded from the worker's thread, no operation records a graph or a tangent, whatever the code
+# asks for, as in inference mode.
+_AUTOGRAD_KEYS = ("AutogradFunctionality", "ADInplaceOrView", "FuncTorchDynamicLayerFrontMode",
+                  "FuncTorchDynamicLayerBackMode", "FuncTorchGradWrapper")
+# What would take those keys back out of the excluded set, or enter functorch's autograd.
+_KEY_RESTORERS = ((torch._C, "_dispatch_tls_set_dispatch_key_excluded"), (torch._C._functorch, "_grad_increment_nesting"),
+                  (torch._C._functorch, "_jvp_increment_nesting"))
+_GUARDS_THAT_RESTORE = ("_ForceDispatchKeyGuard", "_SetExcludeDispatchKeyGuard", "_RestorePythonTLSSnapshot",
+                        "_InferenceMode")
 
 
 class AutogradUsed(RuntimeError):
@@ -79,11 +87,47 @@ class _GraderImportsBarred(importlib.abc.MetaPathFinder):
 
 
 def _bar_autograd() -> None:
-    # Every route into backpropagation (Tensor.backward, autograd.backward and .grad, torch.func's
-    # transforms) goes through this one engine object; a new one would come from this class.
+    """Autograd cannot record in this process: its keys are excluded from the (only) thread, and
+    whatever would restore them is barred, wherever torch's modules keep a reference to it. The
+    engine is barred too, so that a call into it says what it is. (Threads, which would start
+    without the exclusion, are denied by `confinement`.)"""
+    for key in _AUTOGRAD_KEYS:
+        torch._C._dispatch_tls_set_dispatch_key_excluded(getattr(torch._C.DispatchKey, key), True)
     barred = _BarredEngine()
+    originals = {id(getattr(module, name)) for module, name in _KEY_RESTORERS}
+    for module in list(sys.modules.values()):
+        for name, value in list(getattr(module, "__dict__", {}).items()):
+            if id(value) in originals:
+                setattr(module, name, barred)
+    for name in _GUARDS_THAT_RESTORE:  # a class is reachable from its base too: barred in itself
+        guard = getattr(torch._C, name)
+        guard.__init__ = guard.__enter__ = barred
+    torch._C._InferenceMode = _InferenceModeKept  # type: ignore[misc, assignment]
     Variable._execution_engine = barred  # type: ignore[assignment]
     setattr(torch._C, "_ImperativeEngine", barred)
+
+
+def _autograd_restored() -> bool:
+    """Has the code found a way to let autograd record again?"""
+    return not all(_key_excluded(getattr(torch._C.DispatchKey, key)) for key in _AUTOGRAD_KEYS)
+
+
+_key_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
+
+
+class _InferenceModeKept:
+    """`torch.inference_mode()` where nothing records already: nothing to do; `inference_mode(False)`,
+    which would let autograd record again, is barred."""
+
+    def __init__(self, mode: bool) -> None:
+        if not mode:
+            _BarredEngine()._refuse()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 # -- one run of the learner's code -------------------------------------------------------------------
@@ -143,24 +187,24 @@ def _checkpointing(code: CodeType, points: dict[int | None, list[str]], namespac
     return tracing()
 
 
-def _raised(origin: str, source: str, error: BaseException, namespace: dict[str, object]) -> dict[str, object]:
+def _raised(origin: str, source: str, error: BaseException, namespace: dict[str, object]) -> Raised:
     frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == origin]
     lineno = frames[-1].lineno if frames else None
     lines = source.splitlines()
     line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
     text = str(error).strip()
     message = text.splitlines()[0][:MAX_MESSAGE] if text else ""
-    shapes = [[name, list(value.shape)] for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
-              if isinstance(value := namespace.get(name), torch.Tensor)]
+    shapes = tuple((name, tuple(value.shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+                   if isinstance(value := namespace.get(name), torch.Tensor))
     # Autograd reached is known by the barrier's own class, never by a name a learner's exception may take.
-    return {"origin": origin, "lineno": lineno, "line": line[:MAX_MESSAGE],
-            "exception": f"{type(error).__name__}: {message}".rstrip(": "), "shapes": shapes,
-            "autograd": isinstance(error, AutogradUsed)}
+    return Raised(origin, lineno, line[:MAX_MESSAGE], f"{type(error).__name__}: {message}".rstrip(": "), shapes,
+                  stop=Stop.AUTOGRAD if isinstance(error, AutogradUsed) else Stop.RAISED)
 
 
-def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
-             checkpoints: Mapping[tuple[str, int | None], list[str]] = {}, replacements: Mapping[str, object] = {},
-             report_line: Callable[[str, int], None] | None = None) -> tuple[dict[str, object], dict | None, str]:
+def _execute(snippets: tuple[tuple[str, str], ...], namespace: dict[str, object],
+             checkpoints: Mapping[tuple[str, int | None], tuple[str, ...]] = {},
+             replacements: Mapping[str, object] = {},
+             report_line: Callable[[str, int], None] | None = None) -> tuple[dict[str, object], Raised | None, str]:
     """Run the snippets in order in `namespace`: the gradients finished at the checkpoints, how the
     code stopped (None if it ran to the end), and what it printed."""
     output = io.StringIO()
@@ -171,38 +215,32 @@ def _execute(snippets: list[tuple[str, str]], namespace: dict[str, object],
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output), torch.no_grad():
         for source, origin in snippets:
             code = _compiled(source, origin)
-            points = {line: names for (where, line), names in checkpoints.items() if where == origin}
+            points = {line: list(names) for (where, line), names in checkpoints.items() if where == origin}
             try:
                 with _checkpointing(code, points, namespace, replacements, finished, report_line, origins):
                     exec(code, namespace)
             except (Exception, SystemExit) as error:
                 raised = _raised(origin, source, error, namespace)
                 break
-    if _BarredEngine.reached and not (raised and raised["autograd"]):
-        raised = {"origin": snippets[0][1], "lineno": None, "line": "", "shapes": [],
-                  "exception": f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}", "autograd": True}
-    return finished, raised, output.getvalue()[:MAX_OUTPUT]
+    if (_BarredEngine.reached or _autograd_restored()) and not (raised and raised.used_autograd):
+        raised = Raised(snippets[0][1], None, "", f"{AUTOGRAD_USED}: {AUTOGRAD_MESSAGE}", stop=Stop.AUTOGRAD)
+    return finished, raised, output.getvalue()[:protocol.MAX_OUTPUT]
 
 
-def run(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
-    """Run the request's snippets in order in its namespace; the reply and its tensors' bytes."""
-    namespace = {name: wire.rebuild(value, blobs, import_modules=True) for name, value in request["namespace"].items()}
-    replacements = {name: wire.rebuild(value, blobs) for name, value in request["replacements"].items()}
-    checkpoints = {(origin, line): names for origin, line, names in request["checkpoints"]}
-    say_line = (lambda origin, line: _send(sock, {"kind": "line", "origin": origin, "line": line})) if request["trace"] else None
-    finished, raised, output = _execute(request["snippets"], namespace, checkpoints, replacements, say_line)
-    out: list[wire.Buffer] = []
-    reply: dict[str, object] = {"kind": "reply", "raised": raised, "output": output,
-                                "values": {name: wire.describe(namespace.get(name), out) for name in request["names"]},
-                                "finished": {name: wire.describe(value, out) for name, value in finished.items()}}
-    return reply, out
+def run(request: protocol.RunRequest, sock: socket.socket) -> protocol.Ran:
+    """Run the request's snippets in order in its namespace; what they left there."""
+    namespace = dict(request.namespace)
+    checkpoints = {(origin, line): names for origin, line, names in request.checkpoints}
+    say_line = (lambda origin, line: protocol.send(sock, protocol.Line(origin, line))) if request.trace else None
+    finished, raised, output = _execute(request.snippets, namespace, checkpoints, request.replacements, say_line)
+    return protocol.Ran({name: namespace.get(name) for name in request.names}, finished, raised, output)
 
 
 class _LearnerBackward:
     """The learner's code for a training exercise as a backward pass for `TrainingRun`, run here at
     each step."""
 
-    def __init__(self, snippets: list[tuple[str, str]], exercise: ForwardExercise):
+    def __init__(self, snippets: tuple[tuple[str, str], ...], exercise: ForwardExercise):
         self.snippets, self.exercise = snippets, exercise
         self.step = 0
 
@@ -213,9 +251,7 @@ class _LearnerBackward:
         loss_value = loss.item()  # before the code runs, which may rebind the name
         _, raised, _ = _execute(self.snippets, namespace)
         if raised:
-            stopped = Raised.from_dict(raised)
-            assert stopped is not None
-            raise LearnerStopped(self.step, f"your code raised at {stopped.where}: {stopped.exception}", stopped)
+            raise LearnerStopped(self.step, f"your code raised at {raised.where}: {raised.exception}", raised)
         values = self.exercise.gradients_from({name: namespace.get(name) for name in self.exercise.collected})
         grads = [self._usable(f"d{name}", values.get(f"d{name}"), param) for name, param in params.items()]
         self.step += 1
@@ -233,7 +269,7 @@ class _LearnerBackward:
         return value.reshape(param.shape).to(param.dtype)
 
 
-def _training_exercise(key: str, pack: list[str] | None) -> ForwardExercise:
+def _training_exercise(key: str, pack: tuple[str, str] | None) -> ForwardExercise:
     """The exercise `key`: an installed pack's, or that of the pack file whose source came with the request."""
     exercise = exercises().get(key)
     if exercise is None and pack:
@@ -242,49 +278,39 @@ def _training_exercise(key: str, pack: list[str] | None) -> ForwardExercise:
     return exercise
 
 
-def train(request: dict, blobs: list[memoryview], sock: socket.socket) -> tuple[dict[str, object], list[wire.Buffer]]:
+def train(request: protocol.TrainRequest, sock: socket.socket) -> protocol.Reply:
     """A whole training run with the learner's backward, here, with no round trip a step: for
-    `ninja train`, which decides no verdict, saying its progress; or, with "stream", sending each
+    `ninja train`, which decides no verdict, saying its progress; or, `stream`ing, sending each
     step's gradients as they come, for the checker to train its own copy of the model with (only
     what it computes from them counts). The reply holds the trained parameters, or where training
     stopped."""
     try:
-        exercise = _training_exercise(request["exercise"], request.get("pack"))
+        exercise = _training_exercise(request.exercise, request.pack)
     except PackError as e:
-        return {"kind": "reply", "refused": f"{e}: where it trains, a pack file may import of backprop_ninja "
-                "only its engine and its built-in packs"}, []
-    examples = None
-    if "examples" in request:  # `ninja train --data`: a data set of the learner's, sent along
-        X, Y = (wire.rebuild(request["examples"][k], blobs) for k in ("X", "Y"))
-        assert isinstance(X, torch.Tensor) and isinstance(Y, torch.Tensor)  # as the checker sent them
-        examples = X, Y
-    every = max(1, int(request["every"]))
+        return protocol.Refused(f"{e}: where it trains, a pack file may import of backprop_ninja "
+                                "only its engine and its built-in packs")
 
     def progress(step: int, loss: float) -> None:
-        if step % every == 0 or step == request["steps"]:
-            _send(sock, {"kind": "progress", "step": step, "loss": loss})
+        if step % request.every == 0 or step == request.steps:
+            protocol.send(sock, protocol.Progress(step, loss))
 
-    run = exercise.training_run(examples)
-    learner = _LearnerBackward(request["snippets"], exercise)
+    run = exercise.training_run(request.examples)
+    learner = _LearnerBackward(request.snippets, exercise)
 
     def streaming(params: dict[str, torch.Tensor], batch: Batch) -> tuple[float, list]:
         loss, grads = learner(params, batch)
-        out: list[wire.Buffer] = []
-        wire.send_message(sock, {"kind": "grads", "grads": [wire.describe(g, out) for g in grads]}, out)
+        protocol.send(sock, protocol.StepGradients(tuple(grads)))
         return loss, grads
 
     stopped = None
     try:
-        if request.get("stream"):
-            run.train(streaming, request["steps"])
+        if request.stream:
+            run.train(streaming, request.steps)
         else:
-            run.train(learner, request["steps"], progress=progress)
+            run.train(learner, request.steps, progress=progress)
     except LearnerStopped as stop:
-        stopped = {"step": stop.step, "reason": stop.reason,
-                   "raised": dataclasses.asdict(stop.raised) if stop.raised else None}
-    out: list[wire.Buffer] = []
-    return {"kind": "reply", "stopped": stopped,
-            "params": {name: wire.describe(p, out) for name, p in run.params.items()}}, out
+        stopped = protocol.Stopped(stop.step, stop.reason, stop.raised)
+    return protocol.Trained(stopped, dict(run.params))
 
 
 @functools.lru_cache(maxsize=64)
@@ -293,17 +319,13 @@ def _compiled(source: str, origin: str) -> CodeType:
     return compile(source, origin, "exec")
 
 
-def _send(sock: socket.socket, message: dict[str, object]) -> None:
-    wire.send_message(sock, message)
-
-
 def _where_stuck(sock: socket.socket, origins: set[str]):
     """On SIGUSR1 (the checker's time is up): say the learner's line being run, if any."""
     def handler(signum: int, frame: FrameType | None) -> None:
         while frame is not None and frame.f_code.co_filename not in origins:
             frame = frame.f_back
         if frame is not None:
-            _send(sock, {"kind": "stuck", "origin": frame.f_code.co_filename, "line": frame.f_lineno})
+            protocol.send(sock, protocol.Stuck(frame.f_code.co_filename, frame.f_lineno))
     return handler
 
 
@@ -311,18 +333,19 @@ def serve(sock: socket.socket) -> None:
     """Answer requests until the checker closes the connection."""
     while True:
         try:
-            request, blobs = wire.receive_message(sock)
+            request = protocol.receive(sock, expect=(protocol.RunRequest, protocol.TrainRequest))
         except EOFError:
             return
-        signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request["snippets"]}))
-        reply, out = (train if "steps" in request else run)(request, blobs, sock)
-        wire.send_message(sock, reply, out)
+        if isinstance(request, protocol.RunRequest | protocol.TrainRequest):  # as `expect` says
+            signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request.snippets}))
+            protocol.send(sock, run(request, sock) if isinstance(request, protocol.RunRequest) else train(request, sock))
 
 
 def _worker(sock: socket.socket, limits: dict[str, int | None], own_uid: bool) -> None:
     sock.send(b"!")  # the checker learns this process's pid from the message itself (SO_PASSCRED)
     os.setsid()  # a process group of its own, so that the checker can end it and all it started
     _limit(limits, own_uid)
+    confine()
     _bar_autograd()
     sys.meta_path.insert(0, _GraderImportsBarred())
     try:

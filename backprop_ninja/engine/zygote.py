@@ -24,8 +24,10 @@ from .sandbox import Sandbox, package_root
 # forked one; one that does not (a learner's code can stop it) is replaced.
 START_TIMEOUT = 60.0
 FORK_TIMEOUT = 5.0
-# What a worker's environment keeps of this process's.
-PASSED_ON = ("PATH", "LD_LIBRARY_PATH", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "LANG")
+# What a worker's environment keeps of this process's; and what it is told: one thread for every
+# maths library, as a worker may start no thread (confinement.py), and none of them should try.
+PASSED_ON = ("PATH", "LD_LIBRARY_PATH", "LANG")
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
 
 class _Zygote:
@@ -34,7 +36,7 @@ class _Zygote:
     def __init__(self, sandbox: Sandbox | None) -> None:
         ours, theirs = socket.socketpair()
         argv = [sys.executable, "-m", "backprop_ninja.engine.worker", str(theirs.fileno())]
-        env = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+        env = {name: os.environ[name] for name in PASSED_ON if name in os.environ} | ONE_THREAD
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), os.environ.get("PYTHONPATH")]))
         if sandbox is not None:
             argv = sandbox.command(argv + ["--sandboxed"], env)

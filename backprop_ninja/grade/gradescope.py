@@ -3,7 +3,8 @@
 with one test per exercise.
 
 A test's output is the check's table and findings, as `ninja check` prints them; an exercise the
-upload does not answer scores 0 and says so. The grader's own log (stdout) stays hidden.
+upload does not answer scores 0 and says so. The grader's own log (stdout) stays hidden. Where the
+sandbox the grading asks for does not work, nothing is graded: results.json scores 0 and says why.
 """
 from __future__ import annotations
 
@@ -62,10 +63,25 @@ def autograde(submission: Path, results: Path, pack: str = PACK, points: float =
     tests = [_test(i, exercise, _best(graded, exercise.key), points, unreadable)
              for i, exercise in enumerate(packs()[pack].exercises, start=1)]
     found = ", ".join(f.name for f in files) or "no notebook or .py file"
-    payload = {"score": round(sum(t["score"] for t in tests), 2), "max_score": points * len(tests),
-               "execution_time": round(time.monotonic() - start, 1),
-               "output": f"Graded by backprop_ninja: {found}.", "visibility": "visible",
-               "stdout_visibility": "hidden", "tests": tests}
+    return _written(results, {"score": round(sum(t["score"] for t in tests), 2), "max_score": points * len(tests),
+                              "execution_time": round(time.monotonic() - start, 1),
+                              "output": f"Graded by backprop_ninja: {found}.", "visibility": "visible",
+                              "stdout_visibility": "hidden", "tests": tests})
+
+
+def refuse(results: Path, pack: str, points: float, reason: str) -> dict:
+    """Grade nothing, because the sandbox does not work (`reason`, as it says it): write `results`/results.json
+    with score 0 and why, for the learner to see and pass on. Return what was written."""
+    from ..engine.registry import packs
+
+    why = (f"Not graded: backprop_ninja runs submissions only inside its sandbox, and {reason}. None of your "
+           "code was run. This is a fault in the autograder's setup, not in your work: please tell your "
+           "instructor; once it is fixed, a regrade gives your score.")
+    return _written(results, {"score": 0.0, "max_score": points * len(packs()[pack].exercises), "output": why,
+                              "visibility": "visible", "stdout_visibility": "hidden", "tests": []})
+
+
+def _written(results: Path, payload: dict) -> dict:
     results.mkdir(parents=True, exist_ok=True)
     partial = results / "results.json.part"
     partial.write_text(json.dumps(payload, indent=2))

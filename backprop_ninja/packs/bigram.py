@@ -10,7 +10,8 @@ import torch
 
 from ..engine.exercise import ForwardExercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from ..engine.registry import Mistake, Pack
+from ..engine.registry import Pack, ReferenceFiles
+from . import REFERENCE_FOLDER
 from .makemore4.data import STOI
 
 FORWARD = ForwardPass("""\
@@ -98,39 +99,6 @@ BIGRAM = BigramExercise(
     forward=FORWARD,
 )
 
-REFERENCE = """\
-dlogprobs = torch.zeros_like(logprobs)
-dlogprobs[torch.arange(N), ys] = -1.0 / N
-dprobs = (1.0 / probs) * dlogprobs
-dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)
-dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv
-dcounts = counts_sum_inv * dprobs
-dcounts += torch.ones_like(counts) * dcounts_sum
-dlogits = counts * dcounts
-dW = xenc.T @ dlogits + reg * 2 * W / W.numel()
-"""
-
-_MEAN = "dlogprobs[torch.arange(N), ys] = -1.0 / N"
-_DW = "dW = xenc.T @ dlogits + reg * 2 * W / W.numel()"
-# One mistake each, as (name, the reference's line, the mistaken one, root cause, kind).
-_MISTAKES = (
-    ("the mean forgotten", _MEAN, "dlogprobs[torch.arange(N), ys] = -1.0", "dlogprobs", "scale"),
-    ("the mean's sign", _MEAN, "dlogprobs[torch.arange(N), ys] = 1.0 / N", "dlogprobs", "sign"),
-    ("N hard-coded", _MEAN, "dlogprobs[torch.arange(N), ys] = -1.0 / 5", "dlogprobs", "hard-coded-size"),
-    ("log's derivative", "dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs", "dprobs", "local"),
-    ("summed over the batch", "dcounts_sum_inv = (counts * dprobs).sum(1, keepdim=True)",
-     "dcounts_sum_inv = (counts * dprobs).sum(0, keepdim=True)", "dcounts_sum_inv", "wrong-axis"),
-    ("the power rule's sign", "dcounts_sum = (-counts_sum**-2) * dcounts_sum_inv",
-     "dcounts_sum = (counts_sum**-2) * dcounts_sum_inv", "dcounts_sum", "sign"),
-    ("counts' second use", "dcounts += torch.ones_like(counts) * dcounts_sum\n", "", "dcounts", "missing-branch"),
-    ("exp's derivative", "dlogits = counts * dcounts", "dlogits = dcounts", "dlogits", "local"),
-    ("dW transposed (W is square)", _DW, f"dW = ({_DW[5:]}).T", "dW", "transpose"),
-    ("the regularizer forgotten", _DW, "dW = xenc.T @ dlogits", "dW", "missing-branch"),
-    ("the regularizer as a sum", _DW, "dW = xenc.T @ dlogits + reg * 2 * W", "dW", "local"),
-    ("V*V hard-coded", _DW, "dW = xenc.T @ dlogits + reg * 2 * W / 729", "dW", "hard-coded-size"),
-)
-
 PACK = Pack("bigram", "makemore part 1: the bigram model as a neural net", (BIGRAM,),
-            references={BIGRAM.key: REFERENCE},
-            mistakes=tuple(Mistake(BIGRAM.key, name, REFERENCE.replace(old, new), root, kind)
-                           for name, old, new, root, kind in _MISTAKES))
+            reference_files=ReferenceFiles(REFERENCE_FOLDER, {BIGRAM.key: "bigram.py"},
+                                           {BIGRAM.key: "mistakes/bigram.py"}))

@@ -14,8 +14,9 @@ import torch
 
 from ..engine.exercise import Examples, ForwardExercise, Gradient, Setting
 from ..engine.forward import ForwardPass
-from ..engine.registry import Mistake, Pack
+from ..engine.registry import Pack, ReferenceFiles
 from ..engine.training import TrainingRun
+from . import REFERENCE_FOLDER
 from .makemore4.model import Instance, batch, parameters
 from .makemore4.training import training_run
 
@@ -84,39 +85,5 @@ MLP = MLPExercise(
     forward=FORWARD,
 )
 
-REFERENCE = """\
-dlogits = F.softmax(logits, 1)
-dlogits[range(n), Y] -= 1
-dlogits /= n
-dh = dlogits @ W2.T
-dW2 = h.T @ dlogits
-db2 = dlogits.sum(0)
-dhpreact = (1.0 - h**2) * dh
-dW1 = emb.view(-1, block_size * n_embd).T @ dhpreact
-db1 = dhpreact.sum(0)
-demb = (dhpreact @ W1.T).view(emb.shape)
-dC = torch.zeros_like(C)
-dC.index_add_(0, X.view(-1), demb.view(-1, n_embd))
-"""
-
-# One mistake each, as (name, the reference's line, the mistaken one, root cause, kind).
-_MISTAKES = (
-    ("the mean forgotten", "dlogits /= n\n", "", "dlogits", "scale"),
-    ("n hard-coded", "dlogits /= n", "dlogits /= 32", "dlogits", "hard-coded-size"),
-    ("dW2 transposed", "dW2 = h.T @ dlogits", "dW2 = dlogits.T @ h", "dW2", "transpose"),
-    ("db2 summed over the wrong axis", "db2 = dlogits.sum(0)", "db2 = dlogits.sum(1)", "db2", "wrong-axis"),
-    ("tanh's derivative from its input", "dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - hpreact**2) * dh",
-     "dhpreact", "local"),
-    ("tanh's derivative negated", "dhpreact = (1.0 - h**2) * dh", "dhpreact = (h**2 - 1.0) * dh", "dhpreact", "sign"),
-    ("dW1 transposed", "dW1 = emb.view(-1, block_size * n_embd).T @ dhpreact",
-     "dW1 = (dhpreact.T @ emb.view(-1, block_size * n_embd)).T.T", "dW1", "transpose"),
-    ("emb's shape not given back", "demb = (dhpreact @ W1.T).view(emb.shape)", "demb = dhpreact @ W1.T", "demb",
-     "shape"),
-    ("repeated rows of C assigned, not added", "dC.index_add_(0, X.view(-1), demb.view(-1, n_embd))",
-     "dC[X.view(-1)] = demb.view(-1, n_embd)", "dC", "duplicate-index"),
-)
-
 PACK = Pack("mlp", "makemore part 2: the MLP, its backward pass in compact form", (MLP,),
-            references={MLP.key: REFERENCE},
-            mistakes=tuple(Mistake(MLP.key, name, REFERENCE.replace(old, new), root, kind)
-                           for name, old, new, root, kind in _MISTAKES))
+            reference_files=ReferenceFiles(REFERENCE_FOLDER, {MLP.key: "mlp.py"}, {MLP.key: "mistakes/mlp.py"}))

@@ -14,8 +14,9 @@ import torch
 from ...engine.compare import harmless_shape
 from ...engine.exercise import Examples, ForwardExercise, Gradient, Setting
 from ...engine.forward import ForwardPass
-from ...engine.registry import Pack
+from ...engine.registry import Pack, ReferenceFiles
 from ...engine.training import TrainingRun
+from .. import REFERENCE_FOLDER
 from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from .training import LECTURE, training_point, training_run
 
@@ -259,4 +260,5 @@ EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 
 # Learners mostly answer in the lecture's own notebook, untagged: each answer is found by what it assigns.
 PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()),
-            found_by_writes=True, in_training_loop=EX4.key)
+            found_by_writes=True, in_training_loop=EX4.key,
+            reference_files=ReferenceFiles(REFERENCE_FOLDER, {key: f"{key}.py" for key in EXERCISES}))

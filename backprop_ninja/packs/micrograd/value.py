@@ -1,9 +1,10 @@
-"""The reference `Value` class, and the stub learners fill in, made from it: the stub keeps every
-forward part and leaves each op's `_backward` and `backward()` for the learner to write.
+"""The stub of the micrograd exercise: the lecture's `Value` with every forward part given, and the body
+of each op's `_backward` and of `backward()` a TODO for the learner. It is the worked `Value` of the
+repository's reference/micrograd.py (not installed) with those bodies taken out; test_micrograd keeps
+the two in step.
 """
-from __future__ import annotations
 
-REFERENCE = '''\
+STUB = '''\
 import math
 
 
@@ -26,8 +27,7 @@ class Value:
         out = Value(self.data + other.data, (self, other), '+')
 
         def _backward():
-            self.grad += 1.0 * out.grad
-            other.grad += 1.0 * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -36,8 +36,7 @@ class Value:
         out = Value(self.data * other.data, (self, other), '*')
 
         def _backward():
-            self.grad += other.data * out.grad
-            other.grad += self.data * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -46,7 +45,7 @@ class Value:
         out = Value(self.data**other, (self,), f'**{other}')
 
         def _backward():
-            self.grad += other * self.data**(other - 1) * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -55,7 +54,7 @@ class Value:
         out = Value(t, (self,), 'tanh')
 
         def _backward():
-            self.grad += (1 - t**2) * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -63,7 +62,7 @@ class Value:
         out = Value(math.exp(self.data), (self,), 'exp')
 
         def _backward():
-            self.grad += out.data * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -71,7 +70,7 @@ class Value:
         out = Value(self.data if self.data > 0 else 0.0, (self,), 'ReLU')
 
         def _backward():
-            self.grad += (out.data > 0) * out.grad
+            pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad
         out._backward = _backward
         return out
 
@@ -97,40 +96,5 @@ class Value:
         return other * self**-1
 
     def backward(self):
-        order, visited = [], set()
-
-        def visit(v):
-            if v not in visited:
-                visited.add(v)
-                for child in v._prev:
-                    visit(child)
-                order.append(v)
-        visit(self)
-        self.grad = 1.0
-        for v in reversed(order):
-            v._backward()
+        pass  # TODO: set self.grad = 1.0, then run every node's _backward, each after those of all the nodes it feeds
 '''
-
-_TODO_STEP = "pass  # TODO: add this op's part of the gradient to each input's .grad, from out.grad"
-_TODO_BACKWARD = ("pass  # TODO: set self.grad = 1.0, then run every node's _backward, each after those of "
-                  "all the nodes it feeds")
-
-
-def stub(reference: str) -> str:
-    """`reference` with the body of every `_backward` and of `backward()` replaced by a TODO."""
-    lines, skipped_indent = [], None
-    for line in reference.splitlines():
-        indent = len(line) - len(line.lstrip())
-        if skipped_indent is not None:
-            if not line.strip() or indent > skipped_indent:
-                continue
-            skipped_indent = None
-        lines.append(line)
-        if line.strip() in ("def _backward():", "def backward(self):"):
-            todo = _TODO_STEP if line.strip() == "def _backward():" else _TODO_BACKWARD
-            lines.append(" " * (indent + 4) + todo)
-            skipped_indent = indent
-    return "\n".join(lines) + "\n"
-
-
-STUB = stub(REFERENCE)
