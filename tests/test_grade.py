@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import lecture_notebooks as lecture
-from conftest import REFERENCE, STEPS, counts, killed_mid_run_then_resumed
+from conftest import EX1_WRONG, REFERENCE, STEPS, counts, killed_mid_run_then_resumed
 
 from backprop_ninja.engine.gradebook import Gradebook
 from backprop_ninja.grade import learner_of
@@ -94,3 +94,36 @@ def test_without_bubblewrap_auto_warns_and_goes_on_and_bwrap_refuses(tmp_path):
     strict = grade("--gradebook", str(tmp_path / "strict.db"), "--sandbox", "bwrap")
     assert strict.returncode == 2 and "the bubblewrap sandbox does not work here" in strict.stderr
     assert "Traceback" not in strict.stderr and not (tmp_path / "strict.db").exists()
+
+
+def test_every_scored_run_of_a_file_comes_before_any_diagnosis_run(tmp_path, monkeypatch):
+    """A diagnosis hands the worker right values: nothing that scores the same file may run after
+    one. Exercise 1 is wrong (it is diagnosed), and exercises 2 to 4 come after it in the file."""
+    import backprop_ninja.check as checking
+    from backprop_ninja.grade import grade_one
+
+    order: list[str] = []
+    for name, log in (("run_trial", "scored"), ("check_convergence", "scored"), ("diagnose", "diagnosed")):
+        real = getattr(checking, name)
+        monkeypatch.setattr(checking, name, lambda *a, _real=real, _log=log, **k: order.append(_log) or _real(*a, **k))
+    path = tmp_path / "nb.ipynb"
+    path.write_text(lecture.lecture_notebook(ex1=EX1_WRONG))
+    graded = grade_one(path, "bob", int(STEPS))
+    assert [r.exercise for r in graded.results] == ["ex1", "ex2", "ex3", "ex4"], graded.error
+    assert not graded.results[0].passed and all(r.passed for r in graded.results[1:])
+    assert order.count("scored") == 5 and "diagnosed" in order  # four trials, ex4's training
+    assert order.index("diagnosed") > max(i for i, what in enumerate(order) if what == "scored")
+
+
+def test_a_fault_of_the_checker_on_one_file_is_that_files_grade_not_the_runs_end(tmp_path, monkeypatch):
+    import backprop_ninja.check as checking
+    from backprop_ninja.grade import grade_one
+
+    def failing(*args, **kwargs):
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(checking, "run_trial", failing)
+    path = tmp_path / "nb.ipynb"
+    path.write_text(lecture.lecture_notebook())
+    graded = grade_one(path, "alice", int(STEPS))
+    assert graded.results == () and "could not be graded" in graded.error and "OverflowError" in graded.error

@@ -64,7 +64,8 @@ def test_torch_s_internals_and_code_hidden_from_the_reading_are_uses():
                "vars(torch)\n"
                "sys.modules['torch.func']\n"
                "from gc import get_referrers\n"
-               "inspect.getattr_static(logits, 'next_functions')\n")
+               "inspect.getattr_static(logits, 'next_functions')\n"
+               "operator.attrgetter('grad_' + 'fn')(logits)\n")
     assert [(origin, line, what.split(", which")[0]) for origin, line, what in s.autograd_uses()] == [
         ("cell 1", 2, "loss.grad_fn"), ("cell 1", 2, "loss.grad_fn.next_functions"), ("cell 1", 3, "t.func"),
         ("cell 1", 3, "t.func.jacrev"), ("cell 1", 4, "torch.autograd"), ("cell 1", 4, "torch.autograd.forward_ad"),
@@ -74,7 +75,8 @@ def test_torch_s_internals_and_code_hidden_from_the_reading_are_uses():
         ("cell 2", 2, "torch.ops.aten.tanh_backward"), ("cell 2", 3, "Variable._execution_engine"),
         ("cell 2", 3, "variable.ImperativeEngine"), ("cell 2", 4, "importlib.import_module('functorch')"),
         ("cell 2", 5, "eval(text)"), ("cell 2", 6, "vars(torch)"), ("cell 2", 7, "sys.modules"),
-        ("cell 2", 8, "from gc import get_referrers"), ("cell 2", 9, "'next_functions' in a string")]
+        ("cell 2", 8, "from gc import get_referrers"), ("cell 2", 9, "'next_functions' in a string"),
+        ("cell 2", 10, "operator.attrgetter('grad_' + 'fn')")]
 
 
 def test_honest_code_is_no_use_of_autograd():

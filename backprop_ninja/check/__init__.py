@@ -6,15 +6,15 @@ truth is computed here, after it has finished. Where anything is wrong, the diag
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from ..engine.convergence import DEFAULT_STEPS, check_convergence
 from ..engine.diagnosis import diagnose, lecture_only
 from ..engine.exercise import Exercise, ForwardExercise
 from ..engine.instrument import LearnerSource
-from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Diagnosis, GradientResult, InstanceError,
-                              InstanceInfo, Kind, RootCause)
+from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult,
+                              InstanceError, InstanceInfo, Kind, RootCause)
 from ..engine.answers import Submission
 from ..engine.reading import Snippet
 from ..engine.runner import LearnerCode, Session
@@ -30,14 +30,57 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
     code runs in a worker process, for `timeout` seconds in all (by default the exercise's limit):
     run (there) -> compare -> diagnose -> result (here). `reading` is how the code was found in its
     file, which the result tells too."""
-    with Session(timeout or exercise.time_limit(steps)) as session:
+    return _result(_scored(exercise, snippets, steps, progress, timeout), source, reading)
+
+
+def check_each(answered: Sequence[tuple[Exercise, Submission]], source: str, steps: int = DEFAULT_STEPS,
+               timeout: float | None = None) -> tuple[CheckResult, ...]:
+    """Every exercise one file answers, as `check` would, with all of their scored runs done before
+    any diagnosis runs: a diagnosis hands the code right values, and no run that scores it may come
+    after one."""
+    scored: list[_Scored] = []
+    try:
+        for exercise, submission in answered:
+            scored.append(_scored(exercise, submission.snippets, steps, None, timeout))
+        return tuple(_result(s, source, submission) for s, (_, submission) in zip(scored, answered))
+    finally:
+        for s in scored:
+            s.code.session.close()
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """An exercise's scored runs, done: what its diagnosis and its result start from."""
+
+    exercise: Exercise
+    code: LearnerCode
+    plain: Trial
+    gradients: tuple[GradientResult, ...]
+    convergence: Convergence | None
+
+
+def _scored(exercise: Exercise, snippets: tuple[Snippet, ...], steps: int,
+            progress: Callable[[int, float], None] | None, timeout: float | None) -> _Scored:
+    session = Session(timeout or exercise.time_limit(steps))
+    try:
         code = LearnerCode(exercise.program(snippets), session)
         plain = run_trial(exercise, code, exercise.names)
         gradients = tuple(_summarise(g.name, g.hint, plain, exercise) for g in exercise.gradients)
         # Training comes before the diagnosis, which hands the worker right values to go on from.
         convergence = (check_convergence(exercise, code, steps, progress=progress)
                        if isinstance(exercise, ForwardExercise) and exercise.TRAINS else None)
-        gradients, root = _diagnosed(exercise, code, gradients, plain)
+    finally:
+        session.close()  # a diagnosis, if any, runs in a fresh worker
+    return _Scored(exercise, code, plain, gradients, convergence)
+
+
+def _result(scored: _Scored, source: str, reading: Submission | None) -> CheckResult:
+    """The scored runs' result, diagnosed where anything is wrong."""
+    exercise, plain = scored.exercise, scored.plain
+    try:
+        gradients, root = _diagnosed(exercise, scored.code, scored.gradients, plain)
+    finally:
+        scored.code.session.close()
     gradients, root = _with_disagreements(exercise, exercise.disagreements(plain.lecture_run.values), gradients, root)
     followed = tuple(g.name for g in exercise.followed)
     errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
@@ -47,7 +90,7 @@ def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", s
                           for g in gradients)
     return CheckResult(exercise.key, source, gradients,
                        tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
-                       errors, plain.lecture_run.output, convergence, root,
+                       errors, plain.lecture_run.output, scored.convergence, root,
                        found=reading.found if reading else "",
                        notes=(reading.notes if reading else ()) + exercise.remarks(plain.lecture_run.values))
 
@@ -69,7 +112,6 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
         return tuple(replace(g, local_status=PASS if g.status == PASS else None,
                              diagnosis=Diagnosis(Kind.SHAPE_NOTE, g.note) if plain.on_lecture(g.name).leading_ones
                              else None) for g in gradients), None
-    code.session.close()  # the diagnosis, which hands the code right values, runs in a fresh worker
     verdicts, root = diagnose(exercise, code, source, plain)
     if code.session.stopped:  # out of time while diagnosing: the plain verdicts stand alone
         return gradients, None

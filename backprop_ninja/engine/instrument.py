@@ -202,6 +202,8 @@ RUNS_UNSEEN = "which runs code this check cannot read"
 HIDDEN_BUILTINS = {"exec": RUNS_UNSEEN, "eval": RUNS_UNSEEN, "compile": "which makes code this check cannot read",
                    "vars": "which reaches attributes by name", "__builtins__": "which reaches the builtins by name",
                    "__import__": "which imports a module this check cannot name"}
+# What reaches an object's attribute by a name given as a value.
+BY_NAME = ("getattr", "attrgetter", "methodcaller")
 # Modules that run code, or reach memory, out of the reading's sight.
 HIDDEN_MODULES = frozenset({"ctypes", "_ctypes", "builtins"})
 
@@ -249,8 +251,8 @@ def _reaches_by_name(call: ast.Call, torch_names: frozenset[str]) -> Iterator[tu
     if named is None:
         return
     literal = _string(named)
-    if _attribute_name(call.func) == "getattr":
-        if _on_torch(call.args[0], torch_names):
+    if _attribute_name(call.func) in BY_NAME:
+        if _attribute_name(call.func) == "getattr" and _on_torch(call.args[0], torch_names):
             yield call, f"{_shown(call)}, which reaches torch's attributes by name"
         elif literal is None:
             yield call, f"{_shown(call)}, which reaches an attribute named only as the code runs"
@@ -263,11 +265,12 @@ def _reaches_by_name(call: ast.Call, torch_names: frozenset[str]) -> Iterator[tu
 
 
 def _name_argument(call: ast.Call) -> ast.expr | None:
-    """What a call of getattr, __import__ or import_module is given as the name to reach."""
+    """What a call of getattr (or operator's attrgetter, methodcaller), __import__ or import_module is
+    given as the name to reach."""
     function = _attribute_name(call.func)
     if function == "getattr" and len(call.args) > 1:
         return call.args[1]
-    return call.args[0] if function in ("__import__", "import_module") and call.args else None
+    return call.args[0] if function in ("__import__", "import_module", *BY_NAME) and call.args else None
 
 
 def _string(node: ast.AST) -> str | None:

@@ -44,11 +44,13 @@ AUTOGRAD_MESSAGE = ("this exercise is a hand-written backward pass: autograd (lo
                     "torch.autograd.grad, torch.func) is not allowed")
 # A learner's messages are cut to this length (what it prints, to the protocol's).
 MAX_MESSAGE = 500
-# Autograd's dispatch keys (forward mode's included), and functorch's, which would put them back:
-# excluded from the worker's thread, no operation records a graph or a tangent, whatever the code
-# asks for, as in inference mode.
-_AUTOGRAD_KEYS = ("AutogradFunctionality", "ADInplaceOrView", "FuncTorchDynamicLayerFrontMode",
-                  "FuncTorchDynamicLayerBackMode", "FuncTorchGradWrapper")
+# Autograd's dispatch keys, every backend's (an operation takes the keys of all its inputs: one
+# nested or mkldnn tensor would bring its own), forward mode's included, and functorch's, which would
+# put them back: excluded from the worker's thread, no operation records a graph or a tangent,
+# whatever the code asks for, as in inference mode. ("Autograd" alone is an alias of them all.)
+_AUTOGRAD_KEYS = tuple(name for name in dir(torch._C.DispatchKey) if name.startswith("Autograd") and name != "Autograd"
+                       ) + ("ADInplaceOrView", "FuncTorchDynamicLayerFrontMode", "FuncTorchDynamicLayerBackMode",
+                            "FuncTorchGradWrapper")
 # What would take those keys back out of the excluded set, or enter functorch's autograd.
 _KEY_RESTORERS = ((torch._C, "_dispatch_tls_set_dispatch_key_excluded"), (torch._C._functorch, "_grad_increment_nesting"),
                   (torch._C._functorch, "_jvp_increment_nesting"))
@@ -192,13 +194,23 @@ def _raised(origin: str, source: str, error: BaseException, namespace: dict[str,
     lineno = frames[-1].lineno if frames else None
     lines = source.splitlines()
     line = lines[lineno - 1].strip() if lineno and lineno <= len(lines) else ""
-    text = str(error).strip()
+    try:
+        text = str(error).strip()
+    except Exception:  # the code's own exception, whose text cannot be had
+        text = ""
     message = text.splitlines()[0][:MAX_MESSAGE] if text else ""
-    shapes = tuple((name, tuple(value.shape)) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
-                   if isinstance(value := namespace.get(name), torch.Tensor))
+    shapes = tuple((name, shape) for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", line))
+                   if (shape := _plain_shape(namespace.get(name))) is not None)
     # Autograd reached is known by the barrier's own class, never by a name a learner's exception may take.
     return Raised(origin, lineno, line[:MAX_MESSAGE], f"{type(error).__name__}: {message}".rstrip(": "), shapes,
                   stop=Stop.AUTOGRAD if isinstance(error, AutogradUsed) else Stop.RAISED)
+
+
+def _plain_shape(value: object) -> tuple[int, ...] | None:
+    """A plain tensor's shape; None for anything else (a nested tensor's, a subclass's, may not be had)."""
+    if type(value) is not torch.Tensor or value.is_nested:
+        return None
+    return tuple(int(n) for n in value.shape)
 
 
 def _execute(snippets: tuple[tuple[str, str], ...], namespace: dict[str, object],

@@ -95,8 +95,8 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
               content: bytes | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all. With the file's
     `content`, `path` is only its name (the file is on another machine)."""
-    from ..check import check
-    from ..engine.registry import answers, exercises
+    from ..check import check_each
+    from ..engine.registry import PackError, answers, exercises
 
     try:
         answered = read_submissions(path, answers(), content)
@@ -105,8 +105,14 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
     if not answered:
         return Graded(str(path), learner, (), f"{path}: no exercise found in it (no tagged answer cell, and no "
                       "cell that answers one by what it assigns)", False)
-    results = tuple(check(exercises()[key], submission.snippets, str(path), steps=steps, timeout=timeout,
-                          reading=submission) for key, submission in answered.items())
+    try:
+        results = check_each([(exercises()[key], submission) for key, submission in answered.items()], str(path),
+                             steps=steps, timeout=timeout)
+    except (PackError, OSError):
+        raise  # the grader's own trouble (a pack, a zygote), not this file's: no grade rather than a wrong one
+    except Exception as e:  # a fault of ours this file brings out: its own grade, never the whole run's end
+        return Graded(str(path), learner, (), f"{path}: could not be graded: the checker failed on it "
+                      f"({type(e).__name__}: {str(e)[:300]})", False)
     return Graded(str(path), learner, results, None, False)
 
 
