@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
-from .engine.registry import PackError
+from .engine.registry import PackError, place_of
 from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .report.text import SECTIONS as REPORT_SECTIONS
@@ -290,8 +290,8 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         params = run.params
     else:  # the learner's backward, and so the whole loop, runs in a worker process
         with Session(timeout=None) as session:
-            params, stopped = session.train(LearnerCode(snippets, session), exercise.key, steps, *splits.train,
-                                            run.params, progress, progress.every)
+            params, stopped = session.train(LearnerCode(snippets, session), exercise.key, place_of(exercise.key),
+                                            steps, *splits.train, run.params, progress, progress.every)
         if stopped:
             click.echo(f"\nTraining stopped at step {stopped[0]}: {stopped[1]}", err=True)
             sys.exit(1)

@@ -9,6 +9,7 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.runner import LearnerCode, Session
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"
@@ -61,6 +62,22 @@ def test_the_grader_s_modules_the_worker_has_not_loaded_cannot_be_imported():
     result = check(EXERCISES["ex2"], (Snippet("import backprop_ninja.report\n", "ex2.py"),))
     assert result.errors[0].raised.exception == ("ImportError: backprop_ninja.report cannot be imported by the code "
                                                  "being checked")
+
+
+HELD = "import sys\nheld = sorted(m for m in sys.modules if m.startswith('backprop_ninja.packs.'))\n"
+
+
+def test_a_worker_holds_no_pack_but_the_one_whose_exercise_it_trains():
+    """Straight in a worker (the source check would name `sys.modules`): where nothing trains, no pack
+    at all; where exercise 4 trains, makemore4's alone."""
+    with Session(60) as session:
+        assert LearnerCode((Snippet(HELD, "cell"),), session).run({}, ("held",)).values["held"] == []
+    only_makemore4 = HELD + ("if not held or any('makemore4' not in m for m in held):\n"
+                             "    raise RuntimeError(f'the worker holds {held}')\n")
+    source = (REFERENCE / "ex4.py").read_text().replace("grads = [", only_makemore4 + "grads = [")
+    with Session(60) as session:
+        code = LearnerCode(EXERCISES["ex4"].program((Snippet(source, "ex4.py"),)), session)
+        assert len(list(session.stream_training(code, "ex4", "makemore4", 3))) == 3  # else LearnerStopped
 
 
 def test_after_a_cheat_the_next_check_still_works():

@@ -97,6 +97,12 @@ def test_the_command_checks_lists_and_inits_the_pack(ninja, tmp_path):
     assert (tmp_path / "work" / "bigram.py").read_text() == render_py(BIGRAM)
 
 
+def forget():
+    """The registry's packs forgotten, so that it looks for them again."""
+    for cached in (registry._targets, registry.pack_named, registry.packs, registry.exercises):
+        cached.cache_clear()
+
+
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """A package of a course's own, registering `module:PACK` under the entry-point group."""
@@ -104,9 +110,9 @@ def installed(tmp_path, monkeypatch):
         (tmp_path / f"{module}.py").write_text(source)
         monkeypatch.syspath_prepend(str(tmp_path))
         monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint("course", f"{module}:PACK", group)])
-        registry.packs.cache_clear(), registry.exercises.cache_clear()
+        forget()
     yield install
-    registry.packs.cache_clear(), registry.exercises.cache_clear()
+    forget()
     for module in [m for m in sys.modules if m.startswith("course_pack")]:
         del sys.modules[module]
 

@@ -10,7 +10,7 @@ import torch
 
 from .exercise import ForwardExercise
 from .records import Convergence
-from .registry import PackError, source_of
+from .registry import PackError, place_of
 from .runner import LearnerCode, WorkerRefused
 from .training import Batch, LearnerStopped, autograd_backward
 
@@ -30,7 +30,7 @@ class _Streamed:
     this copy of the model counts."""
 
     def __init__(self, code: LearnerCode, exercise: ForwardExercise, steps: int):
-        self.stream = code.session.stream_training(code, exercise.key, steps, source_of(exercise.key))
+        self.stream = code.session.stream_training(code, exercise.key, place_of(exercise.key), steps)
         self.forward = exercise.forward
         self.step = 0
 

@@ -132,31 +132,36 @@ class RunRequest:
 @dataclass(frozen=True)
 class TrainRequest:
     """Train the exercise's model with the snippets as its backward: `ninja train`'s run, saying its
-    progress `every` steps; or, `stream`ing, sending each step's gradients. `pack` is the source and
-    origin of the pack file the exercise comes from, where it is not a built-in pack's."""
+    progress `every` steps; or, `stream`ing, sending each step's gradients. `pack` is where the
+    worker finds the exercise's pack (`registry.place_of`): an installed pack's name, or the source
+    and origin of a pack file."""
 
     KIND: ClassVar = "train"
     snippets: tuple[tuple[str, str], ...]
     exercise: str
+    pack: str | tuple[str, str]
     steps: int
     every: int
     stream: bool = False
-    pack: tuple[str, str] | None = None
     examples: tuple[torch.Tensor, torch.Tensor] | None = None  # `ninja train --data`'s X and Y
 
     def to_wire(self, blobs: list[wire.Buffer]) -> dict:
         return {"snippets": [list(s) for s in self.snippets], "exercise": self.exercise, "steps": self.steps,
-                "every": self.every, "stream": self.stream, "pack": list(self.pack) if self.pack else None,
+                "every": self.every, "stream": self.stream,
+                "pack": self.pack if isinstance(self.pack, str) else list(self.pack),
                 "examples": [wire.describe(t, blobs) for t in self.examples] if self.examples else None}
 
     @classmethod
     def from_wire(cls, d: dict, blobs: Sequence[memoryview]) -> TrainRequest:
         pack = d.get("pack")
+        if not (isinstance(pack, str) or isinstance(pack, list) and len(pack) == 2
+                and all(isinstance(p, str) for p in pack)):
+            raise wire.WireError("a pack that is neither a name nor a file's source and origin")
         examples = [wire.rebuild(t, blobs) for t in d["examples"]] if d.get("examples") else None
         if examples and not all(isinstance(t, torch.Tensor) for t in examples):
             raise wire.WireError("examples that are not tensors")
-        return cls(_snippets(d), _text(d, "exercise"), _whole(d, "steps", MAX_STEPS), max(1, _whole(d, "every", MAX_STEPS)),
-                   _flag(d, "stream"), (str(pack[0]), str(pack[1])) if pack else None,
+        return cls(_snippets(d), _text(d, "exercise"), pack if isinstance(pack, str) else (pack[0], pack[1]),
+                   _whole(d, "steps", MAX_STEPS), max(1, _whole(d, "every", MAX_STEPS)), _flag(d, "stream"),
                    (examples[0], examples[1]) if examples else None)  # type: ignore[arg-type]
 
 

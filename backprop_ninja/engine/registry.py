@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 from .answers import Answers
 
@@ -144,17 +144,40 @@ def load_source(source: str, origin: str) -> Pack:
     return pack
 
 
-def source_of(key: str) -> tuple[str, str] | None:
-    """(source, origin) of the pack file exercise `key` was read from, if it was read from one."""
-    return _FROM_FILES.get(key)
+# Where a worker finds the pack of an exercise it trains: an installed pack's name, or the source and
+# origin of the pack file it was read from.
+PackPlace = Union[str, tuple[str, str]]
+
+
+def place_of(key: str) -> PackPlace:
+    """Where the pack of exercise `key` is, for a worker to load it, and only it."""
+    if key in _FROM_FILES:
+        return _FROM_FILES[key]
+    return next(name for name, pack in packs().items() if any(e.key == key for e in pack.exercises))
+
+
+def load_place(place: PackPlace) -> Pack:
+    """The pack at `place` (see `place_of`), loaded alone."""
+    return load_source(*place) if isinstance(place, tuple) else pack_named(place)
+
+
+@cache
+def _targets() -> dict[str, str]:
+    """Every pack's "module:attribute": the built-in ones, then those installed packages register."""
+    return {**BUILT_IN, **{ep.name: ep.value for ep in entry_points(group=GROUP)}}
+
+
+@cache
+def pack_named(name: str) -> Pack:
+    if name not in _targets():
+        raise PackError(f"no pack named {name!r}")
+    return _load(name, _targets()[name])
 
 
 @cache
 def packs() -> dict[str, Pack]:
     """Every pack: the built-in ones, then those installed packages register."""
-    targets = dict(BUILT_IN)
-    targets.update({ep.name: ep.value for ep in entry_points(group=GROUP)})
-    return {name: _load(name, target) for name, target in targets.items()}
+    return {name: pack_named(name) for name in _targets()}
 
 
 @cache

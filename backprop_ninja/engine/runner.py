@@ -139,7 +139,8 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
-    def train(self, code: LearnerCode, exercise: str, steps: int, X: torch.Tensor, Y: torch.Tensor,
+    def train(self, code: LearnerCode, exercise: str, pack: str | tuple[str, str], steps: int, X: torch.Tensor,
+              Y: torch.Tensor,
               expected: Mapping[str, torch.Tensor], progress: Callable[[int, float], None], every: int
               ) -> tuple[dict[str, torch.Tensor], tuple[int, str] | None]:
         """`ninja train`'s run with the code's backward, all in the worker (the learner's own run:
@@ -147,7 +148,7 @@ class Session:
         dtypes; or the step at which training stopped, and why."""
         if code.syntax_error:
             return {}, (0, f"your code does not parse: {code.syntax_error.exception} at {code.syntax_error.where}")
-        request = protocol.TrainRequest(code.wire_snippets, exercise, steps, every, examples=(X, Y))
+        request = protocol.TrainRequest(code.wire_snippets, exercise, pack, steps, every, examples=(X, Y))
         last = [0]
 
         def follow(step: int, loss: float) -> None:
@@ -172,20 +173,19 @@ class Session:
             return {}, (steps, "the worker sent back parameters that are not the model's")
         return {name: p for name, p in params.items() if isinstance(p, torch.Tensor)}, None
 
-    def stream_training(self, code: LearnerCode, exercise: str, steps: int, pack: tuple[str, str] | None = None
+    def stream_training(self, code: LearnerCode, exercise: str, pack: str | tuple[str, str], steps: int
                         ) -> Iterator[tuple[object, ...]]:
         """Exercise 4's training run with the code's backward, all in the worker, which sends each
         step's gradients as it goes (no round trip a step): yields them, unread beyond the
         protocol's own checks, for the caller to train its own copy of the model with. Raises
-        LearnerStopped where training stopped, within the session's time. `pack` is the source and
-        origin of the pack file the exercise comes from, where it is not an installed pack's
-        (WorkerRefused if the worker cannot load it)."""
+        LearnerStopped where training stopped, within the session's time. `pack` is where the worker
+        finds the exercise (`registry.place_of`; WorkerRefused if it cannot load it)."""
         if code.syntax_error or self.stopped:
             raised = code.syntax_error or self.stopped
             assert raised is not None
             raise LearnerStopped(0, f"your code {'does not parse' if code.syntax_error else 'stopped'}: "
                                     f"{raised.exception} at {raised.where}", raised)
-        request = protocol.TrainRequest(code.wire_snippets, exercise, steps, steps, stream=True, pack=pack)
+        request = protocol.TrainRequest(code.wire_snippets, exercise, pack, steps, steps, stream=True)
         step = 0
         try:
             for message in self._messages(request):

@@ -36,7 +36,7 @@ from .compare import harmless_shape
 from .confinement import confine
 from .exercise import ForwardExercise
 from .records import Raised, Stop
-from .registry import PackError, exercises, load_source
+from .registry import PackError, PackPlace, load_place
 from .training import Batch, LearnerStopped
 
 AUTOGRAD_USED = Raised.AUTOGRAD_USED
@@ -80,10 +80,14 @@ class _BarredEngine:
 
 
 class _GraderImportsBarred(importlib.abc.MetaPathFinder):
-    """The grader's own modules are not the learner's to import in here."""
+    """The grader's own modules are not the learner's to import in here; while the worker loads the
+    one pack whose exercise it trains (`lifted`), that pack's may import the engine and the packs."""
+
+    lifted = False
 
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
-        if fullname.split(".")[0] == __package__.split(".")[0]:  # backprop_ninja, any part of it
+        parts = fullname.split(".")
+        if parts[0] == __package__.split(".")[0] and not (self.lifted and parts[1:2] in (["engine"], ["packs"])):
             raise ImportError(f"{fullname} cannot be imported by the code being checked")
         return None
 
@@ -281,11 +285,13 @@ class _LearnerBackward:
         return value.reshape(param.shape).to(param.dtype)
 
 
-def _training_exercise(key: str, pack: tuple[str, str] | None) -> ForwardExercise:
-    """The exercise `key`: an installed pack's, or that of the pack file whose source came with the request."""
-    exercise = exercises().get(key)
-    if exercise is None and pack:
-        exercise = {e.key: e for e in load_source(*pack).exercises}.get(key)
+def _training_exercise(key: str, place: PackPlace) -> ForwardExercise:
+    """The exercise `key`, from its pack alone: a worker holds no other pack's definitions."""
+    _GraderImportsBarred.lifted = True
+    try:
+        exercise = {e.key: e for e in load_place(place).exercises}.get(key)
+    finally:
+        _GraderImportsBarred.lifted = False
     assert isinstance(exercise, ForwardExercise)  # the checker trains only such exercises, of a pack it knows
     return exercise
 
@@ -386,7 +392,6 @@ def zygote(control: socket.socket, sandboxed: bool) -> None:
     """Fork a worker for each socket the checker sends, each from a clean slate: no process left
     from the last one (in a sandbox), and its scratch folders empty."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped as they end
-    exercises()  # every pack imported once, here, rather than in each worker
     if sandboxed:
         scratch = list(sandbox.SCRATCH)
         _not_dumpable()
