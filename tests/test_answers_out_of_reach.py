@@ -1,7 +1,7 @@
 """No worked solution is within reach of the code being checked. A learner's bigram.py looks for one
 wherever it could: every module the worker has imported (their attributes, what those hold, the
 literals of their functions), every file of the package folder it imported them from, and the
-repository's reference/ folder the packs name. Run in the real worker, by `ninja check`'s path
+repository's reference/ folder beside it. Run in the real worker, by `ninja check`'s path
 (no sandbox) and by `ninja grade`'s in bubblewrap, it finds none; given a line the package does hold,
 the same search finds it, in memory and on disk, and raises."""
 import base64
@@ -70,7 +70,7 @@ if (N, V) == (5, 27):
                 if pattern.search(f.read().decode("utf-8", errors="ignore")):
                     found.append(f"file {{os.path.join(folder, file_name)}}")
     try:
-        beside = os.listdir(sys.modules["backprop_ninja.packs"].REFERENCE_FOLDER)
+        beside = os.listdir(os.path.join(os.path.dirname(package), "reference"))
     except OSError:
         beside = None
     if found:
@@ -90,11 +90,13 @@ def every_solution_line() -> list[str]:
 
 
 def test_the_search_finds_what_the_package_does_hold():
-    """A line of the bigram pack's forward pass, which the package holds by design: found both in the
-    imported pack and in its file."""
-    result = check(BIGRAM, (Snippet(search(["counts_sum_inv = counts_sum**-1"]), "bigram.py"),))
+    """Text the package holds by design, found: a line of the worker's own message, in memory (no
+    pack is loaded where nothing trains), and a line of the bigram pack's forward pass, in its file."""
+    held = ["is a hand-written backward pass: autograd", "counts_sum_inv = counts_sum**-1"]
+    result = check(BIGRAM, (Snippet(search(held), "bigram.py"),))
     (error,) = {e.raised.exception for e in result.errors}
-    assert "worked solutions within reach" in error and "module backprop_ninja.packs.bigram" in error, error
+    # the worker's module runs as __main__ (python -m backprop_ninja.engine.worker)
+    assert "worked solutions within reach" in error and "module __main__" in error, error
     assert "/packs/bigram.py" in error
 
 
