@@ -1,11 +1,12 @@
 """The worker: the process in which a learner's code runs, and the only place it runs.
 
-`python -m backprop_ninja.engine.worker FD` starts a zygote: it imports torch, runs it on one thread, and
-then, for each request on the socket FD, forks a fresh worker that serves one check over a socket of
-its own. The zygote never runs learner code, and neither it nor its workers hold an exercise, a
-truth or a verdict (only the forward passes, to complete exercise 4's namespaces): they receive
-namespaces of plain tensors and send back what the code left in them, as JSON and raw bytes (`wire`). A worker runs under `torch.no_grad()`, as in the lecture, with
-autograd's engine barred, within the memory its request allows; the checker keeps the time.
+`python -m backprop_ninja.engine.worker FD` starts a zygote: it imports torch, runs it on one thread
+in which autograd cannot record, and then, for each request on the socket FD, forks a fresh worker
+that serves one check over a socket of its own. The zygote never runs learner code, and neither it
+nor its workers hold a truth or a verdict: they receive namespaces of plain tensors and send back
+what the code left in them, as typed messages (`protocol`). A worker loads no pack but the one whose
+exercise it trains; it confines itself (`confinement`), and runs the code under `torch.no_grad()`,
+as in the lecture, within the memory its request allows; the checker keeps the time.
 """
 from __future__ import annotations
 
@@ -93,10 +94,10 @@ class _GraderImportsBarred(importlib.abc.MetaPathFinder):
 
 
 def _bar_autograd() -> None:
-    """Autograd cannot record in this process: its keys are excluded from the (only) thread, and
-    whatever would restore them is barred, wherever torch's modules keep a reference to it. The
-    engine is barred too, so that a call into it says what it is. (Threads, which would start
-    without the exclusion, are denied by `confinement`.)"""
+    """Autograd cannot record in this process: its keys are excluded from the thread (which every
+    worker forked from it continues), and whatever would restore them is barred, wherever torch's
+    modules keep a reference to it. The engine is barred too, so that a call into it says what it
+    is. (Threads, which would start without the exclusion, are denied by `confinement`.)"""
     for key in _AUTOGRAD_KEYS:
         torch._C._dispatch_tls_set_dispatch_key_excluded(getattr(torch._C.DispatchKey, key), True)
     barred = _BarredEngine()
@@ -364,7 +365,6 @@ def _worker(sock: socket.socket, limits: dict[str, int | None], own_uid: bool) -
     os.setsid()  # a process group of its own, so that the checker can end it and all it started
     _limit(limits, own_uid)
     confine()
-    _bar_autograd()
     sys.meta_path.insert(0, _GraderImportsBarred())
     try:
         serve(sock)
@@ -392,6 +392,7 @@ def zygote(control: socket.socket, sandboxed: bool) -> None:
     """Fork a worker for each socket the checker sends, each from a clean slate: no process left
     from the last one (in a sandbox), and its scratch folders empty."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped as they end
+    _bar_autograd()  # once, here: a worker is forked from this thread, whose state it keeps
     if sandboxed:
         scratch = list(sandbox.SCRATCH)
         _not_dumpable()
