@@ -1,12 +1,14 @@
-"""The diagnosis, judged on a corpus of single-mistake submissions: each is a reference solution with
-one realistic mistake, for which the check must name the right root cause and the right kind; and
-correct variants, which must pass with no root cause."""
+"""The diagnosis, judged on the makemore4 pack's corpus of single-mistake submissions (in
+reference/mistakes/): each is a reference solution with one realistic mistake, for which the check
+must name the right root cause, the right kind and say the declared words; and correct variants,
+which must pass with no root cause."""
 import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.check.render import render
 from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.registry import pack_named, with_references
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 LOOP = """for k in range(Xb.shape[0]):
@@ -15,78 +17,8 @@ LOOP = """for k in range(Xb.shape[0]):
         dC[ix] += demb[k, j]
 """
 
-# (case, exercise, [(old, new), ...], root cause, kind, words the message must contain)
-MISTAKES = [
-    ("sign of dlogprobs", "ex1", [("= -1.0 / n", "= 1.0 / n")], "dlogprobs", "sign", "negated"),
-    ("forgot the mean's 1/n", "ex1", [("= -1.0 / n", "= -1.0")], "dlogprobs", "scale", "n (32)"),
-    ("forgot += into dcounts", "ex1", [("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")],
-     "dcounts", "missing-branch", "through counts_sum"),
-    ("forgot += into dbndiff", "ex1", [("dbndiff += (2 * bndiff) * dbndiff2\n", "")],
-     "dbndiff", "missing-branch", "through bndiff2"),
-    ("forgot += into dhprebn", "ex1", [("dhprebn += 1.0 / n * (torch.ones_like(hprebn) * dbnmeani)\n", "")],
-     "dhprebn", "missing-branch", "through bnmeani"),
-    ("= for += in dcounts", "ex1", [("dcounts += torch.ones_like(counts)", "dcounts = torch.ones_like(counts)")],
-     "dcounts", "missing-branch", "through probs is missing: line 9 writes dcounts with `=`, which throws away "
-     "what line 7 put there"),
-    ("= for += in dbndiff", "ex1", [("dbndiff += (2 * bndiff)", "dbndiff = (2 * bndiff)")],
-     "dbndiff", "missing-branch", "through bnraw is missing: line 25 writes dbndiff with `=`"),
-    ("= for += in dhprebn", "ex1", [("dhprebn += 1.0 / n", "dhprebn = 1.0 / n")],
-     "dhprebn", "missing-branch", "through bndiff is missing: line 28 writes dhprebn with `=`"),
-    ("= for += in dlogits", "ex1", [("dlogits += F.one_hot", "dlogits = F.one_hot")],
-     "dlogits", "missing-branch", "through norm_logits is missing: line 13 writes dlogits with `=`"),
-    ("1/n**3 for 1/n", "ex1", [("= -1.0 / n", "= -1.0 / n**3")], "dlogprobs", "scale", "1/n**2 (0.0009766)"),
-    ("no keepdim in dcounts_sum_inv", "ex1", [("(counts * dprobs).sum(1, keepdim=True)", "(counts * dprobs).sum(1)")],
-     "dcounts_sum_inv", "shape", "keepdim=True"),
-    ("dcounts_sum_inv summed over dim 0", "ex1",
-     [("(counts * dprobs).sum(1, keepdim=True)", "(counts * dprobs).sum(0, keepdim=True)")],
-     "dcounts_sum_inv", "wrong-axis", "dim 1"),
-    ("dbnbias summed over dim 1", "ex1", [("dhpreact.sum(0, keepdim=True)", "dhpreact.sum(1, keepdim=True)")],
-     "dbnbias", "wrong-axis", "dim 0"),
-    ("dlogit_maxes summed over dim 0", "ex1",
-     [("(-dnorm_logits).sum(1, keepdim=True)", "(-dnorm_logits).sum(0, keepdim=True)")],
-     "dlogit_maxes", "wrong-axis", "dim 1"),
-    ("dW2 transposed", "ex1", [("dW2 = h.T @ dlogits", "dW2 = dlogits.T @ h")], "dW2", "transpose", "W2's shape (64, 27)"),
-    ("dW1 transposed", "ex1", [("dW1 = embcat.T @ dhprebn", "dW1 = dhprebn.T @ embcat")], "dW1", "transpose", "W1's shape (30, 64)"),
-    ("Bessel's n-1 as n", "ex1", [("(1.0 / (n - 1))", "(1.0 / n)")], "dbndiff2", "scale", "(n-1)/n"),
-    ("power rule without the 1/2", "ex1", [("(-0.5 * (bnvar", "(-1.0 * (bnvar")], "dbnvar", "scale", "2"),
-    ("dbnmeani without the minus", "ex1", [("(-dbndiff).sum(0)", "dbndiff.sum(0)")], "dbnmeani", "sign", "negated"),
-    ("dcounts_sum without the minus", "ex1", [("(-counts_sum**-2)", "(counts_sum**-2)")], "dcounts_sum", "sign", "negated"),
-    ("1/32 for 1/n", "ex1", [("= -1.0 / n", "= -1.0 / 32")], "dlogprobs", "hard-coded-size", "32"),
-    ("1/31 for 1/(n-1)", "ex1", [("(1.0 / (n - 1))", "(1.0 / 31)")], "dbndiff2", "hard-coded-size", "31"),
-    ("27 classes", "ex1", [("num_classes=logits.shape[1]", "num_classes=27")], "dlogits", "hard-coded-size", "27"),
-    ("1/32 in dhprebn", "ex1", [("dhprebn += 1.0 / n *", "dhprebn += 1.0 / 32 *")], "dhprebn", "hard-coded-size", "32"),
-    ("dC[Xb] += demb", "ex1", [(LOOP, "dC[Xb] += demb\n")], "dC", "duplicate-index", "index_add_"),
-    ("flat dC[...] += demb", "ex1", [(LOOP, "dC[Xb.view(-1)] += demb.view(-1, demb.shape[2])\n")],
-     "dC", "duplicate-index", "an indexed `+=` over all of Xb at once"),
-    ("db1 summed to a scalar", "ex1", [("db1 = dhprebn.sum(0)", "db1 = dhprebn.sum()")], "db1", "shape", "scalar"),
-    ("demb left flat", "ex1", [("demb = dembcat.view(emb.shape)", "demb = dembcat")], "demb", "shape", "view it as"),
-    ("matmul for a broadcast product", "ex1", [("dcounts = counts_sum_inv * dprobs", "dcounts = counts_sum_inv @ dprobs")],
-     "dcounts", "raised", "counts_sum_inv (32, 1)"),
-    ("a typo", "ex1", [("dprobs = (1.0 / probs)", "dprobs = (1.0 / prob)")], "dprobs", "raised", "NameError"),
-    ("copied .grad", "ex1", [("dlogprobs = torch.zeros_like(logprobs)", "dlogprobs = logprobs.grad")],
-     "dlogprobs", "autograd-used", ".grad"),
-    ("probs for 1/probs", "ex1", [("dprobs = (1.0 / probs) * dlogprobs", "dprobs = probs * dlogprobs")],
-     "dprobs", "local", "wrong even from right inputs"),
-    ("tanh derivative as 1 - h", "ex1", [("(1.0 - h**2)", "(1.0 - h)")], "dhpreact", "local", "wrong even from right inputs"),
-    ("db2 summed over dim 1", "ex1", [("db2 = dlogits.sum(0)", "db2 = dlogits.sum(1)")], "db2", "wrong-axis", "dim 0"),
-    ("dh without the transpose", "ex1", [("dh = dlogits @ W2.T", "dh = dlogits @ W2")], "dh", "raised",
-     "W2 (64, 27)"),
-    ("dC[ix] = instead of +=", "ex1", [("dC[ix] += demb[k, j]", "dC[ix] = demb[k, j]")], "dC", "duplicate-index",
-     "`=` in a loop (line 37, `dC[ix] = demb[k, j]`) keeps only the last contribution"),
-    ("exp's derivative forgotten", "ex1", [("dnorm_logits = counts * dcounts", "dnorm_logits = dcounts.clone()")],
-     "dnorm_logits", "local", "wrong even from right inputs"),
-    ("ex2 without the mean's 1/n", "ex2", [("dlogits /= n\n", "")], "dlogits", "scale", "n (32)"),
-    ("ex2 softmax over dim 0", "ex2", [("F.softmax(logits, 1)", "F.softmax(logits, 0)")], "dlogits", "wrong-axis", "dim 1"),
-    ("ex2 divided by 32", "ex2", [("dlogits /= n", "dlogits /= 32")], "dlogits", "hard-coded-size", "32"),
-    ("ex2 plus one at the label", "ex2", [("-= 1", "+= 1")], "dlogits", "local", "wrong even from right inputs"),
-    ("ex3 over 32", "ex3", [("bngain * bnvar_inv / n", "bngain * bnvar_inv / 32")], "dhprebn", "hard-coded-size", "32"),
-    ("ex3 negated", "ex3", [("bngain * bnvar_inv / n", "-bngain * bnvar_inv / n")], "dhprebn", "sign", "negated"),
-    ("ex3 sum over dim 1", "ex3", [("n * dhpreact - dhpreact.sum(0)", "n * dhpreact - dhpreact.sum(1, keepdim=True)")],
-     "dhprebn", "wrong-axis", "dim 0"),
-    ("ex3 without Bessel", "ex3", [("n / (n - 1) * ", "")], "dhprebn", "local", "wrong even from right inputs"),
-    ("ex3 with autograd", "ex3", [("dhprebn = ", "hprebn.requires_grad_()\ndhprebn = torch.autograd.grad(hprebn.sum(), hprebn)[0]\ndhprebn = ")],
-     "dhprebn", "autograd-used", "line 4 reaches for autograd (torch.autograd)"),
-]
+# The pack's single-mistake corpus (reference/mistakes/), each with its root cause, kind and words.
+MISTAKES = {m.name: m for m in with_references(pack_named("makemore4")).mistakes}
 
 CORRECT = [
     ("dC with index_add_", "ex1", [(LOOP, "dC.index_add_(0, Xb.view(-1), demb.view(-1, demb.shape[-1]))\n")]),
@@ -113,22 +45,24 @@ def mutated(key: str, edits) -> str:
 
 
 def test_the_corpus_is_large_and_covers_every_kind():
-    kinds = {case[4] for case in MISTAKES}
+    kinds = {m.kind for m in MISTAKES.values()}
     assert len(MISTAKES) >= 25
     assert kinds >= {"shape", "transpose", "wrong-axis", "sign", "scale", "missing-branch", "hard-coded-size",
                      "duplicate-index", "autograd-used", "raised", "local"}
 
 
-@pytest.mark.parametrize("case, key, edits, root, kind, words", MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_single_mistake_is_named_with_its_kind(case, key, edits, root, kind, words):
-    result = check(EXERCISES[key], (Snippet(mutated(key, edits), f"{key}.py"),))
+@pytest.mark.parametrize("case", MISTAKES, ids=list(MISTAKES))
+def test_single_mistake_is_named_with_its_kind(case):
+    mistake = MISTAKES[case]
+    key = mistake.exercise
+    result = check(EXERCISES[key], (Snippet(mistake.source, f"{key}.py"),))
     assert not result.passed
-    assert result.root_cause == root
-    diagnosis = {g.name: g for g in result.gradients}[root].diagnosis
-    assert diagnosis.kind == kind, diagnosis.message
-    assert words in diagnosis.message
+    assert result.root_cause == mistake.root_cause
+    diagnosis = {g.name: g for g in result.gradients}[mistake.root_cause].diagnosis
+    assert diagnosis.kind == mistake.kind, diagnosis.message
+    assert mistake.says and mistake.says in diagnosis.message
     names = list(EXERCISES[key].names)
-    for g in result.gradients[: names.index(root)]:
+    for g in result.gradients[: names.index(mistake.root_cause)]:
         assert g.local_status in ("pass", None), f"{g.name} before the root cause"
 
 
@@ -140,7 +74,7 @@ def test_correct_variant_passes(case, key, edits):
 
 
 def test_errors_after_the_root_cause_say_they_inherit_it():
-    result = check(EXERCISES["ex1"], (Snippet(mutated("ex1", MISTAKES[2][2]), "ex1.py"),))
+    result = check(EXERCISES["ex1"], (Snippet(MISTAKES["forgot += into dcounts"].source, "ex1.py"),))
     grads = {g.name: g for g in result.gradients}
     assert grads["dcounts"].local_status == "fail" and grads["dnorm_logits"].status == "fail"
     assert grads["dnorm_logits"].local_status == "pass"
@@ -172,9 +106,9 @@ def test_odd_answers_are_diagnosed_never_crash(source, root, kind, words):
 
 
 def test_a_factor_is_named_only_when_it_is_a_clean_one():
-    for case in MISTAKES:
-        result = check(EXERCISES[case[1]], (Snippet(mutated(case[1], case[2]), f"{case[1]}.py"),))
-        assert "about" not in result.root.diagnosis.message, case[0]
+    for mistake in MISTAKES.values():
+        result = check(EXERCISES[mistake.exercise], (Snippet(mistake.source, f"{mistake.exercise}.py"),))
+        assert "about" not in result.root.diagnosis.message, mistake.name
     near_zero = mutated("ex1", [("dh = dlogits @ W2.T", "dh = 1e-9 * (dlogits @ W2.T)")])
     result = check(EXERCISES["ex1"], (Snippet(near_zero, "ex1.py"),))
     assert result.root_cause == "dh" and result.root.diagnosis.kind == "local"

@@ -19,8 +19,9 @@ from backprop_ninja.packs.bigram import BIGRAM, PACK, BigramInstance
 
 REFERENCE_BIGRAM = worked("bigram")
 MISTAKES = {m.name: m for m in registry.with_references(PACK).mistakes}
-# The packs with a corpus of mistakes beside their references in reference/ (the lecture's are in tests).
+# The packs with a corpus of mistakes beside their references in reference/: every built-in one.
 CORPORA = [name for name, pack in registry.packs().items() if pack.reference_files and pack.reference_files.mistakes]
+assert set(CORPORA) >= set(registry.BUILT_IN)
 
 
 def run(source: str, exercise=BIGRAM):

@@ -97,7 +97,13 @@ def validate(pack: Pack) -> list[Finding]:
         result = _run(judged[mistake.exercise], mistake.source, subject)
         got = (result.root.name, result.root.diagnosis.kind.value) if result.root else None
         wanted = (mistake.root_cause, mistake.kind)
-        findings.append(Finding(subject, got == wanted, f"{mistake.root_cause} ({mistake.kind}), as declared"
-                                if got == wanted else f"declared {wanted[0]} ({wanted[1]}), got "
-                                + (f"{got[0]} ({got[1]})" if got else "a pass" if result.passed else "no root cause")))
+        said = result.root.diagnosis.message if result.root else ""
+        if got != wanted:
+            findings.append(Finding(subject, False, f"declared {wanted[0]} ({wanted[1]}), got " + (
+                f"{got[0]} ({got[1]})" if got else "a pass" if result.passed else "no root cause")))
+        elif mistake.says not in said:
+            findings.append(Finding(subject, False, f"{wanted[0]} ({wanted[1]}), as declared, but its message does "
+                                    f"not say {mistake.says!r}: {said}"))
+        else:
+            findings.append(Finding(subject, True, f"{mistake.root_cause} ({mistake.kind}), as declared"))
     return findings

@@ -40,6 +40,7 @@ class Mistake:
     source: str
     root_cause: str
     kind: str
+    says: str = ""  # words the root cause's message must contain, where the pack declares them
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ class ReferenceFiles:
     imported by the worker that runs learners' code, and is on every learner's machine, so its
     answers stay out of it (the built-in packs': the repository's reference/ folder, not installed).
     In `folder`, by exercise key: the answer a learner would hand in, and a Python file whose
-    MISTAKES, (name, the answer's text, the mistaken text, root cause, kind), edit it into known-wrong
-    ones."""
+    MISTAKES, (name, the answer's text, the mistaken text, root cause, kind[, words the root cause's
+    message says]), edit it into known-wrong ones: each answer's text is in the answer exactly once."""
 
     folder: Path
     answers: Mapping[str, str]
@@ -92,10 +93,14 @@ def with_references(pack: Pack) -> Pack:
     for key, name in files.mistakes.items():
         path = files.folder / name
         try:
-            mistakes += [Mistake(key, label, answers[key].replace(right, wrong), root, kind)
-                         for label, right, wrong, root, kind in runpy.run_path(str(path))["MISTAKES"]]
+            declared = runpy.run_path(str(path))["MISTAKES"]
         except Exception as e:  # the pack author's own file: whatever it raises, say where
             raise PackError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
+        for label, right, wrong, *diagnosis in declared:
+            if answers[key].count(right) != 1:
+                raise PackError(f"{path}: mistake {label!r} edits {right!r}, which {files.answers[key]} holds "
+                                f"{answers[key].count(right)} times, not once")
+            mistakes.append(Mistake(key, label, answers[key].replace(right, wrong), *diagnosis))
     return replace(pack, references={**pack.references, **answers}, mistakes=(*pack.mistakes, *mistakes),
                    reference_files=None)
 
