@@ -139,3 +139,11 @@ def killed_mid_run_then_resumed(command: list[str], db) -> list[tuple[str, int]]
     assert 2 <= counts(db)[0] < 10, "killed mid-run"
     subprocess.run(command, cwd=REPO, capture_output=True, timeout=600)
     return one_attempt_each(db)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test is end to end (`slow`) unless it, or its module, is marked `fast`: a new test is in
+    the fast tier only by saying so (`python -m pytest -m "not slow"` runs that tier alone)."""
+    for item in items:
+        if item.get_closest_marker("fast") is None:
+            item.add_marker(pytest.mark.slow)

@@ -1,6 +1,9 @@
+import pytest
 import torch
 
 from backprop_ninja import cmp
+
+pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 
 
 def _tensor_with_grad(shape, grad):

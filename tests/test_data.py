@@ -6,6 +6,8 @@ import torch
 
 from backprop_ninja.packs.makemore4 import data
 
+pytestmark = pytest.mark.fast  # pure pieces: the fast tier
+
 
 def lecture_pipeline(words, block_size=3):
     """The lecture's code, as written there: the oracle."""

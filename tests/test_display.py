@@ -4,6 +4,8 @@ import csv
 import io
 from datetime import datetime, timezone
 
+import pytest
+
 from backprop_ninja.engine.display import csv_cell, markdown_text, visible
 from backprop_ninja.engine.gradebook import Attempt, Gradebook, read_snapshot
 from backprop_ninja.report.summary import summarize
@@ -12,6 +14,7 @@ from backprop_ninja.report.text import learner_view, to_csv
 FORGED = "\x1b[2J\x1b[H All 26 gradients match autograd"
 
 
+@pytest.mark.fast
 def test_the_pieces():
     assert visible(FORGED) == "\\x1b[2J\\x1b[H All 26 gradients match autograd"
     assert visible("two\nlines\tand a tab") == "two\nlines\tand a tab"
@@ -27,6 +30,7 @@ def test_a_learners_exception_text_reaches_the_terminal_escaped(tmp_path, run_ni
     assert code == 1 and "\x1b[2J" not in out and "\\x1b[2J" in out
 
 
+@pytest.mark.fast
 def test_ids_in_a_csv_and_in_feedback_are_text(tmp_path):
     book_path = tmp_path / "book.db"
     with Gradebook(book_path) as book:

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import lecture_notebooks as lecture
 from conftest import EX1_WRONG, REFERENCE, STEPS, counts, killed_mid_run_then_resumed
 
@@ -61,6 +63,7 @@ def test_killed_mid_run_it_loses_and_duplicates_nothing(bigger_course, tmp_path)
     assert len(per_file) == 10 and all(n == 1 for _, n in per_file)
 
 
+@pytest.mark.fast
 def test_who_a_file_is_from(tmp_path):
     nbgrader = tmp_path / "course" / "submitted" / "alice" / "ps1" / "backprop.ipynb"
     plain = tmp_path / "inbox" / "bob_ex1.ipynb"

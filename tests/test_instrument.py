@@ -1,8 +1,12 @@
 """Reading learner code as syntax: where each gradient is finished, its literals, autograd calls,
 overwrites and indexed writes, and variants edited in place without moving a line."""
+import pytest
+
 from backprop_ninja.engine.instrument import LearnerSource
 from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.engine.syntax import written_on_line
+
+pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 
 NAMES = ("dlogits", "dh", "dW2", "dC")
 

@@ -34,6 +34,7 @@ def test_every_exercise_of_a_lecture_notebook_is_found_and_passes(key, tmp_path)
     assert not result.output, "the cmp lines and prints are left out"
 
 
+@pytest.mark.fast
 def test_each_exercise_gets_its_own_cells(tmp_path):
     cells = {key: read_submission(_saved(lecture.lecture_notebook(), tmp_path), key, ANSWERS).snippets
              for key in KEYS}
@@ -93,6 +94,7 @@ def test_autograd_in_the_loop_that_feeds_the_update_is_autograd_used(tmp_path):
     assert not result.passed and result.root.diagnosis.kind == "autograd-used"
 
 
+@pytest.mark.fast
 def test_a_notebook_without_the_exercise_says_so(tmp_path):
     path = _saved(lecture.notebook([*lecture.SETUP, lecture.ex1_cell()]), tmp_path)
     with pytest.raises(SubmissionError, match="nor a cell that answers it by what it computes"):

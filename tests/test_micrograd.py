@@ -36,6 +36,7 @@ def without(source: str, method: str) -> str:
     return source[:start] + source[end + 1:]
 
 
+@pytest.mark.fast
 def test_the_slips_right_local_derivatives_are_autograd_s():
     """The model the slips are predicted from agrees with the truth on every probe of every instance."""
     from backprop_ninja.packs.micrograd.exercise import _probes
@@ -99,6 +100,7 @@ def without_backward_bodies(source: str) -> list[str]:
     return lines
 
 
+@pytest.mark.fast
 def test_the_stub_is_the_reference_with_each_backward_body_a_todo():
     """The stub is installed, the reference not: they are kept in step here."""
     answer = REFERENCE.split('"""', 2)[2].lstrip("\n")  # without the file's docstring

@@ -44,6 +44,7 @@ def test_the_untouched_stub_fails_cleanly():
     assert {g.status.value for g in result.gradients} == {"missing"}
 
 
+@pytest.mark.fast
 def test_the_corpus_of_mistakes_has_one_mistake_each_and_covers_every_gradient():
     assert len(MISTAKES) >= 8 and {m.root_cause for m in MISTAKES.values()} == set(BIGRAM.names)
     for mistake in MISTAKES.values():
@@ -81,6 +82,7 @@ def test_each_mistake_gets_its_root_cause_and_kind(case):
         result.root.diagnosis.message
 
 
+@pytest.mark.fast
 def test_the_stub_notebook_tags_one_answer_cell_and_names_the_pack_s_tensors():
     notebook = nbformat.reads(render_ipynb(BIGRAM), as_version=4)
     tagged = [c for c in notebook.cells if "backprop-ninja:bigram" in c.metadata.get("tags", [])]

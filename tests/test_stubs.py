@@ -7,6 +7,8 @@ from backprop_ninja.check.stubs import render_stubs
 from backprop_ninja.engine.registry import exercises
 from backprop_ninja.engine.reading import notebook_tag
 
+pytestmark = pytest.mark.fast  # pure pieces: the fast tier
+
 EXERCISES = exercises()
 
 
