@@ -99,7 +99,7 @@ def _sandbox(mode: str):
 
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
-    from .packs.makemore4.training import Progress
+    from .packs.makemore.training import Progress
 
     if sys.stderr.isatty():
         return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))
@@ -259,10 +259,10 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
         start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .engine.runner import LearnerCode, Session
     from .engine.training import autograd_backward
-    from .packs.makemore4 import data
+    from .packs.makemore import data
     from .packs.makemore4.exercises import EXERCISES
-    from .packs.makemore4.model import FUSED
-    from .packs.makemore4.training import LECTURE, evaluate
+    from .packs.makemore.model import FUSED
+    from .packs.makemore.training import LECTURE, evaluate
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")

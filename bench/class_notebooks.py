@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from backprop_ninja.packs.makemore4.model import EXPANDED
+from backprop_ninja.packs.makemore.model import EXPANDED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import lecture_notebooks as lecture  # noqa: E402  the tests' lecture-format cells, made runnable here

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from backprop_ninja.packs.makemore4.model import EXPANDED
+from backprop_ninja.packs.makemore.model import EXPANDED
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 

@@ -12,7 +12,7 @@ from backprop_ninja.check.stubs import render_py
 from backprop_ninja.engine.exercise import Exercise
 from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
-from backprop_ninja.packs.makemore4.model import Instance
+from backprop_ninja.packs.makemore.model import Instance
 
 EX1_REFERENCE = (REFERENCE / "ex1.py").read_text()
 # Exercise 4 trains as well: tests/test_ex4.py has its own.

@@ -4,7 +4,7 @@ import random
 import pytest
 import torch
 
-from backprop_ninja.packs.makemore4 import data
+from backprop_ninja.packs.makemore import data
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

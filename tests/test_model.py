@@ -3,7 +3,7 @@ import torch
 
 from backprop_ninja.engine.forward import autograd_gradients
 from backprop_ninja.packs.makemore4.exercises import EX1, EX3, INSTANCES
-from backprop_ninja.packs.makemore4.model import EXPANDED, FUSED, Instance, batch, learner_data, parameters
+from backprop_ninja.packs.makemore.model import EXPANDED, FUSED, Instance, batch, learner_data, parameters
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

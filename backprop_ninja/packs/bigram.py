@@ -12,7 +12,7 @@ from ..engine.exercise import ForwardExercise, Gradient, Setting
 from ..engine.forward import ForwardPass
 from ..engine.registry import Pack, ReferenceFiles
 from . import REFERENCE_FOLDER
-from .makemore4.data import STOI
+from .makemore.data import STOI
 
 FORWARD = ForwardPass("""\
 xenc = F.one_hot(xs, num_classes=V).to(W.dtype)  # input to the network: one-hot encoding

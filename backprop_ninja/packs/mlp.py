@@ -17,8 +17,8 @@ from ..engine.forward import ForwardPass
 from ..engine.registry import Pack, ReferenceFiles
 from ..engine.training import TrainingRun
 from . import REFERENCE_FOLDER
-from .makemore4.model import Instance, batch, parameters
-from .makemore4.training import training_run
+from .makemore.model import Instance, batch, parameters
+from .makemore.training import training_run
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")
 FORWARD = ForwardPass("""\

@@ -17,8 +17,8 @@ from ...engine.forward import ForwardPass
 from ...engine.registry import Pack, ReferenceFiles
 from ...engine.training import TrainingRun
 from .. import REFERENCE_FOLDER
-from .model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
-from .training import LECTURE, training_point, training_run
+from ..makemore.model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
+from ..makemore.training import LECTURE, training_point, training_run
 
 # The lecture's own instance, graded with the lecture's tolerance, then instances that change every
 # size the lecture hard-codes (32, 64, 10, 3, 27, 30), in float64, where right formulas agree with
