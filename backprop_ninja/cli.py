@@ -99,7 +99,7 @@ def _sandbox(mode: str):
 
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
-    from .packs.makemore.training import Progress
+    from .engine.training import Progress
 
     if sys.stderr.isatty():
         return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))

@@ -3,6 +3,7 @@ rate 0.1 then 0.01 from half way; driven by autograd's backward (the twin every 
 measured against) or by a learner's."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import cast
 
@@ -65,3 +66,20 @@ def autograd_backward(forward: ForwardPass) -> Backward:
         assert all(g is not None for g in grads)  # every leaf feeds the loss
         return loss.item(), cast(list[torch.Tensor], grads)
     return backward
+
+
+class Progress:
+    """Current loss, steps per second and time left, for a long training run."""
+
+    def __init__(self, total: int, echo: Callable[[str], None], every: int):
+        self.total, self.echo, self.every = total, echo, every
+        self.start = time.perf_counter()
+
+    def __call__(self, step: int, loss: float) -> None:
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.perf_counter() - self.start
+        rate = step / elapsed if elapsed else 0.0
+        left = (self.total - step) / rate if rate else 0.0
+        self.echo(f"{step:7d}/{self.total:7d}  loss {loss:.4f}  {rate:6.0f} steps/s  "
+                  f"{int(left) // 60:d}:{int(left) % 60:02d} left")

@@ -2,7 +2,6 @@
 then batchnorm calibration over the training set, the split losses, and sampled names."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,19 +94,3 @@ def evaluate(params: dict[str, torch.Tensor], splits: data.Splits, samples: int 
         names.append(data.decode(out))
     return Evaluation(split_loss(*splits.train), split_loss(*splits.val), tuple(names))
 
-
-class Progress:
-    """Current loss, steps per second and time left, for a long training run."""
-
-    def __init__(self, total: int, echo: Callable[[str], None], every: int):
-        self.total, self.echo, self.every = total, echo, every
-        self.start = time.perf_counter()
-
-    def __call__(self, step: int, loss: float) -> None:
-        if step % self.every and step != self.total:
-            return
-        elapsed = time.perf_counter() - self.start
-        rate = step / elapsed if elapsed else 0.0
-        left = (self.total - step) / rate if rate else 0.0
-        self.echo(f"{step:7d}/{self.total:7d}  loss {loss:.4f}  {rate:6.0f} steps/s  "
-                  f"{int(left) // 60:d}:{int(left) % 60:02d} left")
