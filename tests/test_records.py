@@ -2,18 +2,51 @@
 on the learner (truths, namespaces, autograd's twin run) is computed once per process."""
 import json
 
+import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine import trials
 from backprop_ninja.engine.convergence import twin_run
-from backprop_ninja.engine.records import SCHEMA_VERSION, CheckResult, Kind, Status
+from backprop_ninja.engine.records import (SCHEMA_VERSION, CheckResult, Comparison, Convergence, Diagnosis,
+                                           GradientResult, InstanceError, InstanceInfo, Kind, Raised, RootCause,
+                                           Status, Stop)
 from backprop_ninja.engine.reading import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 
 def round_trip(result: CheckResult) -> CheckResult:
     return CheckResult.from_dict(json.loads(json.dumps(result.to_dict())))
+
+
+def hand_made() -> CheckResult:
+    """A result with every part filled in, as no single check would make it."""
+    raised = Raised("ex4.py", 12, "dW1 = embcat.T @ dhprebn[0]", "RuntimeError: shapes", (("dhprebn", (32, 64)),),
+                    gradient="dW1", stop=Stop.TIME_LIMIT)
+    comparison = Comparison(Status.FAIL, (30, 64), (64,), False, False, 0.5, "broadcasts", leading_ones=True)
+    gradient = GradientResult("dW1", Status.FAIL, (30, 64), (64,), False, False, 0.5, "a note", "a hint",
+                              (comparison, Comparison(Status.PASS, (30, 64))), Status.PASS,
+                              Diagnosis(Kind.INHERITED, "inherits the error in dhprebn"), written_as="dw1")
+    return CheckResult("ex4", "ex4.py", (gradient,), (InstanceInfo("lecture", "n=32"),),
+                       (InstanceError("lecture", raised),), "printed",
+                       Convergence(50, False, "drifts", 3.3, 2.5, None, 0.2, 10, raised),
+                       RootCause("dhprebn", Diagnosis(Kind.SCALE, "1/n"), "hint", graded=False),
+                       found="In [5]", notes=("a note",))
+
+
+@pytest.mark.fast
+def test_every_part_of_a_record_comes_back_the_same_through_its_json():
+    result = hand_made()
+    again = round_trip(result)
+    assert again == result and again.gradients[0].instances[0].status is Status.FAIL
+    assert again.errors[0].raised.stop is Stop.TIME_LIMIT and again.convergence.raised == result.convergence.raised
+
+
+@pytest.mark.fast
+def test_a_stop_of_an_unknown_kind_is_read_as_raised():
+    d = hand_made().to_dict()
+    d["errors"][0]["stop"] = "from-the-future"
+    assert CheckResult.from_dict(d).errors[0].raised.stop is Stop.RAISED
 
 
 def test_a_diagnosed_failing_result_comes_back_the_same():
