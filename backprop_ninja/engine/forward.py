@@ -4,7 +4,7 @@ flowing back through each use. Any problem's forward pass, given its leaves (the
 are taken for, e.g. parameters) and its data (everything else its lines read: a batch, sizes)."""
 from __future__ import annotations
 
-import re
+import ast
 from collections.abc import Mapping
 from types import CodeType
 from typing import cast
@@ -12,28 +12,31 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
+from .registry import PackError
+
 Data = Mapping[str, object]
-# A name a line reads a value from: not one whose metadata alone it reads (`W.dtype`), which no
-# gradient flows through.
-_USED = re.compile(r"\b[A-Za-z_]\w*\b(?!\s*\.\s*(?:dtype|shape|device|ndim)\b)")
+# Attributes that read a tensor's metadata alone (`W.dtype`): no gradient flows through them.
+_METADATA = frozenset({"dtype", "shape", "device", "ndim"})
 
 
 class ForwardPass:
-    """The same source is executed here and shown to learners in the stubs."""
+    """The same source is executed here and shown to learners in the stubs: one statement per named
+    tensor, each name new, one of them `loss`. A source that is not so is a PackError that says
+    what to write."""
 
     def __init__(self, source: str, leaves: tuple[str, ...]):
         self.source = source
         self.leaves = leaves
-        self.tensors = tuple(line.split(" = ")[0] for line in source.splitlines())
+        statements = _statements(source, leaves)
+        self.tensors = tuple(name for name, _ in statements)
         self._code = compile(source, "<forward pass>", "exec")
         # Which tensors each tensor or leaf feeds: a gradient sums over these uses.
         self.consumers: dict[str, tuple[str, ...]] = {}
-        # Each tensor's own line, to recompute it alone from given inputs.
+        # Each tensor's own expression, to recompute it alone from given inputs.
         self._lines: dict[str, CodeType] = {}
-        for line in source.splitlines():
-            name, expression = line.split("#")[0].split(" = ", 1)
-            self._lines[name] = compile(expression.strip(), f"<{name}>", "eval")
-            for used in dict.fromkeys(_USED.findall(expression)):
+        for name, expression in statements:
+            self._lines[name] = compile(ast.Expression(expression), f"<{name}>", "eval")
+            for used in _read(expression):
                 if used in self.tensors or used in leaves:
                     self.consumers[used] = (*self.consumers.get(used, ()), name)
 
@@ -47,6 +50,39 @@ class ForwardPass:
     def step(self, name: str, inputs: Mapping[str, torch.Tensor], data: Data) -> torch.Tensor:
         """The one line that computes `name`, from the given tensors and leaves."""
         return eval(self._lines[name], {"torch": torch, "F": F, **data, **inputs})
+
+
+def _statements(source: str, leaves: tuple[str, ...]) -> list[tuple[str, ast.expr]]:
+    """(name, expression) of each statement of a forward pass, checked to be one."""
+    try:
+        module = ast.parse(source)
+    except SyntaxError as e:
+        raise PackError(f"the forward pass does not parse: {e.msg} at line {e.lineno}") from None
+    if not module.body:
+        raise PackError("the forward pass is empty: write one statement per tensor, `name = expression`, "
+                        "the last one `loss = ...`")
+    statements: list[tuple[str, ast.expr]] = []
+    for node in module.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        if not isinstance(target, ast.Name):
+            raise PackError(f"line {node.lineno} of the forward pass, `{ast.get_source_segment(source, node)}`, "
+                            "does not name one tensor: write `name = expression`, one tensor per statement")
+        if target.id in leaves or any(target.id == name for name, _ in statements):
+            raise PackError(f"line {node.lineno} of the forward pass assigns {target.id} again: give each tensor a "
+                            f"name of its own (`{target.id}2 = ...`), so that each gradient is one tensor's")
+        statements.append((target.id, cast(ast.Assign, node).value))
+    if all(name != "loss" for name, _ in statements):
+        raise PackError("the forward pass has no loss: name the scalar every gradient is of `loss = ...`")
+    return statements
+
+
+def _read(expression: ast.expr) -> list[str]:
+    """The names an expression reads values from, in the order written: not those whose metadata
+    alone it reads (`W.dtype`)."""
+    metadata_only = {id(node.value) for node in ast.walk(expression)
+                     if isinstance(node, ast.Attribute) and node.attr in _METADATA}
+    names = [node for node in ast.walk(expression) if isinstance(node, ast.Name) and id(node) not in metadata_only]
+    return list(dict.fromkeys(node.id for node in sorted(names, key=lambda n: (n.lineno, n.col_offset))))
 
 
 def autograd_gradients(forward: ForwardPass, leaves: Mapping[str, torch.Tensor], data: Data,
