@@ -2,9 +2,10 @@
 
 The code never runs here, in the process that holds the truths and decides the verdict: a `Session`
 sends it, with each namespace, to a worker (`worker.py`) forked for this check from a zygote that
-imported torch once, and reads back plain values (`wire.py`). The session keeps the time: a worker
-that is still running when the check's time is up, or that ends its own process, is a verdict on
-the code, never a pass.
+imported torch once, and reads back plain values, as typed messages checked field by field
+(`protocol.py`). The session keeps the time: a worker that is still running when the check's time is
+up, or that ends its own process, or that sends what the protocol does not say, is a verdict on the
+code, never a pass.
 """
 from __future__ import annotations
 
@@ -87,8 +88,9 @@ class _Ended(Exception):
 
 class Session:
     """One worker process running one learner's code for one check, within a time budget for all
-    of its runs. After the code has ended its worker or run out of time, every later run returns
-    the same verdict without running."""
+    of its runs (the time between them, while others are checked, is not theirs). After the code
+    has ended its worker or run out of time, every later run returns the same verdict without
+    running."""
 
     def __init__(self, timeout: float | None, memory: int | None = DEFAULT_MEMORY):
         self.timeout, self.memory = timeout, memory
