@@ -92,8 +92,7 @@ def _raised_from_wire(d: object) -> Raised | None:
     shapes = []
     for entry in _list(d, "shapes", 100):
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
-                and isinstance(entry[1], list) and len(entry[1]) <= wire.MAX_DIMENSIONS
-                and all(type(n) is int and 0 <= n <= wire.MAX_SIZE for n in entry[1])):
+                and wire.is_shape(entry[1])):
             raise wire.WireError("a shape that is not a list of sizes")
         shapes.append((entry[0][:MAX_TEXT], tuple(entry[1])))
     return Raised(_text(d, "origin"), lineno, _text(d, "line"), _text(d, "exception"), tuple(shapes),

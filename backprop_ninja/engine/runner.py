@@ -141,9 +141,9 @@ class Session:
         self.close()
         return BlockRun(nothing, self.stopped, "")
 
-    def train(self, code: LearnerCode, exercise: str, pack: str | tuple[str, str], steps: int, X: torch.Tensor,
-              Y: torch.Tensor,
-              expected: Mapping[str, torch.Tensor], progress: Callable[[int, float], None], every: int
+    def train(self, code: LearnerCode, exercise: str, pack: str | tuple[str, str], steps: int,
+              X: torch.Tensor, Y: torch.Tensor, expected: Mapping[str, torch.Tensor],
+              progress: Callable[[int, float], None], every: int
               ) -> tuple[dict[str, torch.Tensor], tuple[int, str] | None]:
         """`ninja train`'s run with the code's backward, all in the worker (the learner's own run:
         no verdict rests on it). The trained parameters, checked against `expected`'s shapes and

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeGuard
 
 import torch
 
@@ -100,8 +101,7 @@ def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool
     if "type" in described:
         return NotATensor(str(described["type"])[:100])
     index, dtype, shape = described.get("tensor"), DTYPES.get(str(described.get("dtype"))), described.get("shape")
-    if not (type(index) is int and 0 <= index < len(blobs) and dtype is not None and isinstance(shape, list)
-            and len(shape) <= MAX_DIMENSIONS and all(type(d) is int and 0 <= d <= MAX_SIZE for d in shape)):
+    if not (type(index) is int and 0 <= index < len(blobs) and dtype is not None and is_shape(shape)):
         raise WireError("a tensor that is not described as the protocol says")
     data = blobs[index]
     if data.nbytes != math.prod(shape) * _ITEMSIZE[dtype]:
@@ -112,6 +112,13 @@ def rebuild(described: object, blobs: Sequence[memoryview], import_modules: bool
         return torch.frombuffer(data, dtype=torch.uint8).view(dtype).reshape(shape)
     except RuntimeError as e:  # a shape torch will not make, however its bytes add up
         raise WireError(f"a tensor torch cannot make ({str(e)[:200]})") from None
+
+
+def is_shape(shape: object) -> TypeGuard[list[int]]:
+    """Is `shape` a tensor's shape within the protocol's limits: a list of at most MAX_DIMENSIONS
+    whole sizes, each at most MAX_SIZE?"""
+    return (isinstance(shape, list) and len(shape) <= MAX_DIMENSIONS
+            and all(type(d) is int and 0 <= d <= MAX_SIZE for d in shape))
 
 
 def send_message(sock: socket.socket, message: dict[str, object], blobs: Sequence[Buffer] = ()) -> None:

@@ -114,12 +114,12 @@ def _bar_autograd() -> None:
     setattr(torch._C, "_ImperativeEngine", barred)
 
 
+_key_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
+
+
 def _autograd_restored() -> bool:
     """Has the code found a way to let autograd record again?"""
     return not all(_key_excluded(getattr(torch._C.DispatchKey, key)) for key in _AUTOGRAD_KEYS)
-
-
-_key_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
 
 
 class _InferenceModeKept:
@@ -355,9 +355,9 @@ def serve(sock: socket.socket) -> None:
             request = protocol.receive(sock, expect=(protocol.RunRequest, protocol.TrainRequest))
         except EOFError:
             return
-        if isinstance(request, protocol.RunRequest | protocol.TrainRequest):  # as `expect` says
-            signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request.snippets}))
-            protocol.send(sock, run(request, sock) if isinstance(request, protocol.RunRequest) else train(request, sock))
+        assert isinstance(request, protocol.RunRequest | protocol.TrainRequest)  # as `expect` says
+        signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request.snippets}))
+        protocol.send(sock, run(request, sock) if isinstance(request, protocol.RunRequest) else train(request, sock))
 
 
 def _worker(sock: socket.socket, limits: dict[str, int | None], own_uid: bool) -> None:
