@@ -15,9 +15,10 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .engine.gradebook import DEFAULT as DEFAULT_GRADEBOOK
-from .engine.registry import PackError, place_of
-from .engine.sandbox import MODES as SANDBOX_MODES, SandboxError, find
+from .engine.exercises.errors import PackError
+from .engine.exercises.registry import place_of
+from .engine.isolation.sandbox import MODES as SANDBOX_MODES, SandboxError, find
+from .engine.results.gradebook import DEFAULT as DEFAULT_GRADEBOOK
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .report.text import SECTIONS as REPORT_SECTIONS
 
@@ -42,7 +43,7 @@ def _working_copy(exercise) -> tuple[Path | None, str]:
 
 def _exercise(key: str, pack_file: Path | None = None):
     """The exercise `key`: of the pack in `pack_file` where given, else of the installed packs."""
-    from .engine.registry import exercises, load_file
+    from .engine.exercises.registry import exercises, load_file
 
     found = {e.key: e for e in load_file(pack_file).exercises} if pack_file else exercises()
     if key not in found:
@@ -52,9 +53,9 @@ def _exercise(key: str, pack_file: Path | None = None):
 
 def _read(path: Path, exercise):
     """The learner's code in `path`; what they should know about how it was found goes to stderr."""
-    from .engine.registry import answers
-    from .engine.reading import SubmissionError
-    from .engine.submission import read_submission
+    from .engine.exercises.registry import answers
+    from .engine.reading.cells import SubmissionError
+    from .engine.reading.submission import read_submission
 
     try:
         submission = read_submission(path, exercise.key, answers())
@@ -66,7 +67,7 @@ def _read(path: Path, exercise):
 
 
 def _threads(threads: int | None) -> None:
-    from .engine.threads import use_threads
+    from .engine.isolation.threads import use_threads
 
     use_threads(threads)
 
@@ -99,7 +100,7 @@ def _sandbox(mode: str):
 
 def _progress(total: int, every: int):
     """Progress on stderr: one line rewritten in place on a terminal, a line now and then otherwise."""
-    from .engine.training import Progress
+    from .engine.exercises.training import Progress
 
     if sys.stderr.isatty():
         return Progress(total, lambda line: click.echo("\r" + line, nl=False, err=True), max(1, total // 200))
@@ -191,14 +192,14 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 
     Exit status: 0 all gradients pass, 1 some do not, 2 bad input.
     """
-    from .engine.zygote import start_workers
+    from .engine.isolation.zygote_client import start_workers
 
     start_workers()  # first: the workers' zygote imports torch while this process does the same
     from .check import check as run_check
     from .check.render import render
     from .check.stubs import render_py
-    from .engine.convergence import DEFAULT_STEPS
-    from .engine.reading import Snippet
+    from .engine.judging.convergence import DEFAULT_STEPS
+    from .engine.reading.cells import Snippet
 
     definition = _exercise(exercise, pack_file)
     _threads(threads)
@@ -253,16 +254,16 @@ def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None,
     loss.backward() instead, for comparison. With the lecture's names.txt
     (--data names.txt) expect about 2.07 train / 2.11 val.
     """
-    from .engine.zygote import start_workers
+    from .engine.isolation.zygote_client import start_workers
 
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from .engine.runner import LearnerCode, Session
-    from .engine.training import autograd_backward
+    from .engine.exercises.training import autograd_backward
+    from .engine.isolation.runner import LearnerCode, Session
     from .packs.makemore import data
-    from .packs.makemore4.exercises import EXERCISES
     from .packs.makemore.model import FUSED
     from .packs.makemore.training import LECTURE, evaluate
+    from .packs.makemore4.exercises import EXERCISES
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
@@ -320,7 +321,7 @@ def init(directory: Path, force: bool) -> None:
     unless --force is given, so your work is never overwritten by accident.
     """
     from .check.stubs import render_stubs
-    from .engine.registry import exercises
+    from .engine.exercises.registry import exercises
 
     directory.mkdir(parents=True, exist_ok=True)
     for exercise in exercises().values():
@@ -387,9 +388,9 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     Exit status: 0 every submission graded (whatever its score), 1 some
     could not be graded, 2 bad input.
     """
-    from .engine.gradebook import Gradebook, GradebookError
-    from .engine.reading import SubmissionError
-    from .engine.display import visible
+    from .engine.reading.cells import SubmissionError
+    from .engine.results.display import visible
+    from .engine.results.gradebook import Gradebook, GradebookError
     from .grade import Graded, cluster, find_submissions, grade as grade_all, render_grading
 
     # On a cluster, each worker finds the sandbox on its own host.
@@ -445,7 +446,7 @@ def gradescope(submission: Path | None, results: Path | None, pack: str | None, 
     status is still 0: the autograder ran). --sandbox none grades without
     it, for a trial of your own.
     """
-    from .engine.registry import packs
+    from .engine.exercises.registry import packs
     from .grade import gradescope as contract
 
     pack = pack or contract.PACK
@@ -486,8 +487,8 @@ def check_exercise(pack: str, as_json: bool) -> None:
     Exit status: 0 all hold, 1 some do not, 2 bad input.
     """
     from .check.pack import validate
-    from .engine.registry import load_file, packs
-    from .engine.zygote import start_workers
+    from .engine.exercises.registry import load_file, packs
+    from .engine.isolation.zygote_client import start_workers
 
     start_workers()
     path = Path(pack)
@@ -555,7 +556,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
     The gradebook is only read, never written, and may be read while
     `ninja grade` is writing it.
     """
-    from .engine.gradebook import GradebookError
+    from .engine.results.gradebook import GradebookError
     from .report.feedback import write_feedback
     from .report.summary import read_report
     from .report.text import learner_view, render, to_csv
@@ -603,7 +604,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
 @main.command(name="list")
 def list_exercises() -> None:
     """List the packs, their exercises, and the gradients each one asks for."""
-    from .engine.registry import packs
+    from .engine.exercises.registry import packs
 
     for pack in packs().values():
         click.echo(click.style(f"{pack.name}: {pack.title}", bold=True))

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from backprop_ninja import __version__
-from backprop_ninja.engine.gradebook import Attempt, Gradebook
-from backprop_ninja.engine.records import (FAIL, PASS, CheckResult, Comparison, Convergence, Diagnosis, GradientResult,
-                                           Kind, RootCause)
+from backprop_ninja.engine.results.gradebook import Attempt, Gradebook
+from backprop_ninja.engine.results.records import FAIL, PASS, CheckResult, Comparison, Convergence, Diagnosis, GradientResult, Kind, RootCause
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ATTEMPTS = 3

@@ -236,7 +236,7 @@ def worker_memory() -> None:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if b"backprop_ninja.engine.worker" in cmdline and "VmHWM" in status:
+                if b"backprop_ninja.engine.isolation.zygote_server" in cmdline and "VmHWM" in status:
                     peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
                     peaks[int(pid)] = max(peaks.get(int(pid), 0), peak)
             time.sleep(0.005)
@@ -295,7 +295,7 @@ def main() -> None:
                    [*_ninja(), "check", "ex1", "reference/ex1.py"], [PYTHON, "-c", "import torch"],
                    args.runs, target=1.4)
     if wanted("packs"):
-        from backprop_ninja.engine import registry
+        from backprop_ninja.engine.exercises import registry
 
         with tempfile.TemporaryDirectory() as work:
             # makemore4's ex1 and ex4 have benchmarks of their own.
@@ -320,7 +320,7 @@ def main() -> None:
                        [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
                        args.runs, target=2.0)
     if wanted("ex4"):
-        from backprop_ninja.engine.convergence import DEFAULT_STEPS
+        from backprop_ninja.engine.judging.convergence import DEFAULT_STEPS
 
         wall_ratio(f"ninja check ex4 on the reference solution, against the lecture's loop with "
                    f"loss.backward() for the same {DEFAULT_STEPS} steps in a plain script",

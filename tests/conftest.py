@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
-from backprop_ninja.engine.threads import use_threads
+from backprop_ninja.engine.isolation.threads import use_threads
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 # As the command does: torch on one thread, which is several times faster on a busy machine.
@@ -33,7 +33,7 @@ def solution_lines() -> dict[str, list[str]]:
     does not already say (the forward parts of micrograd's Value, ex4's `grads = [...]`), at least
     10 characters long, so that no short common line stands for a whole solution."""
     from backprop_ninja.check.stubs import render_py
-    from backprop_ninja.engine.registry import exercises
+    from backprop_ninja.engine.exercises.registry import exercises
 
     found = {}
     for path in sorted(REFERENCE.glob("*.py")):

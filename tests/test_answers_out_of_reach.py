@@ -14,8 +14,8 @@ import pytest
 from conftest import solution_lines
 
 from backprop_ninja.check import check
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.sandbox import find
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.isolation.sandbox import find
 from backprop_ninja.packs.bigram import BIGRAM
 
 # Searched for on the lecture's instance only (N=5, V=27), once per run. The lines looked for come
@@ -95,7 +95,7 @@ def test_the_search_finds_what_the_package_does_hold():
     held = ["is a hand-written backward pass: autograd", "counts_sum_inv = counts_sum**-1"]
     result = check(BIGRAM, (Snippet(search(held), "bigram.py"),))
     (error,) = {e.raised.exception for e in result.errors}
-    # the worker's module runs as __main__ (python -m backprop_ninja.engine.worker)
+    # the worker's module runs as __main__ (python -m backprop_ninja.engine.isolation.zygote_server)
     assert "worked solutions within reach" in error and "module __main__" in error, error
     assert "/packs/bigram.py" in error
 

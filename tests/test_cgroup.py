@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from backprop_ninja.engine.cgroup import PREFIX, Cgroup
+from backprop_ninja.engine.isolation.cgroup import PREFIX, Cgroup
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
-from backprop_ninja.engine.exercise import Exercise
-from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.exercises.exercise import Exercise
+from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 from backprop_ninja.packs.makemore.model import Instance
 

@@ -7,7 +7,7 @@ from conftest import REFERENCE
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
-from backprop_ninja.engine.registry import exercises
+from backprop_ninja.engine.exercises.registry import exercises
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 JSON_KEYS = {"name", "status", "exact", "approximate", "maxdiff", "shape", "expected_shape", "local_status",

@@ -173,14 +173,14 @@ def test_a_worker_trains_autograd_s_twin_once_for_all_its_tasks(course, tmp_path
                              "--scheduler", c.address)
     assert code == 1, err
     with c.client() as client:
-        (twin,) = client.run(lambda: __import__("backprop_ninja.engine.convergence", fromlist=["twin_run"])
+        (twin,) = client.run(lambda: __import__("backprop_ninja.engine.judging.convergence", fromlist=["twin_run"])
                              .twin_run.cache_info()._asdict()).values()
     assert (twin["misses"], twin["hits"]) == (1, 1)
 
 
 def test_submissions_are_sent_a_few_at_a_time_and_all_come_back_once(course, tmp_path, monkeypatch):
     """With room for four in flight on one worker, six submissions: each sent as one finishes."""
-    from backprop_ninja.engine.gradebook import Gradebook
+    from backprop_ninja.engine.results.gradebook import Gradebook
     from backprop_ninja.grade import cluster as dask_grading, find_submissions, grade
 
     monkeypatch.setattr(dask_grading, "IN_FLIGHT", 1)

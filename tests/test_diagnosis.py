@@ -7,8 +7,8 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.check.render import render
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.registry import pack_named, with_references
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.exercises.registry import pack_named, with_references
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 LOOP = """for k in range(Xb.shape[0]):

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from backprop_ninja.engine.display import csv_cell, markdown_text, visible
-from backprop_ninja.engine.gradebook import Attempt, Gradebook, read_snapshot
+from backprop_ninja.engine.results.display import csv_cell, markdown_text, visible
+from backprop_ninja.engine.results.gradebook import Attempt, Gradebook, read_snapshot
 from backprop_ninja.report.summary import summarize
 from backprop_ninja.report.text import learner_view, to_csv
 

@@ -8,7 +8,7 @@ from test_check import random_instances
 
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_py
-from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.grade import GRADE_STEPS
 from backprop_ninja.packs.makemore4.exercises import EX4
 

@@ -3,8 +3,8 @@ feeds which; and each way a pack author can get it wrong, refused with what to w
 import pytest
 import torch
 
-from backprop_ninja.engine.forward import ForwardPass, autograd_gradients
-from backprop_ninja.engine.registry import PackError
+from backprop_ninja.engine.exercises.forward import ForwardPass, autograd_gradients
+from backprop_ninja.engine.exercises.errors import PackError
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

@@ -11,7 +11,7 @@ import pytest
 import lecture_notebooks as lecture
 from conftest import EX1_WRONG, REFERENCE, STEPS, counts, killed_mid_run_then_resumed
 
-from backprop_ninja.engine.gradebook import Gradebook
+from backprop_ninja.engine.results.gradebook import Gradebook
 from backprop_ninja.grade import learner_of
 
 

@@ -12,7 +12,7 @@ import lecture_notebooks as lecture
 import pytest
 from conftest import REFERENCE, REPO, worked
 
-from backprop_ninja.engine.sandbox import WORKDIR, find
+from backprop_ninja.engine.isolation.sandbox import WORKDIR, find
 
 EX1_WRONG = (REFERENCE / "ex1.py").read_text().replace("(-dbndiff).sum(0)", "dbndiff.sum(0)")
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import REFERENCE, REPO
 
 from backprop_ninja.check.stubs import render_ipynb
-from backprop_ninja.engine.cgroup import Cgroup
-from backprop_ninja.engine.sandbox import find
+from backprop_ninja.engine.isolation.cgroup import Cgroup
+from backprop_ninja.engine.isolation.sandbox import find
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 RIGHT = (REFERENCE / "ex2.py").read_text()

@@ -2,9 +2,9 @@
 overwrites and indexed writes, and variants edited in place without moving a line."""
 import pytest
 
-from backprop_ninja.engine.instrument import LearnerSource
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.syntax import written_on_line
+from backprop_ninja.engine.judging.instrument import LearnerSource
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.reading.syntax import written_on_line
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

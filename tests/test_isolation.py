@@ -8,8 +8,8 @@ import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.runner import LearnerCode, Session
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.isolation.runner import LearnerCode, Session
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"
@@ -31,7 +31,7 @@ CHEATS = {
         "variable = importlib.import_module('torch.autograd.variable')\n"
         "variable.Variable._execution_engine = getattr(torch._C, '_ImperativeEngine')()\n"
         "model = importlib.import_module('backprop_ninja.packs.makemore.model')\n"
-        "forward = importlib.import_module('backprop_ninja.engine.forward')\n"
+        "forward = importlib.import_module('backprop_ninja.engine.exercises.forward')\n"
         "params = {name: globals()[name] for name in model.PARAMETERS}\n"
         "dlogits = forward.autograd_gradients(model.EXPANDED, params, {'Xb': Xb, 'Yb': Yb, 'n': n}, ('dlogits',))['dlogits']\n",
     "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"

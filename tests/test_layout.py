@@ -55,4 +55,4 @@ def test_no_pack_imports_another():
 def test_the_reading_of_imports_sees_what_it_is_looking_for():
     """Both tests above rest on `imported`: it finds a relative import of another pack."""
     found = imported(PACKAGE / "packs" / "mlp.py")
-    assert "backprop_ninja.packs.makemore.model" in found and "backprop_ninja.engine.forward" in found
+    assert "backprop_ninja.packs.makemore.model" in found and "backprop_ninja.engine.exercises.forward" in found

@@ -9,8 +9,8 @@ from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.check.render import render
-from backprop_ninja.engine.registry import answers
-from backprop_ninja.engine.submission import read_submission, read_submissions
+from backprop_ninja.engine.exercises.registry import answers
+from backprop_ninja.engine.reading.submission import read_submission, read_submissions
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ANSWERS = answers()

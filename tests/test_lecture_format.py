@@ -5,9 +5,9 @@ import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
-from backprop_ninja.engine.registry import answers
-from backprop_ninja.engine.reading import SubmissionError
-from backprop_ninja.engine.submission import read_submission
+from backprop_ninja.engine.exercises.registry import answers
+from backprop_ninja.engine.reading.cells import SubmissionError
+from backprop_ninja.engine.reading.submission import read_submission
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ANSWERS = answers()

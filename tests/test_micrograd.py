@@ -10,8 +10,8 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from backprop_ninja.check import check
 from backprop_ninja.check.notebook import check_answer
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.registry import with_references
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.exercises.registry import with_references
 from backprop_ninja.packs.micrograd.exercise import MICROGRAD
 from backprop_ninja.packs.micrograd.pack import PACK
 from backprop_ninja.packs.micrograd.slips import RIGHT, predict

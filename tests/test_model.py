@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from backprop_ninja.engine.forward import autograd_gradients
+from backprop_ninja.engine.exercises.forward import autograd_gradients
 from backprop_ninja.packs.makemore4.exercises import EX1, EX3, INSTANCES
 from backprop_ninja.packs.makemore.model import EXPANDED, FUSED, Instance, batch, learner_data, parameters
 

@@ -10,7 +10,7 @@ from conftest import REFERENCE, worked
 
 from backprop_ninja.check.stubs import render_ipynb
 from backprop_ninja.cli import main
-from backprop_ninja.engine.registry import exercises
+from backprop_ninja.engine.exercises.registry import exercises
 
 EXERCISES = exercises()
 

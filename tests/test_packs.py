@@ -13,8 +13,9 @@ from conftest import REFERENCE, worked
 
 from backprop_ninja.check import check
 from backprop_ninja.check.stubs import render_ipynb, render_py
-from backprop_ninja.engine import registry
-from backprop_ninja.engine.reading import Snippet
+from backprop_ninja.engine.exercises import registry
+from backprop_ninja.engine.exercises.errors import PackError
+from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.packs.bigram import BIGRAM, PACK, BigramInstance
 
 REFERENCE_BIGRAM = worked("bigram")
@@ -121,7 +122,7 @@ def installed(tmp_path, monkeypatch):
 
 
 def test_a_pack_an_installed_package_registers_is_found(installed):
-    installed("course_pack", "import dataclasses\nfrom backprop_ninja.engine.registry import Pack\n"
+    installed("course_pack", "import dataclasses\nfrom backprop_ninja.engine.exercises.registry import Pack\n"
                              "from backprop_ninja.packs.bigram import BIGRAM\n"
                              "PACK = Pack('course', 'our course', (dataclasses.replace(BIGRAM, key='bigram2'),))\n")
     assert "course" in registry.packs() and run(REFERENCE_BIGRAM, registry.exercises()["bigram2"]).passed
@@ -130,12 +131,12 @@ def test_a_pack_an_installed_package_registers_is_found(installed):
 @pytest.mark.parametrize("source, message", [
     ("PACK = 42\n", "is not a backprop_ninja Pack"),
     ("raise ImportError('no torch here')\n", "cannot be loaded"),
-    ("from backprop_ninja.engine.registry import Pack\nfrom backprop_ninja.packs.bigram import BIGRAM\n"
+    ("from backprop_ninja.engine.exercises.registry import Pack\nfrom backprop_ninja.packs.bigram import BIGRAM\n"
      "PACK = Pack('course', 'ours', (BIGRAM,))\n", "two packs define an exercise 'bigram'"),
 ])
 def test_a_broken_or_clashing_pack_is_a_clear_error(installed, source, message):
     installed("course_pack_bad", source)
-    with pytest.raises(registry.PackError, match=message):
+    with pytest.raises(PackError, match=message):
         registry.exercises()
 
 
@@ -151,9 +152,9 @@ from dataclasses import dataclass
 
 import torch
 
-from backprop_ninja.engine.exercise import ForwardExercise, Gradient
-from backprop_ninja.engine.forward import ForwardPass
-from backprop_ninja.engine.registry import Mistake, Pack
+from backprop_ninja.engine.exercises.exercise import ForwardExercise, Gradient
+from backprop_ninja.engine.exercises.forward import ForwardPass
+from backprop_ninja.engine.exercises.registry import Mistake, Pack
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message
 
 TRAINING_PACK = """\
 import dataclasses
-from backprop_ninja.engine.registry import Pack
+from backprop_ninja.engine.exercises.registry import Pack
 from backprop_ninja.packs.mlp import MLP
 PACK = Pack("mine", "a course's own", (dataclasses.replace(MLP, key="mlp2"),))
 """

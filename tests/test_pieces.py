@@ -5,10 +5,10 @@ import builtins
 import pytest
 import torch
 
-from backprop_ninja.engine.compare import compare, harmless_shape
-from backprop_ninja.engine.reading import Cell
-from backprop_ninja.engine.records import ERROR, FAIL, MISSING, PASS
-from backprop_ninja.engine.slicing import backward_slice, misspelling, program, snippets
+from backprop_ninja.engine.exercises.compare import compare, harmless_shape
+from backprop_ninja.engine.reading.cells import Cell
+from backprop_ninja.engine.results.records import ERROR, FAIL, MISSING, PASS
+from backprop_ninja.engine.reading.slicing import backward_slice, misspelling, program, snippets
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

@@ -10,8 +10,8 @@ import time
 import pytest
 import torch
 
-from backprop_ninja.engine import protocol, wire
-from backprop_ninja.engine.records import Raised, Stop
+from backprop_ninja.engine.isolation import protocol, wire
+from backprop_ninja.engine.results.records import Raised, Stop
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

@@ -223,7 +223,7 @@ def test_read_while_a_grading_run_writes(book, tmp_path, run_ninja):
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json", "html"])
 def test_a_gradebook_where_nothing_could_be_graded(run_ninja, tmp_path, fmt):
-    from backprop_ninja.engine.gradebook import Attempt, Gradebook
+    from backprop_ninja.engine.results.gradebook import Attempt, Gradebook
 
     db = tmp_path / "gradebook.db"
     with Gradebook(db) as book:

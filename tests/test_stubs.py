@@ -4,8 +4,8 @@ import pytest
 from conftest import REPO
 
 from backprop_ninja.check.stubs import render_stubs
-from backprop_ninja.engine.registry import exercises
-from backprop_ninja.engine.reading import notebook_tag
+from backprop_ninja.engine.exercises.registry import exercises
+from backprop_ninja.engine.reading.cells import notebook_tag
 
 pytestmark = pytest.mark.fast  # pure pieces: the fast tier
 

@@ -26,11 +26,11 @@ import torch
 from test_hostile import RIGHT, WRONG, notebook
 
 from backprop_ninja.check import check
-from backprop_ninja.engine.reading import Snippet
-from backprop_ninja.engine.records import Stop
-from backprop_ninja.engine.runner import LearnerCode, Session
-from backprop_ninja.engine.sandbox import find
-from backprop_ninja.engine.zygote import stop_workers, use_sandbox
+from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.results.records import Stop
+from backprop_ninja.engine.isolation.runner import LearnerCode, Session
+from backprop_ninja.engine.isolation.sandbox import find
+from backprop_ninja.engine.isolation.zygote_client import stop_workers, use_sandbox
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 MODES = ["none", "bwrap"]

@@ -9,17 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ..engine.convergence import DEFAULT_STEPS, check_convergence
-from ..engine.diagnosis import diagnose, lecture_only
-from ..engine.exercise import Exercise, ForwardExercise
-from ..engine.instrument import LearnerSource
-from ..engine.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult,
-                              InstanceError, InstanceInfo, Kind, RootCause)
-from ..engine.answers import Submission
-from ..engine.reading import Snippet
-from ..engine.runner import LearnerCode, Session
-from ..engine.syntax import written_on_line
-from ..engine.trials import DiagnosesItself, Trial, run_trial
+from ..engine.exercises.exercise import Exercise, ForwardExercise
+from ..engine.isolation.runner import LearnerCode, Session
+from ..engine.judging.convergence import DEFAULT_STEPS, check_convergence
+from ..engine.judging.diagnosis import diagnose, lecture_only
+from ..engine.judging.instrument import LearnerSource
+from ..engine.judging.trials import DiagnosesItself, Trial, run_trial
+from ..engine.reading.answers import Submission
+from ..engine.reading.cells import Snippet
+from ..engine.reading.syntax import written_on_line
+from ..engine.results.records import ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult, InstanceError, InstanceInfo, Kind, RootCause
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,

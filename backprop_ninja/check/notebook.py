@@ -6,11 +6,11 @@ from __future__ import annotations
 import click
 import torch
 
-from ..engine.compare import harmless_shape
-from ..engine.reading import Cell, notebook_cells, python_source
-from ..engine.records import CheckResult
-from ..engine.registry import answers, exercises
-from ..engine.submission import answer_in_cells, last_assigning
+from ..engine.exercises.compare import harmless_shape
+from ..engine.exercises.registry import answers, exercises
+from ..engine.reading.cells import Cell, notebook_cells, python_source
+from ..engine.reading.submission import answer_in_cells, last_assigning
+from ..engine.results.records import CheckResult
 from .render import render, render_html
 
 __all__ = ["check_answer", "cmp", "exercise_namespace"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..engine.exercise import Exercise, ForwardExercise
-from ..engine.records import MISSING, PASS
-from ..engine.registry import Pack, with_references
-from ..engine.reading import Snippet
+from ..engine.exercises.exercise import Exercise, ForwardExercise
+from ..engine.exercises.registry import Pack, with_references
+from ..engine.reading.cells import Snippet
+from ..engine.results.records import MISSING, PASS
 from . import check
 from .stubs import render_ipynb, render_py
 

@@ -8,9 +8,8 @@ import textwrap
 import click
 from tabulate import tabulate
 
-from ..engine.display import visible, visible_all
-from ..engine.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult,
-                               Kind, Stop)
+from ..engine.results.display import visible, visible_all
+from ..engine.results.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult, Kind, Stop
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from ..engine.exercise import Exercise
-from ..engine.reading import SubmissionError, notebook_tag
-from ..engine.submission import read_submission
+from ..engine.exercises.exercise import Exercise
+from ..engine.reading.cells import SubmissionError, notebook_tag
+from ..engine.reading.submission import read_submission
 
 CHECK_COMMAND = {"py": "ninja check {key} {key}.py", "ipynb": 'check_answer("{key}") in the last cell'}
 

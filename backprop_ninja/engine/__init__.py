@@ -1,5 +1,11 @@
-"""The engine every command stands on: reading a submission (`submission`, `syntax`), running the
-learner's code in a worker process of its own (`runner`, `zygote`, `worker`, `wire`, in `sandbox`
-and `cgroup`, torch on one thread by `threads`), comparing it with autograd on every instance
-(`trials`, `compare`), diagnosing what is wrong (`instrument`, `diagnosis`), exercise 4's training
-(`convergence`), and the results as records (`records`, and `gradebook` for a class's)."""
+"""The engine every command stands on, in five rooms, each importing only the rooms listed before it:
+
+- `results`: what a check finds, as typed records (`records`), a class's gradebook, text made safe to show;
+- `reading`: a submission read from its file, and each exercise's answer found in it;
+- `exercises`: the API packs are written against: an exercise, its forward pass, its truth, its
+  training loop, and the registry of packs;
+- `isolation`: the learner's code run in a worker process of its own, behind bars, over typed messages;
+- `judging`: the trials on every instance, the diagnosis of what is wrong, exercise 4's training twin.
+
+The commands (`check`, `grade`, `report`) and the packs stand above it; nothing here imports them.
+"""

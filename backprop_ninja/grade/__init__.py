@@ -24,12 +24,12 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .. import __version__
-from ..engine.display import visible
-from ..engine.gradebook import Attempt, Gradebook
-from ..engine.reading import SubmissionError
-from ..engine.records import CheckResult
-from ..engine.sandbox import Sandbox
-from ..engine.submission import read_submissions
+from ..engine.isolation.sandbox import Sandbox
+from ..engine.reading.cells import SubmissionError
+from ..engine.reading.submission import read_submissions
+from ..engine.results.display import visible
+from ..engine.results.gradebook import Attempt, Gradebook
+from ..engine.results.records import CheckResult
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
@@ -96,7 +96,8 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
     """Every exercise `path` answers, checked; or why it cannot be graded at all. With the file's
     `content`, `path` is only its name (the file is on another machine)."""
     from ..check import check_each
-    from ..engine.registry import PackError, answers, exercises
+    from ..engine.exercises.errors import PackError
+    from ..engine.exercises.registry import answers, exercises
 
     try:
         answered = read_submissions(path, answers(), content)
@@ -165,12 +166,12 @@ def _in_pool(todo: list[Task], steps: int, timeout: float | None, jobs: int, san
 def _start_grading(sandbox: Sandbox | None) -> None:
     """A grading process's start: its zygote first, to import torch while this process does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends the pool
-    from ..engine.zygote import start_workers, stop_workers, use_sandbox
+    from ..engine.isolation.zygote_client import start_workers, stop_workers, use_sandbox
 
     use_sandbox(sandbox)
     start_workers()
     multiprocessing.util.Finalize(None, stop_workers, exitpriority=10)
-    from ..engine.threads import use_threads
+    from ..engine.isolation.threads import use_threads
 
     use_threads()
 

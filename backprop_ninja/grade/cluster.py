@@ -142,9 +142,9 @@ def _start(sandbox_mode: str) -> None:
     """The worker process's zygote, in the sandbox `sandbox_mode` finds on this host, once."""
     if _started:
         return
-    from ..engine.sandbox import find
-    from ..engine.threads import use_threads
-    from ..engine.zygote import start_workers, stop_workers, use_sandbox
+    from ..engine.isolation.sandbox import find
+    from ..engine.isolation.threads import use_threads
+    from ..engine.isolation.zygote_client import start_workers, stop_workers, use_sandbox
 
     sandbox, warning = find(sandbox_mode)  # "bwrap" without a working one here raises: no grade without it
     if warning:

@@ -17,9 +17,9 @@ from pathlib import Path
 import click
 
 from ..check.render import render
-from ..engine.gradebook import Gradebook
-from ..engine.records import CheckResult
-from ..engine.sandbox import Sandbox
+from ..engine.isolation.sandbox import Sandbox
+from ..engine.results.gradebook import Gradebook
+from ..engine.results.records import CheckResult
 from . import GRADE_STEPS, Graded, find_submissions, grade
 
 ROOT = Path("/autograder")
@@ -52,7 +52,7 @@ def autograde(submission: Path, results: Path, pack: str = PACK, points: float =
               sandbox: Sandbox | None = None) -> dict:
     """Grade the upload in `submission` against `pack`'s exercises and write `results`/results.json;
     return what was written."""
-    from ..engine.registry import packs
+    from ..engine.exercises.registry import packs
 
     start = time.monotonic()
     files = find_submissions([submission]) if submission.is_dir() else []
@@ -72,7 +72,7 @@ def autograde(submission: Path, results: Path, pack: str = PACK, points: float =
 def refuse(results: Path, pack: str, points: float, reason: str) -> dict:
     """Grade nothing, because the sandbox does not work (`reason`, as it says it): write `results`/results.json
     with score 0 and why, for the learner to see and pass on. Return what was written."""
-    from ..engine.registry import packs
+    from ..engine.exercises.registry import packs
 
     why = (f"Not graded: backprop_ninja runs submissions only inside its sandbox, and {reason}. None of your "
            "code was run. This is a fault in the autograder's setup, not in your work: please tell your "

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..engine.exercise import ForwardExercise, Gradient, Setting
-from ..engine.forward import ForwardPass
-from ..engine.registry import Pack, ReferenceFiles
+from ..engine.exercises.exercise import ForwardExercise, Gradient, Setting
+from ..engine.exercises.forward import ForwardPass
+from ..engine.exercises.registry import Pack, ReferenceFiles
 from . import REFERENCE_FOLDER
 from .makemore.data import STOI
 

@@ -12,10 +12,10 @@ from typing import ClassVar
 
 import torch
 
-from ..engine.exercise import Examples, ForwardExercise, Gradient, Setting
-from ..engine.forward import ForwardPass
-from ..engine.registry import Pack, ReferenceFiles
-from ..engine.training import TrainingRun
+from ..engine.exercises.exercise import Examples, ForwardExercise, Gradient, Setting
+from ..engine.exercises.forward import ForwardPass
+from ..engine.exercises.registry import Pack, ReferenceFiles
+from ..engine.exercises.training import TrainingRun
 from . import REFERENCE_FOLDER
 from .makemore.model import Instance, batch, parameters
 from .makemore.training import training_run

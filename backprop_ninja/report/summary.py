@@ -5,8 +5,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..engine.gradebook import GradeRow, Snapshot, read_snapshot
-from ..engine.records import Kind
+from ..engine.results.gradebook import GradeRow, Snapshot, read_snapshot
+from ..engine.results.records import Kind
 
 # Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
 SCHEMA_VERSION = 1

@@ -9,7 +9,7 @@ import math
 import tabulate as tabulate_module
 from tabulate import tabulate
 
-from ..engine.display import csv_cell, markdown_text, visible
+from ..engine.results.display import csv_cell, markdown_text, visible
 from .summary import MOST_COMMON_KINDS, Learner, Report
 
 SECTIONS = ("class", "gradients", "progress")

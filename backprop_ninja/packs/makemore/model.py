@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ...engine.forward import ForwardPass
+from ...engine.exercises.forward import ForwardPass
 
 LECTURE_SEED = 2147483647
 PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")

@@ -9,7 +9,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from ...engine.training import TrainingRun, autograd_backward
+from ...engine.exercises.training import TrainingRun, autograd_backward
 from . import data
 from .model import FUSED, PARAMETERS, Instance, learner_data, parameters
 

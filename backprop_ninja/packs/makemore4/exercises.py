@@ -11,11 +11,11 @@ from typing import ClassVar
 
 import torch
 
-from ...engine.compare import harmless_shape
-from ...engine.exercise import Examples, ForwardExercise, Gradient, Setting
-from ...engine.forward import ForwardPass
-from ...engine.registry import Pack, ReferenceFiles
-from ...engine.training import TrainingRun
+from ...engine.exercises.compare import harmless_shape
+from ...engine.exercises.exercise import Examples, ForwardExercise, Gradient, Setting
+from ...engine.exercises.forward import ForwardPass
+from ...engine.exercises.registry import Pack, ReferenceFiles
+from ...engine.exercises.training import TrainingRun
 from .. import REFERENCE_FOLDER
 from ..makemore.model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
 from ..makemore.training import LECTURE, training_point, training_run

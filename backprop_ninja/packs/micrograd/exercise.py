@@ -16,11 +16,11 @@ from typing import ClassVar
 
 import torch
 
-from ...engine.compare import compare
-from ...engine.exercise import Exercise, Gradient
-from ...engine.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
-from ...engine.reading import Snippet
-from ...engine.trials import Trial, Verdicts, truth
+from ...engine.exercises.compare import compare
+from ...engine.exercises.exercise import Exercise, Gradient
+from ...engine.judging.trials import Trial, Verdicts, truth
+from ...engine.reading.cells import Snippet
+from ...engine.results.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
 from . import probes
 from .probes import PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
 from .slips import backward_slip, op_slip

@@ -2,7 +2,7 @@
 must get, are in the repository's reference/ folder (`reference_files`), not in the package."""
 from __future__ import annotations
 
-from ...engine.registry import Pack, ReferenceFiles
+from ...engine.exercises.registry import Pack, ReferenceFiles
 from .. import REFERENCE_FOLDER
 from .exercise import MICROGRAD
 

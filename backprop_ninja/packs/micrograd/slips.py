@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ...engine.records import Diagnosis, Kind
+from ...engine.results.records import Diagnosis, Kind
 from .probes import ProbeOp
 
 # An op's local derivatives, one per operand, from the operands x and y, the output o and the exponent k.

@@ -17,9 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .reading import Cell, Snippet
-from .slicing import (Program, Statement, backward_slice, bound_anew, misspelling, names_in_order, only, parse,
-                      program, snippets, statements_of)
+from .cells import Cell, Snippet
+from .slicing import Program, Statement, backward_slice, bound_anew, misspelling, names_in_order, only, parse, program, snippets, statements_of
 from .syntax import written_names
 
 

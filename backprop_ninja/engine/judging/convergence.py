@@ -8,11 +8,12 @@ from functools import lru_cache
 
 import torch
 
-from .exercise import ForwardExercise
-from .records import Convergence
-from .registry import PackError, place_of
-from .runner import LearnerCode, WorkerRefused
-from .training import Batch, LearnerStopped, autograd_backward
+from ..exercises.errors import PackError
+from ..exercises.exercise import ForwardExercise
+from ..exercises.registry import place_of
+from ..exercises.training import Batch, LearnerStopped, autograd_backward
+from ..isolation.runner import LearnerCode, WorkerRefused
+from ..results.records import Convergence
 
 # About 2 seconds of training for both runs together, so that `ninja check ex4` takes well under 10.
 DEFAULT_STEPS = 2000

@@ -12,7 +12,7 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 
-from .registry import PackError
+from .errors import PackError
 
 Data = Mapping[str, object]
 # Attributes that read a tensor's metadata alone (`W.dtype`): no gradient flows through them.

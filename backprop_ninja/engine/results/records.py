@@ -70,6 +70,19 @@ def _shape(value: Any) -> tuple[int, ...] | None:
 
 
 @dataclass(frozen=True)
+class NotATensor:
+    """What a learner's value was, when it was not a plain tensor (its type's name only): so it
+    comes back from a worker."""
+
+    type_name: str
+
+
+def type_name(value: object) -> str:
+    """The name of a value's type, as the learner's code made it."""
+    return value.type_name if isinstance(value, NotATensor) else type(value).__name__
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The verdict on one gradient on one instance."""
 

@@ -16,7 +16,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from .answers import Answers
+from ..reading.answers import Answers
+from .errors import PackError
 
 if TYPE_CHECKING:  # the registry itself is torch-free: `ninja --help` imports it
     from .exercise import Exercise
@@ -25,10 +26,6 @@ GROUP = "backprop_ninja.packs"
 # Where each built-in pack is defined ("module:attribute"), found even without installed metadata.
 BUILT_IN = {"makemore4": "backprop_ninja.packs.makemore4.exercises:PACK", "bigram": "backprop_ninja.packs.bigram:PACK",
             "mlp": "backprop_ninja.packs.mlp:PACK", "micrograd": "backprop_ninja.packs.micrograd.pack:PACK"}
-
-
-class PackError(Exception):
-    """A pack that cannot be loaded, or two packs that define the same exercise: a user error."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,7 @@ def load_source(source: str, origin: str) -> Pack:
         raise PackError(f"{origin}: cannot be loaded ({type(e).__name__}: {e})") from None
     pack = getattr(module, "PACK", None)
     if not isinstance(pack, Pack):
-        raise PackError(f"{origin}: defines no PACK, a backprop_ninja.engine.registry.Pack")
+        raise PackError(f"{origin}: defines no PACK, a backprop_ninja.engine.exercises.registry.Pack")
     return pack
 
 

@@ -14,9 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from .exercise import Exercise, Instance
-from .records import MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, RootCause, Status
-from .runner import BlockRun, LearnerCode
+from ..exercises.exercise import Exercise, Instance
+from ..isolation.runner import BlockRun, LearnerCode
+from ..results.records import MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, RootCause, Status
 
 
 @lru_cache(maxsize=64)

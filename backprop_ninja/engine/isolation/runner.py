@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from ..exercises.training import LearnerStopped
+from ..reading.cells import Snippet
+from ..results.records import Raised, Stop
 from . import protocol, wire
-from .records import Raised, Stop
-from .reading import Snippet
-from .training import LearnerStopped
-from .zygote import fork_worker
+from .zygote_client import fork_worker
 
 # How much memory a worker may take beyond what it holds when it starts, where the platform allows.
 DEFAULT_MEMORY = 4 * 1024**3

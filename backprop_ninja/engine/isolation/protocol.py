@@ -16,8 +16,8 @@ from typing import ClassVar, Union
 
 import torch
 
+from ..results.records import Raised, Stop
 from . import wire
-from .records import Raised, Stop
 
 VERSION = 1
 # The longest a text field may be once received: a line of code, an origin, an exception's text;

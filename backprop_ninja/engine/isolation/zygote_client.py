@@ -35,7 +35,7 @@ class _Zygote:
 
     def __init__(self, sandbox: Sandbox | None) -> None:
         ours, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "backprop_ninja.engine.worker", str(theirs.fileno())]
+        argv = [sys.executable, "-m", "backprop_ninja.engine.isolation.zygote_server", str(theirs.fileno())]
         env = {name: os.environ[name] for name in PASSED_ON if name in os.environ} | ONE_THREAD
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), os.environ.get("PYTHONPATH")]))
         if sandbox is not None:

@@ -14,12 +14,12 @@ from functools import partial
 
 import torch
 
-from .compare import harmless_shape
-from .exercise import ForwardExercise, Gradient, Instance
+from ..exercises.compare import harmless_shape
+from ..exercises.exercise import ForwardExercise, Gradient, Instance
+from ..isolation.runner import LearnerCode
+from ..reading.cells import Snippet
+from ..results.records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
 from .instrument import LearnerSource
-from .records import ERROR, FAIL, MISSING, PASS, Diagnosis, Kind, Raised, RootCause, Status
-from .runner import LearnerCode
-from .reading import Snippet
 from .trials import Trial, namespace, run_trial, truth
 
 

@@ -9,8 +9,8 @@ from typing import cast
 
 import torch
 
+from ..results.records import Raised
 from .forward import ForwardPass
-from .records import Raised
 
 Batch = Mapping[str, object]  # what the forward pass reads besides the leaves, for one step
 # A backward pass: (leaves, batch) -> (the batch's loss, the gradients in the leaves' order).

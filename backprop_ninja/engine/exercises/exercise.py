@@ -16,10 +16,10 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 import torch
 import torch.nn.functional as F
 
+from ..reading.cells import Snippet
+from ..results.records import Comparison
 from .compare import compare
 from .forward import ForwardPass, autograd_gradients, branch_gradients
-from .records import Comparison
-from .reading import Snippet
 from .training import TrainingRun
 
 # A data set's inputs and targets, to train on.

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .reading import Cell, Snippet
+from .cells import Cell, Snippet
 from .syntax import written_names, written_on_line
 
 

@@ -7,8 +7,7 @@ import math
 
 import torch
 
-from .records import ERROR, FAIL, MISSING, PASS, Comparison
-from .wire import type_name
+from ..results.records import ERROR, FAIL, MISSING, PASS, Comparison, type_name
 
 
 def _shape(shape) -> str:

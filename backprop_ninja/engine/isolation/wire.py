@@ -13,11 +13,12 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import TypeGuard
 
 import torch
+
+from ..results.records import NotATensor
 
 _LENGTH = struct.Struct(">Q")
 _HEADER = struct.Struct(">I")
@@ -39,18 +40,6 @@ Buffer = bytes | memoryview
 
 class WireError(Exception):
     """A frame that is not what the protocol says: the other side is gone or misbehaves."""
-
-
-@dataclass(frozen=True)
-class NotATensor:
-    """What a learner's value was, when it was not a plain tensor (its type's name only)."""
-
-    type_name: str
-
-
-def type_name(value: object) -> str:
-    """The name of a value's type, as the learner's code made it."""
-    return value.type_name if isinstance(value, NotATensor) else type(value).__name__
 
 
 # -- values: a JSON-able description, and the bytes of each tensor apart ------------------------------

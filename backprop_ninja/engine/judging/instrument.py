@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from .reading import Snippet
-from .syntax import base_name, written_names
+from ..reading.cells import Snippet
+from ..reading.syntax import base_name, written_names
 
 REDUCTIONS = {"sum", "mean", "max", "min", "softmax", "log_softmax", "var", "std", "argmax", "argmin",
               "prod", "logsumexp", "amax", "amin", "norm", "cumsum"}

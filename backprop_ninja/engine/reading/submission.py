@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 from .answers import Answers, Submission, definitions, lecture_answers
-from .reading import Cell, Snippet, SubmissionError, notebook_tag, read_cells, script_cells, text_of
+from .cells import Cell, Snippet, SubmissionError, notebook_tag, read_cells, script_cells, text_of
 from .slicing import bound_anew
 from .syntax import written_names, written_on_line
 
