@@ -95,8 +95,7 @@ def test_the_search_finds_what_the_package_does_hold():
     held = ["is a hand-written backward pass: autograd", "counts_sum_inv = counts_sum**-1"]
     result = check(BIGRAM, (Snippet(search(held), "bigram.py"),))
     (error,) = {e.raised.exception for e in result.errors}
-    # the worker's module runs as __main__ (python -m backprop_ninja.engine.isolation.zygote_server)
-    assert "worked solutions within reach" in error and "module __main__" in error, error
+    assert "worked solutions within reach" in error and "module backprop_ninja.engine.isolation.bars" in error, error
     assert "/packs/bigram.py" in error
 
 
