@@ -1,5 +1,6 @@
-"""The floors of the house, read from the imports of its files: the engine imports no pack, and no
-pack imports another (what the makemore packs share sits below them, in packs/makemore/)."""
+"""The floors of the house, read from the imports of its files: the engine and the commands import no
+pack, the engine's rooms import only the rooms beneath them, and no pack imports another (what the
+makemore packs share sits below them, in packs/makemore/)."""
 import ast
 from pathlib import Path
 
@@ -40,9 +41,32 @@ def pack_of(module: str) -> str | None:
     return parts[2]
 
 
-def test_the_engine_imports_no_pack():
-    for path in (PACKAGE / "engine").rglob("*.py"):
-        assert not {m for m in imported(path) if pack_of(m)}, path
+# The engine's rooms from the ground up: each may import only those before it (results and reading,
+# on the ground floor, neither of them).
+ROOMS = ("results", "reading", "exercises", "isolation", "judging")
+BENEATH = {"results": set(), "reading": set(), "exercises": {"results", "reading"},
+           "isolation": {"results", "reading", "exercises"}, "judging": {"results", "reading", "exercises", "isolation"}}
+
+
+def room_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["backprop_ninja", "engine"] and len(parts) > 2 else None
+
+
+def test_the_engine_and_the_commands_import_no_pack():
+    """Not even the layer the makemore packs share: what the commands know of an exercise, the pack
+    declares (ninja train runs any exercise's training stage)."""
+    commands = [PACKAGE / "cli.py", *[p for verb in ("check", "grade", "report") for p in (PACKAGE / verb).rglob("*.py")]]
+    for path in [*(PACKAGE / "engine").rglob("*.py"), *commands]:
+        assert not {m for m in imported(path) if m.startswith("backprop_ninja.packs")}, path
+
+
+def test_each_room_of_the_engine_imports_only_the_rooms_beneath_it():
+    assert set(BENEATH) == set(ROOMS) == {p.name for p in (PACKAGE / "engine").iterdir() if (p / "__init__.py").exists()}
+    for room in ROOMS:
+        for path in (PACKAGE / "engine" / room).rglob("*.py"):
+            reached = {room_of(m) for m in imported(path)} - {None, room}
+            assert reached <= BENEATH[room], f"{path} imports the room(s) {reached - BENEATH[room]}"
 
 
 def test_no_pack_imports_another():
@@ -56,3 +80,11 @@ def test_the_reading_of_imports_sees_what_it_is_looking_for():
     """Both tests above rest on `imported`: it finds a relative import of another pack."""
     found = imported(PACKAGE / "packs" / "mlp.py")
     assert "backprop_ninja.packs.makemore.model" in found and "backprop_ninja.engine.exercises.forward" in found
+
+
+def test_the_sandbox_finds_the_package_where_it_is():
+    """What the sandbox lets the zygote read, and its PYTHONPATH, are found from the sandbox module's own
+    place: moved into another room, it must still name the package's folder and the one holding it."""
+    from backprop_ninja.engine.isolation import sandbox
+
+    assert sandbox.PACKAGE == PACKAGE and Path(sandbox.package_root()) == PACKAGE.parent

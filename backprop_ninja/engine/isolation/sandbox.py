@@ -73,8 +73,8 @@ class Sandbox:
         return args + argv
 
 
-# backprop_ninja's own folder, this module being in its engine/.
-PACKAGE = Path(__file__).resolve().parents[1]
+# backprop_ninja's own folder, this module being in its engine/isolation/.
+PACKAGE = Path(__file__).resolve().parents[2]
 
 
 def _python_paths() -> list[str]:
