@@ -234,81 +234,107 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
 
 @main.command()
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--exercise", "key", default=None, metavar="EXERCISE",
+              help="The exercise whose training stage to run (default: the one PATH's name says, else the "
+                   "first with a training stage, ex4).")
 @click.option("--autograd", is_flag=True, help="Train with loss.backward() instead of a backward file.")
-@click.option("--steps", type=click.IntRange(min=1), default=200_000, show_default=True,
-              help="Training steps; the learning rate drops from 0.1 to 0.01 half way.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Training steps (default: the exercise's whole run, 200,000 for ex4 and mlp).")
 @click.option("--data", "data_file", type=click.Path(path_type=Path), default=None,
               help="Words to train on, one per line, a-z (default: the built-in corpus).")
 @click.option("--samples", type=click.IntRange(min=0), default=20, show_default=True,
               help="Names to sample from the trained model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
+@click.option("--pack", "pack_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A pack of your own: a .py file defining PACK, used without installing it.")
 @THREADS_OPTION
-def train(path: Path | None, autograd: bool, steps: int, data_file: Path | None, samples: int,
-          as_json: bool, threads: int | None) -> None:
-    """Exercise 4 in full: train the MLP with the backward pass in PATH.
+def train(path: Path | None, key: str | None, autograd: bool, steps: int | None, data_file: Path | None,
+          samples: int, as_json: bool, pack_file: Path | None, threads: int | None) -> None:
+    """Run an exercise's training stage in full, with the backward pass in PATH.
 
-    The lecture's run: n_hidden 200, batch 32, 200,000 steps, lr 0.1 then
-    0.01, under torch.no_grad(); then batchnorm calibrated over the whole
-    training set, the train and val losses, and sampled names. PATH is
-    your ex4 file (default: your working copy); --autograd trains with
-    loss.backward() instead, for comparison. With the lecture's names.txt
-    (--data names.txt) expect about 2.07 train / 2.11 val.
+    \b
+    For ex4, the lecture's run: n_hidden 200, batch 32, 200,000 steps, lr
+    0.1 then 0.01 from half way, under torch.no_grad(); then batchnorm
+    calibrated over the whole training set, the train and val losses, and
+    sampled names. With the lecture's names.txt (--data names.txt) expect
+    about 2.07 train / 2.11 val. `--exercise mlp` trains part 2's MLP.
+
+    PATH is your backward's file (default: your working copy of the
+    exercise, as `ninja check` finds it); --autograd trains with
+    loss.backward() instead, for comparison.
     """
     from .engine.isolation.zygote_client import start_workers
 
     if not autograd:
         start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from .engine.exercises.training import autograd_backward
+    from .engine.exercises.registry import load_file
+    from .engine.exercises.training import DataError, autograd_backward
     from .engine.isolation.runner import LearnerCode, Session
-    from .packs.makemore import data
-    from .packs.makemore.model import FUSED
-    from .packs.makemore.training import LECTURE, evaluate
-    from .packs.makemore4.exercises import EXERCISES
 
     if autograd and path:
         raise click.UsageError("give either a PATH to train with, or --autograd, not both")
     _threads(threads)
+    exercise = _training_exercise(key, path, load_file(pack_file).exercises if pack_file else None)
+    stage = exercise.training
     if not autograd:
-        path = path or _working_copy(EXERCISES["ex4"])[0]
+        path = path or _working_copy(exercise)[0]
         if path is None:
-            raise click.UsageError(f"no working copy of ex4 here or in ./{WORKDIR}/: give the PATH "
+            raise click.UsageError(f"no working copy of {exercise.key} here or in ./{WORKDIR}/: give the PATH "
                                    "of your backward, or --autograd")
     try:
-        splits = data.split(data.read_words(data_file), LECTURE.block_size)
-    except data.DataError as e:
+        dataset = stage.data(data_file)
+    except DataError as e:
         raise click.UsageError(str(e)) from None
     # None with --autograd; else the working copy found above, or a usage error was raised.
-    snippets = _read(path, EXERCISES["ex4"]).snippets if path else None
+    snippets = _read(path, exercise).snippets if path else None
+    steps = steps or stage.steps
     if not as_json:
-        click.echo(f"Training with {'autograd' if autograd else path} on "
-                   f"{data_file or data.BUILT_IN}: {splits.train[0].shape[0]:,} training examples")
-    exercise = EXERCISES["ex4"]
-    run = exercise.training_run(splits.train)
+        click.echo(f"Training {exercise.key} with {'autograd' if autograd else path} on {dataset.source}: "
+                   f"{dataset.train[0].shape[0]:,} training examples\n({stage.description})")
+    run = stage.run(dataset.train)
     progress = _progress(steps, every=10_000)
     start = time.perf_counter()
     if snippets is None:
-        run.train(autograd_backward(FUSED), steps, progress=progress)
+        run.train(autograd_backward(exercise.forward), steps, progress=progress)
         params = run.params
     else:  # the learner's backward, and so the whole loop, runs in a worker process
+        X, Y = dataset.train
         with Session(timeout=None) as session:
             params, stopped = session.train(LearnerCode(snippets, session), exercise.key, place_of(exercise.key),
-                                            steps, *splits.train, run.params, progress, progress.every)
+                                            steps, X, Y, run.params, progress, progress.every)
         if stopped:
             click.echo(f"\nTraining stopped at step {stopped[0]}: {stopped[1]}", err=True)
             sys.exit(1)
     seconds = time.perf_counter() - start
     if sys.stderr.isatty():
         click.echo("", err=True)
-    result = evaluate(params, splits, samples)
+    result = stage.evaluate(params, dataset, samples)
     if as_json:
-        click.echo(json.dumps({"backward": "autograd" if autograd else str(path), "steps": steps,
-                               "data": str(data_file) if data_file else data.BUILT_IN,
-                               "steps_per_second": steps / seconds, "train_loss": result.train_loss,
-                               "val_loss": result.val_loss, "samples": list(result.samples)}, indent=2))
+        click.echo(json.dumps({"exercise": exercise.key, "backward": "autograd" if autograd else str(path),
+                               "steps": steps, "data": dataset.source, "steps_per_second": steps / seconds,
+                               "train_loss": result.train_loss, "val_loss": result.val_loss,
+                               "samples": list(result.samples)}, indent=2))
     else:
         click.echo(f"{steps} steps in {seconds:.1f} s ({steps / seconds:.0f} steps/s)\n"
                    f"train {result.train_loss:.4f}\nval   {result.val_loss:.4f}\n")
         click.echo("\n".join(result.samples))
+
+
+def _training_exercise(key: str | None, path: Path | None, own: tuple | None):
+    """The exercise to train: `key`; else the one `path`'s name says; else the first with a training
+    stage (of the pack in --pack where given, else of the installed packs)."""
+    from .engine.exercises.registry import exercises
+
+    found = {e.key: e for e in own} if own is not None else exercises()
+    trains = {k: e for k, e in found.items() if e.training is not None}
+    if key is None:
+        key = path.stem if path is not None and path.stem in trains else next(iter(trains), None)
+        if key is None:
+            raise click.UsageError("no exercise has a training stage")
+    if key not in trains:
+        raise click.BadParameter(f"{key!r} is not an exercise with a training stage; choose from "
+                                 f"{', '.join(trains) or 'none'}", param_hint="--exercise")
+    return trains[key]
 
 
 @main.command()
@@ -509,7 +535,8 @@ def check_exercise(pack: str, as_json: bool) -> None:
                 for f in findings]
         click.echo(tabulate(rows, headers=["", f"pack {definition.name}", ""], disable_numparse=True))
         failed = sum(not f.ok for f in findings)
-        click.echo(f"\n{len(findings) - failed} of {len(findings)} hold." + (" The pack is ready." if not failed else ""))
+        ready = " The pack is ready." if not failed else ""
+        click.echo(f"\n{len(findings) - failed} of {len(findings)} hold.{ready}")
     sys.exit(0 if all(f.ok for f in findings) else 1)
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from backprop_ninja import __version__
 from backprop_ninja.engine.results.gradebook import Attempt, Gradebook
-from backprop_ninja.engine.results.records import FAIL, PASS, CheckResult, Comparison, Convergence, Diagnosis, GradientResult, Kind, RootCause
+from backprop_ninja.engine.results.records import (FAIL, PASS, CheckResult, Comparison, Convergence, Diagnosis,
+                                                   GradientResult, Kind, RootCause)
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 ATTEMPTS = 3
@@ -25,9 +26,9 @@ def _result(exercise, rng: random.Random, skill: float) -> CheckResult:
     for g in exercise.gradients:
         right = rng.random() < skill
         diagnosis = None if right else Diagnosis(rng.choice(MISTAKES), f"{g.name} looks wrong")
-        gradients.append(GradientResult(g.name, PASS if right else FAIL, (32, 27), (32, 27), right, right,
-                                        0.0 if right else 0.5, "", g.hint, (Comparison(PASS if right else FAIL, (32, 27)),),
-                                        PASS if right else FAIL, diagnosis))
+        status = PASS if right else FAIL
+        gradients.append(GradientResult(g.name, status, (32, 27), (32, 27), right, right, 0.0 if right else 0.5, "",
+                                        g.hint, (Comparison(status, (32, 27)),), status, diagnosis))
         if diagnosis and root is None:
             root = RootCause(g.name, diagnosis, g.hint, True)
     convergence = (Convergence(50, root is None, "generated", 3.3, 2.9, 2.9, 0.0, 5)

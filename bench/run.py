@@ -10,8 +10,8 @@ notebooks graded, against nbclient running them; runs // 7 rounds, as each takes
 report (`ninja report` on a generated gradebook of 1,000 learners, as a table and as HTML) and packs
 (`ninja check` of each pack's reference against importing torch, as for ex1) and cluster (the
 class graded on a Dask LocalCluster of 2 workers against 2 local grading processes).
-The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on os.cpu_count() threads (torch's own default, the
-old behaviour), each idle and beside a second copy of the same command looping as a competing
+The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on
+os.cpu_count() threads (torch's own default, the old behaviour), each idle and beside a second copy of the same command looping as a competing
 load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
 """
 from __future__ import annotations
@@ -304,7 +304,7 @@ def main() -> None:
                     answer = Path(work) / f"{key}.py"
                     answer.write_text(reference)
                     # As for ex1, where the check is of gradients alone; one with a training stage trains too.
-                    trains = registry.exercises()[key].TRAINS
+                    trains = registry.exercises()[key].training is not None
                     wall_ratio(f"ninja check {key} ({name} pack) on its reference, against importing torch"
                                + (" (it trains for 2000 steps too: no target)" if trains else ""),
                                [*_ninja(), "check", key, str(answer)], [PYTHON, "-c", "import torch"], args.runs,

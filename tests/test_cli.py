@@ -149,7 +149,8 @@ def test_colour_follows_color_flags_and_no_color(tmp_path):
 
 def test_json_carries_errors_and_convergence(ninja, tmp_path):
     mine = tmp_path / "ex4.py"
-    mine.write_text((REFERENCE / "ex4.py").read_text().replace("dW1 = embcat.T @ dhprebn", "dW1 = embcat.T @ dhprebn[0]"))
+    mine.write_text((REFERENCE / "ex4.py").read_text().replace("dW1 = embcat.T @ dhprebn",
+                                                               "dW1 = embcat.T @ dhprebn[0]"))
     code, out, _ = ninja("check", "ex4", mine, "--json", "--steps", "50")
     assert code == 1
     result = json.loads(out)

@@ -135,7 +135,8 @@ def test_a_backward_that_uses_autograd_fails_for_that_reason():
     source = ("params = [C, W1, b1, W2, b2, bngain, bnbias]\n"
               "with torch.enable_grad():\n"
               "    for p in params: p.requires_grad_()\n"
-              "    loss = F.cross_entropy(torch.tanh(bngain * ((C[Xb].view(n, -1) @ W1 + b1) - 0) + bnbias) @ W2 + b2, Yb)\n"
+              "    loss = F.cross_entropy(torch.tanh(bngain * ((C[Xb].view(n, -1) @ W1 + b1) - 0) + bnbias) @ W2 + b2,"
+              " Yb)\n"
               "    loss.backward()\n"
               "grads = [p.grad for p in params]\n")
     result = run(source, steps=20)
@@ -146,7 +147,8 @@ def test_a_backward_that_uses_autograd_fails_for_that_reason():
 
 
 def test_catching_the_autograd_refusal_does_not_help():
-    source = REFERENCE_EX4 + "try:\n    torch.ones(1, requires_grad=True).sum().backward()\nexcept Exception:\n    pass\n"
+    source = REFERENCE_EX4 + ("try:\n    torch.ones(1, requires_grad=True).sum().backward()\n"
+                              "except Exception:\n    pass\n")
     result = run(source, steps=20)
     assert not result.passed and all(g.status == "fail" for g in result.gradients)
 

@@ -33,7 +33,8 @@ CHEATS = {
         "model = importlib.import_module('backprop_ninja.packs.makemore.model')\n"
         "forward = importlib.import_module('backprop_ninja.engine.exercises.forward')\n"
         "params = {name: globals()[name] for name in model.PARAMETERS}\n"
-        "dlogits = forward.autograd_gradients(model.EXPANDED, params, {'Xb': Xb, 'Yb': Yb, 'n': n}, ('dlogits',))['dlogits']\n",
+        "dlogits = forward.autograd_gradients(model.EXPANDED, params, {'Xb': Xb, 'Yb': Yb, 'n': n},"
+        " ('dlogits',))['dlogits']\n",
     "autograd's engine reloaded": "import importlib, torch.autograd.variable as v\nimportlib.reload(v)\n"
                                   "l = logits.clone().requires_grad_()\n"
                                   "F.cross_entropy(l, Yb).backward()\ndlogits = l.grad\n",

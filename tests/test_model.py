@@ -45,5 +45,6 @@ def test_learner_sees_the_same_forward_pass_without_autograd_history():
             assert not ns[name].requires_grad and ns[name].grad_fn is None
         assert not any(name in ns for name in EX1.names), "the answers must not be in the namespace"
         given = EX3.namespace(instance)["dhpreact"]
-        truth = autograd_gradients(EXPANDED, parameters(instance), learner_data(instance, *batch(instance)), ("dhpreact",))
+        data = learner_data(instance, *batch(instance))
+        truth = autograd_gradients(EXPANDED, parameters(instance), data, ("dhpreact",))
         assert torch.equal(given, truth["dhpreact"])

@@ -180,7 +180,8 @@ class Regression(ForwardExercise[Size]):
         g = torch.Generator().manual_seed(size.seed)
         x, y = torch.randn(size.n, size.d, generator=g), torch.randn(size.n, generator=g)
         w, b = torch.randn(size.d, generator=g), torch.randn((), generator=g)
-        return {"w": w.to(size.dtype), "b": b.to(size.dtype)}, {"x": x.to(size.dtype), "y": y.to(size.dtype), "n": size.n}
+        leaves = {"w": w.to(size.dtype), "b": b.to(size.dtype)}
+        return leaves, {"x": x.to(size.dtype), "y": y.to(size.dtype), "n": size.n}
 
 
 REGRESSION = Regression(
@@ -223,7 +224,8 @@ def test_a_pack_that_does_not_hold_what_it_declares_fails_validation(tmp_path, n
     assert "declared ddiff (sign), got ddiff (scale)" in findings["regression: mistake 'the mean forgotten'"]["detail"]
 
 
-@pytest.mark.parametrize("text, message", [("x = 1\n", "defines no PACK"), ("import nosuchmodule\n", "cannot be loaded")])
+@pytest.mark.parametrize("text, message", [("x = 1\n", "defines no PACK"),
+                                           ("import nosuchmodule\n", "cannot be loaded")])
 def test_a_pack_file_that_is_not_one_is_bad_input(tmp_path, ninja, text, message):
     (tmp_path / "p.py").write_text(text)
     code, out, err = ninja("check-exercise", tmp_path / "p.py")
@@ -255,7 +257,8 @@ def test_a_pack_file_the_training_worker_cannot_load_is_the_pack_s_error_not_the
 
 
 def test_a_class_answering_several_packs_is_graded_and_reported(tmp_path, run_ninja):
-    for learner, name, text in [("ada", "bigram.py", REFERENCE_BIGRAM), ("ada", "ex2.py", (REFERENCE / "ex2.py").read_text()),
+    for learner, name, text in [("ada", "bigram.py", REFERENCE_BIGRAM),
+                                ("ada", "ex2.py", (REFERENCE / "ex2.py").read_text()),
                                 ("bob", "bigram.py", MISTAKES["the regularizer forgotten"].source)]:
         path = tmp_path / "submitted" / learner / "work" / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,9 @@ from conftest import REFERENCE
 from backprop_ninja.check import check
 from backprop_ninja.engine.judging import trials
 from backprop_ninja.engine.judging.convergence import twin_run
-from backprop_ninja.engine.results.records import SCHEMA_VERSION, CheckResult, Comparison, Convergence, Diagnosis, GradientResult, InstanceError, InstanceInfo, Kind, Raised, RootCause, Status, Stop
+from backprop_ninja.engine.results.records import (SCHEMA_VERSION, CheckResult, Comparison, Convergence, Diagnosis,
+                                                   GradientResult, InstanceError, InstanceInfo, Kind, Raised, RootCause,
+                                                   Status, Stop)
 from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 

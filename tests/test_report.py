@@ -83,7 +83,8 @@ def test_which_gradients_the_class_gets_wrong(report, book):
     ex1 = [g for g in data["gradients"] if g["exercise"] == "ex1"]
     assert [g["gradient"] for g in ex1][:3] == ["dlogprobs", "dprobs", "dcounts_sum_inv"], "backprop order"
     by_name = {g["gradient"]: g for g in ex1}
-    assert (by_name["dlogprobs"]["first_attempt"], by_name["dlogprobs"]["eventually"], by_name["dlogprobs"]["never"]) == (3, 0, 0)
+    logprobs = by_name["dlogprobs"]
+    assert (logprobs["first_attempt"], logprobs["eventually"], logprobs["never"]) == (3, 0, 0)
     meani = by_name["dbnmeani"]
     assert (meani["first_attempt"], meani["eventually"], meani["never"]) == (1, 1, 1)
     with sqlite3.connect(book) as db:

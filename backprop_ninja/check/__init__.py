@@ -18,7 +18,8 @@ from ..engine.judging.trials import DiagnosesItself, Trial, run_trial
 from ..engine.reading.answers import Submission
 from ..engine.reading.cells import Snippet
 from ..engine.reading.syntax import written_on_line
-from ..engine.results.records import ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult, InstanceError, InstanceInfo, Kind, RootCause
+from ..engine.results.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult,
+                                      InstanceError, InstanceInfo, Kind, RootCause)
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
@@ -67,7 +68,7 @@ def _scored(exercise: Exercise, snippets: tuple[Snippet, ...], steps: int,
         gradients = tuple(_summarise(g.name, g.hint, plain, exercise) for g in exercise.gradients)
         # Training comes before the diagnosis, which hands the worker right values to go on from.
         convergence = (check_convergence(exercise, code, steps, progress=progress)
-                       if isinstance(exercise, ForwardExercise) and exercise.TRAINS else None)
+                       if isinstance(exercise, ForwardExercise) and exercise.training else None)
     finally:
         session.close()  # a diagnosis, if any, runs in a fresh worker
     return _Scored(exercise, code, plain, gradients, convergence)

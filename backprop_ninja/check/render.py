@@ -9,12 +9,14 @@ import click
 from tabulate import tabulate
 
 from ..engine.results.display import visible, visible_all
-from ..engine.results.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult, GradientResult, Kind, Stop
+from ..engine.results.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult,
+                                      GradientResult, Kind, Stop)
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
            ERROR: ("error", "magenta"), NOT_DEFINED: ("not defined", "blue")}
-_FIX_FIRST = {Kind.AUTOGRAD_USED: "Take autograd out first.", Kind.GRADS_LIST: "Fix the grads list first."}
+_FIX_FIRST: dict[str, str] = {Kind.AUTOGRAD_USED: "Take autograd out first.",
+                              Kind.GRADS_LIST: "Fix the grads list first."}
 _HTML_STYLE = {"pass": "color: green", "FAIL": "color: red; font-weight: bold", "wrong": "color: red",
                "not computed": "color: darkorange", "error": "color: purple",
                "not defined": "color: gray"}

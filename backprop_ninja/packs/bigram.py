@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..engine.exercises.exercise import ForwardExercise, Gradient, Setting
+from ..engine.exercises.exercise import ForwardExercise, Gradient, Instance, Setting
 from ..engine.exercises.forward import ForwardPass
 from ..engine.exercises.registry import Pack, ReferenceFiles
 from . import REFERENCE_FOLDER
@@ -27,18 +27,14 @@ loss = -logprobs[torch.arange(N), ys].mean() + reg * (W**2).mean()  # with the r
 
 
 @dataclass(frozen=True)
-class BigramInstance:
+class BigramInstance(Instance):
     """Bigrams (xs, ys) over a vocabulary of V characters, weights W (V x V), a regularizer's strength."""
 
-    label: str
+    seed: int = 2147483647
     N: int = 5
     V: int = 27
     reg: float = 0.01
-    seed: int = 2147483647
-    dtype: torch.dtype = torch.float32
     word: str | None = None  # the bigrams of this word, where given; else random ones
-    rtol: float = 1e-5
-    atol: float = 1e-8
 
     @property
     def n(self) -> int:
@@ -49,7 +45,7 @@ class BigramInstance:
 
     def describe(self) -> str:
         where = f"the bigrams of {self.word!r}" if self.word else f"N={self.N} random bigrams"
-        return f"{where}, V={self.V}, reg={self.reg}, seed={self.seed}, {str(self.dtype).removeprefix('torch.')}"
+        return f"{where}, V={self.V}, reg={self.reg}, seed={self.seed}, {self.precision}"
 
 
 def _bigrams(instance: BigramInstance) -> tuple[torch.Tensor, torch.Tensor]:

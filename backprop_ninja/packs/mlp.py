@@ -7,18 +7,19 @@ not saturate: a saturated unit passes no gradient, and would hide mistakes behin
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from ..engine.exercises.exercise import Examples, ForwardExercise, Gradient, Setting
+from ..engine.exercises.exercise import ForwardExercise, Gradient, Setting
 from ..engine.exercises.forward import ForwardPass
 from ..engine.exercises.registry import Pack, ReferenceFiles
-from ..engine.exercises.training import TrainingRun
+from ..engine.exercises.training import TrainingStage
 from . import REFERENCE_FOLDER
 from .makemore.model import Instance, batch, parameters
-from .makemore.training import training_run
+from .makemore.training import stage
 
 PARAMETERS = ("C", "W1", "b1", "W2", "b2")
 FORWARD = ForwardPass("""\
@@ -30,10 +31,6 @@ loss = F.cross_entropy(logits, Y)
 """, PARAMETERS)
 
 
-# The lecture's model, trained next to autograd's twin once the gradients pass.
-TRAINING = Instance("lecture", n_hidden=200)
-
-
 def _data(instance: Instance, X: torch.Tensor, Y: torch.Tensor) -> dict[str, object]:
     """A batch and the sizes, by part 2's names."""
     i = instance
@@ -41,18 +38,23 @@ def _data(instance: Instance, X: torch.Tensor, Y: torch.Tensor) -> dict[str, obj
             "vocab_size": i.vocab_size}
 
 
+def _plain(params: dict[str, torch.Tensor], Xtr: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The trained MLP's logits: with no batchnorm, nothing to calibrate."""
+    C, W1, b1, W2, b2 = (params[k] for k in PARAMETERS)
+    return lambda x: torch.tanh(C[x].view(x.shape[0], -1) @ W1 + b1) @ W2 + b2
+
+
 @dataclass(frozen=True)
 class MLPExercise(ForwardExercise[Instance]):
     """Part 4's sizes, initialisation, batches and training loop, without batchnorm."""
 
-    TRAINS: ClassVar[bool] = True
+    # The lecture's model, trained next to autograd's twin once the gradients pass.
+    training: ClassVar[TrainingStage | None] = stage(
+        Instance("lecture", n_hidden=200), "part 4's run without batchnorm: n_hidden 200", PARAMETERS, _data, _plain)
 
     def setting(self, instance: Instance) -> Setting:
         params = {k: p for k, p in parameters(instance).items() if k in PARAMETERS}
         return params, _data(instance, *batch(instance))
-
-    def training_run(self, examples: Examples | None = None) -> TrainingRun:
-        return training_run(TRAINING, examples, PARAMETERS, _data)
 
 
 MLP = MLPExercise(

@@ -77,8 +77,9 @@ def progress_rows(report: Report) -> Table:
     rows = []
     for learner in report.learners:
         dates = [_date(a.submitted_at) for a in learner.attempts]
-        rows.append([learner.learner, len(learner.attempts), _span(dates[0], dates[-1]),
-                     *("→".join(str(whole_percent(s)) for s in learner.trajectory(e)) or "-" for e in report.exercises)])
+        trajectories = ("→".join(str(whole_percent(s)) for s in learner.trajectory(e)) or "-"
+                        for e in report.exercises)
+        rows.append([learner.learner, len(learner.attempts), _span(dates[0], dates[-1]), *trajectories])
     return ["learner", "attempts", "dates", *(f"{e} %" for e in report.exercises)], rows
 
 

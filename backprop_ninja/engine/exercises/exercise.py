@@ -9,45 +9,63 @@ branch structure the diagnosis follows all derive from that and the forward pass
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from ..reading.cells import Snippet
-from ..results.records import Comparison
+from ..results.records import Comparison, Diagnosis
 from .compare import compare
 from .forward import ForwardPass, autograd_gradients, branch_gradients
-from .training import TrainingRun
-
-# A data set's inputs and targets, to train on.
-Examples = tuple[torch.Tensor, torch.Tensor]
+from .training import TrainingStage
 
 # An instance's leaves (the tensors gradients are taken for) and data (all else the forward pass reads).
 Setting = tuple[dict[str, torch.Tensor], dict[str, object]]
 
 
-class Instance(Protocol):
-    """One concrete setting of a problem: sizes, seed, precision and the tolerance that fits it."""
+@dataclass(frozen=True)
+class Instance:
+    """One concrete setting of a problem, which a pack extends with its sizes (a frozen dataclass too:
+    truths are cached by instance): a label ("lecture" for the first, the one shown as `cmp` shows
+    it), the seed its tensors are drawn from, their precision, and the tolerance that fits it
+    (torch.allclose's by default, the lecture's `cmp`'s)."""
+
+    label: str
+    seed: int = 0
+    dtype: torch.dtype = torch.float32
+    rtol: float = 1e-5
+    atol: float = 1e-8
 
     @property
-    def label(self) -> str: ...
-    @property
-    def n(self) -> int: ...  # examples in a batch: what a mean divides by
-    @property
-    def dtype(self) -> torch.dtype: ...
-    @property
-    def rtol(self) -> float: ...
-    @property
-    def atol(self) -> float: ...
-    def describe(self) -> str: ...
-    def __hash__(self) -> int: ...  # truths are cached by instance
+    def n(self) -> int:
+        """Examples in a batch: what a mean divides by, and what a factor n, 1/n or n/(n-1) is named by."""
+        raise NotImplementedError
+
     def named_sizes(self) -> dict[str, int]:
         """The sizes a learner might write as numbers, by the names they should use instead; the
         first is what the problem calls `n`."""
-        ...
+        return {"n": self.n}
+
+    def named_factors(self) -> dict[str, float]:
+        """Factors of the problem's own (attention's `head_size**-0.5`), by name: a gradient off by one
+        of them, or by its inverse, is said to be off by it by that name."""
+        return {}
+
+    def describe(self) -> str:
+        """The instance in words, as a failing check names it."""
+        return f"seed={self.seed}, {self.precision}"
+
+    @property
+    def precision(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+
+# A pack's own classifier of a wrong step: the diagnosis's `Evidence` (of `judging`, which this room does
+# not import) to a Diagnosis of the kind it recognises, or None.
+Classifier = Callable[[Any], Diagnosis | None]
 
 
 @dataclass(frozen=True)
@@ -89,9 +107,9 @@ class Exercise(Generic[I]):
     gradients: tuple[Gradient, ...]
     instances: tuple[I, ...]
 
-    # Does the exercise end with a training stage: the learner's gradients driving a training run
-    # next to autograd's twin (`training_run` then makes both)?
-    TRAINS: ClassVar[bool] = False
+    # The training stage the exercise ends with, if any: the learner's gradients then drive its run
+    # next to autograd's twin, and `ninja train` runs it whole.
+    training: ClassVar[TrainingStage | None] = None
     # The hint for answers the code gives twice, differently (see `disagreements`).
     DISAGREEMENT_HINT: ClassVar[str] = ""
     # Are answers found in a notebook by the classes and functions they define (micrograd's Value),
@@ -117,11 +135,6 @@ class Exercise(Generic[I]):
         """The stub's answer part, as `ninja init` writes it: untouched, every gradient is missing."""
         raise NotImplementedError
 
-    def training_run(self, examples: Examples | None = None) -> TrainingRun:
-        """A fresh run of the lecture's training loop, on `examples` (the pack's own by default):
-        the same start and the same batches every time."""
-        raise NotImplementedError(f"{self.key} has no training stage")
-
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(g.name for g in self.gradients)
@@ -132,8 +145,8 @@ class Exercise(Generic[I]):
         return self.instances[0]
 
     def time_limit(self, steps: int) -> float:
-        """Seconds the learner's code may run in all, in one check (`steps` for exercise 4's training)."""
-        return 60.0
+        """Seconds the learner's code may run in all, in one check of `steps` training steps."""
+        return 60.0 + (self.training.seconds_per_step * steps if self.training else 0.0)
 
     @property
     def followed(self) -> tuple[Gradient, ...]:
@@ -205,6 +218,8 @@ class ForwardExercise(Exercise[I]):
     intermediates: tuple[Gradient, ...] = ()
     # Every followed gradient, graded or not, in backprop order (by default the graded ones').
     order: tuple[str, ...] = ()
+    # The pack's own classifiers of a wrong step, tried after the engine's (see `diagnosis.classify`).
+    classifiers: tuple[Classifier, ...] = ()
 
     def setting(self, instance: I) -> Setting:
         """The leaves and the data of `instance`: what the problem is, concretely."""

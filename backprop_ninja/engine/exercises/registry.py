@@ -49,6 +49,9 @@ class Pack:
     # (its exercises' gradients then name theirs apart), and is one of them inside the training loop?
     found_by_writes: bool = False
     in_training_loop: str | None = None
+    # The list that loop's update pairs with the parameters by position (the lecture's `grads`): a
+    # file or loop that writes it answers the training exercise.
+    update_list: str | None = None
     # Each exercise's reference solution, by key, and known-wrong ones: what `ninja check-exercise`
     # holds the pack to. A pack file (the instructor's, not installed) may hold them itself; an
     # installed pack names `reference_files` instead, which `with_references` reads.
@@ -199,10 +202,11 @@ def answers() -> Answers:
     """How each exercise's answer is found in a submission: by its tag or a `.py` file's name for
     all; by what it computes for the packs whose notebooks are written the lecture's way."""
     untagged = [e for p in packs().values() if p.found_by_writes for e in p.exercises]
+    training = next((p for p in packs().values() if p.found_by_writes and p.in_training_loop), None)
     return Answers({key: exercise.written for key, exercise in exercises().items()},
                    tuple(e.key for e in untagged),
-                   next((p.in_training_loop for p in packs().values() if p.found_by_writes and p.in_training_loop),
-                        None),
+                   training.in_training_loop if training else None,
+                   training.update_list if training else None,
                    tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
                    {e.key: e.provided for e in untagged if not e.DEFINES},
                    {e.key: e.givens for e in untagged},

@@ -21,8 +21,8 @@ _AUTOGRAD_KEYS = tuple(name for name in dir(torch._C.DispatchKey) if name.starts
                        ) + ("ADInplaceOrView", "FuncTorchDynamicLayerFrontMode", "FuncTorchDynamicLayerBackMode",
                             "FuncTorchGradWrapper")
 # What would take those keys back out of the excluded set, or enter functorch's autograd.
-_KEY_RESTORERS = ((torch._C, "_dispatch_tls_set_dispatch_key_excluded"), (torch._C._functorch, "_grad_increment_nesting"),
-                  (torch._C._functorch, "_jvp_increment_nesting"))
+_KEY_RESTORERS = ((torch._C, "_dispatch_tls_set_dispatch_key_excluded"),
+                  (torch._C._functorch, "_grad_increment_nesting"), (torch._C._functorch, "_jvp_increment_nesting"))
 _GUARDS_THAT_RESTORE = ("_ForceDispatchKeyGuard", "_SetExcludeDispatchKeyGuard", "_RestorePythonTLSSnapshot",
                         "_InferenceMode")
 

@@ -7,7 +7,7 @@ A seccomp filter denies those calls, where the kernel allows one; else a process
 room for a new process (it binds an unprivileged uid only, as the sandbox's is). Each worker first
 moves into an IPC namespace of its own (in a user namespace of its own, which needs no privilege),
 so that a message queue or shared memory left by one worker is gone with it. Threads are denied
-too: a new thread would start without the worker's state (autograd's keys excluded, `worker.py`).
+too: a new thread would start without the worker's state (autograd's keys excluded, `bars.py`).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Running a learner's code, in a worker process, and what comes back from it.
 
 The code never runs here, in the process that holds the truths and decides the verdict: a `Session`
-sends it, with each namespace, to a worker (`worker.py`) forked for this check from a zygote that
+sends it, with each namespace, to a worker (`zygote_server.py`) forked for this check from a zygote that
 imported torch once, and reads back plain values, as typed messages checked field by field
 (`protocol.py`). The session keeps the time: a worker that is still running when the check's time is
 up, or that ends its own process, or that sends what the protocol does not say, is a verdict on the

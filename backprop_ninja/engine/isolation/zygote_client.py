@@ -104,7 +104,7 @@ def start_workers() -> None:
 
 
 def fork_worker(limits: dict[str, int | None]) -> tuple[socket.socket, int]:
-    """A fresh worker with `limits` (see worker.py): the socket to talk to it and its pid. A zygote
+    """A fresh worker with `limits` (see zygote_server.py): the socket to talk to it and its pid. A zygote
     that has ended or stopped answering (a learner's code can reach it) is replaced by a new one."""
     start_workers()
     try:

@@ -11,7 +11,7 @@ import torch
 from ..exercises.errors import PackError
 from ..exercises.exercise import ForwardExercise
 from ..exercises.registry import place_of
-from ..exercises.training import Batch, LearnerStopped, autograd_backward
+from ..exercises.training import Batch, LearnerStopped, TrainingStage, autograd_backward
 from ..isolation.runner import LearnerCode, WorkerRefused
 from ..results.records import Convergence
 
@@ -66,10 +66,16 @@ def smooth(losses: Sequence[float], window: int) -> list[float]:
     return out
 
 
+
+def _stage(exercise: ForwardExercise) -> TrainingStage:
+    assert exercise.training is not None  # only an exercise with a training stage is checked for convergence
+    return exercise.training
+
+
 @lru_cache(maxsize=8)
 def twin_run(exercise: ForwardExercise, steps: int) -> tuple[float, ...]:
     """The losses of autograd's run: the same for every learner, so trained once per process."""
-    return tuple(exercise.training_run().train(autograd_backward(exercise.forward), steps))
+    return tuple(_stage(exercise).run(None).train(autograd_backward(exercise.forward), steps))
 
 
 def check_convergence(exercise: ForwardExercise, code: LearnerCode, steps: int = DEFAULT_STEPS,
@@ -81,7 +87,7 @@ def check_convergence(exercise: ForwardExercise, code: LearnerCode, steps: int =
     twin_smooth = smooth(twin, window)
     start, twin_end = twin[0], twin_smooth[-1]
     try:
-        learner = exercise.training_run().train(_Streamed(code, exercise, steps), steps, progress=progress)
+        learner = _stage(exercise).run(None).train(_Streamed(code, exercise, steps), steps, progress=progress)
     except LearnerStopped as stop:
         return Convergence(steps, False, f"stopped at step {stop.step}: {stop.reason}", start, twin_end,
                            None, None, window, stop.raised)

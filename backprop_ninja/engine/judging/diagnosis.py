@@ -4,13 +4,15 @@ The learner's code is run a second way, in which each gradient, once the code ha
 it, is recorded and then replaced by the right value before the code goes on. A gradient's *local*
 verdict says whether its own step is right given right inputs; the first gradient whose own step is
 wrong is the root cause, and those after it that are wrong only because of it inherit its error.
-Each kind of mistake is recognised by one small function below, tried in order.
+Each kind of mistake is recognised by one small function below, tried in order; a pack's own
+(`ForwardExercise.classifiers`, of the same signature) are tried after them.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+from itertools import combinations
 
 import torch
 
@@ -55,11 +57,18 @@ class Evidence:
 # -- the kinds of mistake, each one small function: a Diagnosis when it recognises its kind ----------
 
 def transpose(ev: Evidence) -> Diagnosis | None:
+    """The right answer with two of its dimensions swapped: a matrix's transpose, or (B, C, T) for (B, T, C)."""
     v, t = ev.value, ev.truth
-    if v.dim() == 2 and t.dim() == 2 and v.shape == t.T.shape and not ev.close(t, t.T) and ev.close(v.T, t):
-        return Diagnosis(Kind.TRANSPOSE, f"the transpose of the right answer: {ev.gradient.name} must have "
-                         f"{ev.gradient.tensor}'s shape {tuple(t.shape)}; swap the operands of the matrix "
-                         "product (and their transposes)")
+    for i, j in combinations(range(t.dim()), 2):
+        swapped = t.transpose(i, j)
+        if v.shape == swapped.shape and not ev.close(t, swapped) and ev.close(v.transpose(i, j), t):
+            must = f"{ev.gradient.name} must have {ev.gradient.tensor}'s shape {tuple(t.shape)}"
+            if t.dim() == 2:
+                return Diagnosis(Kind.TRANSPOSE, f"the transpose of the right answer: {must}; swap the operands of "
+                                 "the matrix product (and their transposes)")
+            how = ("swap the operands of the batched matrix product (and transpose their last two dimensions)"
+                   if j == i + 1 == t.dim() - 1 else "a transpose or permute of the wrong dimensions?")
+            return Diagnosis(Kind.TRANSPOSE, f"the right answer with dimensions {i} and {j} swapped: {must}; {how}")
     return None
 
 
@@ -94,28 +103,34 @@ def sign(ev: Evidence) -> Diagnosis | None:
 
 
 def scale(ev: Evidence) -> Diagnosis | None:
-    """The right answer times a clean factor (n, 1/n, n/(n-1), 2, ...): only such a factor is a
-    recognisable slip; a near-zero answer is not "a tiny multiple" of the right one."""
+    """The right answer times a clean factor (n, 1/n, n/(n-1), 2, ..., or one the instance names):
+    only such a factor is a recognisable slip; a near-zero answer is not "a tiny multiple" of the
+    right one."""
     v, t = ev.value.to(ev.truth.dtype), ev.truth
     norm = (t * t).sum()
     if norm == 0:
         return None
     factor = ((v * t).sum() / norm).item()
-    named = _name_factor(factor, ev.instance.n, next(iter(ev.instance.named_sizes())))
+    # An instance that does not extend `Instance` (a pack's written before it) names no factors.
+    own = getattr(ev.instance, "named_factors", dict)()
+    named = _name_factor(factor, ev.instance.n, next(iter(ev.instance.named_sizes())), own)
     if named is None or not ev.close(v, factor * t, widen=10):
         return None
     return Diagnosis(Kind.SCALE, f"the right answer times {named}")
 
 
-def _name_factor(factor: float, n: int, name: str) -> str | None:
+def _name_factor(factor: float, n: int, name: str, own: Mapping[str, float]) -> str | None:
     """The factor by the sizes it is made of ("n (32)", "n/(n-1) (1.032)", "2"), if it is a clean one;
-    `name` is what the problem calls n."""
+    `name` is what the problem calls n. A factor the problem names itself (`own`: "head_size**-0.5
+    (0.25)"), or its inverse, goes by that name first: it says more than a number that happens to match."""
     by_n = {"n": n, "1/n": 1 / n, "n**2": n**2, "1/n**2": 1 / n**2, "n-1": n - 1, "1/(n-1)": 1 / (n - 1),
             "n/(n-1)": n / (n - 1), "(n-1)/n": (n - 1) / n}
     by_n = {label.replace("n", name): value for label, value in by_n.items()}
+    inverses = {f"1/{label}" if label.isidentifier() else f"1/({label})": 1 / value
+                for label, value in own.items() if value}
     plain = {"2": 2, "1/2": 0.5, "4": 4, "1/4": 0.25}
     for sign in ("", "-"):
-        for label, value in {**by_n, **plain}.items():
+        for label, value in {**own, **inverses, **by_n, **plain}.items():
             value = -value if sign else value
             if abs(factor - value) <= 1e-4 * abs(value):
                 return sign + (label if label in plain else f"{label} ({value:.4g})")
@@ -194,13 +209,14 @@ def hard_coded_size(ev: Evidence) -> Diagnosis | None:
 
 # Kinds that compare values of the right shape; then those that can explain a wrong shape. `axis`
 # reruns the code, so it comes late, but before `shape`, which names whatever shape mistake is left.
+# A pack's own classifiers come after all of these.
 SAME_SHAPE = (sign, scale, missing_branch, duplicate_index)
 ANY_SHAPE = (transpose, axis, shape)
 
 
 def classify(ev: Evidence) -> Diagnosis:
     """The first kind that recognises the mistake in a gradient whose own step is wrong (and whose
-    value is a tensor of real numbers: `diagnose` deals with anything else)."""
+    value is a tensor of real numbers: `diagnose` deals with anything else): the engine's, then the pack's."""
     first = ev.local.on_lecture(ev.gradient.name)
     if first.leading_ones:
         ev = replace(ev, value=ev.value.reshape(ev.truth.shape))  # the harmless (64,) for (1, 64)
@@ -208,7 +224,7 @@ def classify(ev: Evidence) -> Diagnosis:
         return hard_coded_size(ev) or Diagnosis(
             Kind.LOCAL, "right on the lecture's instance in float32, wrong at the same sizes in float64: "
             "a step that loses precision, or depends on float32's rounding?")
-    for recognise in (SAME_SHAPE if ev.value.shape == ev.truth.shape else ()) + ANY_SHAPE:
+    for recognise in (SAME_SHAPE if ev.value.shape == ev.truth.shape else ()) + ANY_SHAPE + ev.exercise.classifiers:
         if diagnosis := recognise(ev):
             return diagnosis
     how = f"maxdiff {first.maxdiff:.2g}" if first.maxdiff is not None else first.note

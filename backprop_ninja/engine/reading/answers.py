@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .cells import Cell, Snippet
-from .slicing import Program, Statement, backward_slice, bound_anew, misspelling, names_in_order, only, parse, program, snippets, statements_of
+from .slicing import (Program, Statement, backward_slice, bound_anew, misspelling, names_in_order, only, parse, program,
+                      snippets, statements_of)
 from .syntax import written_names
 
 
@@ -33,6 +34,8 @@ class Answers:
     names: Mapping[str, tuple[str, ...]]
     untagged: tuple[str, ...] = ()
     in_training_loop: str | None = None
+    # The list that loop's update pairs with the parameters by position (the lecture's `grads`), if any.
+    update_list: str | None = None
     defines: tuple[str, ...] = ()
     provided: Mapping[str, frozenset[str]] = field(default_factory=dict)
     given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -66,7 +69,7 @@ def lecture_answers(cells: list[Cell], answers: Answers) -> dict[str, Submission
     training = answers.in_training_loop
     loops = []
     if training and training in keys:
-        loops = _training_loops(found, answers.names[training])
+        loops = _training_loops(found, answers.names[training], answers.update_list)
         if loops and (answer := _training_answer(found, loops[-1], answers, training, gradients)):
             answered[training] = answer
     looping = {cell for cell, _, _ in loops}  # every training run is the training exercise's, the last its answer
@@ -242,16 +245,17 @@ def _misspelled(found: Program, mine: list[int], missing: list[str], gradients: 
 # -- the training exercise: the backward pass inside the training loop ----------------------------------
 
 
-def _training_loops(found: Program, names: tuple[str, ...]) -> list[tuple[int, int, ast.For | ast.While]]:
+def _training_loops(found: Program, names: tuple[str, ...], update_list: str | None
+                    ) -> list[tuple[int, int, ast.For | ast.While]]:
     """(cell, statement, loop) of each training loop, in the order they ran: a loop whose body writes
-    three of the training exercise's gradients or more, or the lecture's `grads` list (from a function
-    of the learner's, say)."""
+    three of the training exercise's gradients or more, or its update list (the lecture's `grads`,
+    from a function of the learner's, say)."""
     loops = []
     for i, statement in enumerate(found.statements):
         nodes = ast.walk(statement.node) if statement.node else ()
         for loop in (n for n in nodes if isinstance(n, (ast.For, ast.While))):
             written = set().union(*(written_names(st) for st in loop.body))
-            if len(written & set(names)) >= 3 or "grads" in written:
+            if len(written & set(names)) >= 3 or update_list in written:
                 loops.append((statement.cell, i, loop))
                 break
     return loops
@@ -259,7 +263,7 @@ def _training_loops(found: Program, names: tuple[str, ...]) -> list[tuple[int, i
 
 def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While], answers: Answers, key: str,
                      gradients: frozenset[str]) -> Submission | None:
-    """The backward part of the loop's body: what the loop's gradients (and `grads`) depend on, in the
+    """The backward part of the loop's body: what the loop's gradients (and update list) depend on, in the
     body, and, for the learner's own names (not gradients: those a step computes itself), in the
     statements that ran before the loop. None for a template left untouched."""
     cell, at, node = loop
@@ -269,7 +273,7 @@ def _training_answer(found: Program, loop: tuple[int, int, ast.For | ast.While],
         return None
     before = found.statements[:at]
     provided, aliases = _stops(found, key, answers)
-    last = _last_writes(body, range(len(body)), (*answers.names[key], "grads"))
+    last = _last_writes(body, range(len(body)), (*answers.names[key], *filter(None, [answers.update_list])))
     step = backward_slice(body, _at(last), provided)
     setup = backward_slice(before, {len(before) - 1: step.needed - gradients}, provided)
     kept = setup.kept | {len(before) + i for i in step.kept}

@@ -138,15 +138,15 @@ def _py_snippet(path: Path, text: str, exercise: str, answers: Answers | None) -
 
 def _py_exercise(path: Path, text: str, answers: Answers) -> str | None:
     """The exercise a `.py` file answers: the one its name says (`ex2.py`); else the training one
-    for a `grads` list; else the one whose gradients it writes (the one with the fewest that holds
-    them all: a file writing only dlogits is exercise 2's, not 1's)."""
+    for its update list (the lecture's `grads`); else the one whose gradients it writes (the one with
+    the fewest that holds them all: a file writing only dlogits is exercise 2's, not 1's)."""
     if path.stem in answers.names:
         return path.stem
     try:
         writes = {n for node in ast.parse(text).body for n in written_names(node)}
     except SyntaxError:
         return None
-    if "grads" in writes and answers.in_training_loop:
+    if answers.update_list in writes and answers.in_training_loop:
         return answers.in_training_loop
     by_definition = next((k for k in answers.defines if writes & set(answers.names[k])), None)
     if by_definition:

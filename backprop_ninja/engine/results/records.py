@@ -3,7 +3,8 @@ gradebook stores and what a report reads back.
 
 Plain data only (no tensors, no torch), each record with `to_dict()` and `from_dict()`, so that a
 result crosses a process boundary or sits in a database as JSON and comes back the same. Statuses
-and kinds of mistake are enums whose values are the strings `--json` shows.
+and the engine's kinds of mistake are enums whose values are the strings `--json` shows; a pack's
+kinds are those strings themselves (`PackKind`).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ PASS, FAIL, MISSING, ERROR, NOT_DEFINED = Status.PASS, Status.FAIL, Status.MISSI
 
 
 class Kind(str, Enum):
-    """The kinds of mistake the diagnosis names, and its notes on gradients that are not mistakes."""
+    """The kinds of mistake the engine's diagnosis names, and its notes on gradients that are not
+    mistakes; a pack names kinds of its own as `PackKind`s."""
 
     SHAPE = "shape"
     TRANSPOSE = "transpose"
@@ -46,14 +48,33 @@ class Kind(str, Enum):
     RAISED = "raised"
     GRADS_LIST = "grads-list"
     LOCAL = "local"
-    SWAPPED = "swapped"  # two operands' gradients, each given the other's
-    ORDER = "order"  # a backward() that runs the nodes' steps out of order, twice, or not at all
-    SEED = "seed"  # a backward() that does not start from a gradient of 1
     SHAPE_NOTE = "shape-note"  # passes: the shape differs from the tensor's by leading 1s only
     INHERITED = "inherited"  # a right step, wrong only because of an earlier gradient
 
     def __str__(self) -> str:
         return self.value
+
+
+class PackKind(str):
+    """A kind of mistake a pack names itself (micrograd's "order"), by the string `--json` shows, as
+    a `Kind` is by its value; a kind a record holds that the engine does not know reads back as one."""
+
+    def __new__(cls, name: str) -> PackKind:
+        if name in _ENGINE_KINDS:
+            raise ValueError(f"{name!r} is the engine's own kind: use Kind({name!r})")
+        return super().__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+_ENGINE_KINDS = frozenset(kind.value for kind in Kind)
+
+
+def kind_named(name: str) -> Kind | PackKind:
+    """The kind whose string is `name`: the engine's, or else a pack's."""
+    return Kind(name) if name in _ENGINE_KINDS else PackKind(name)
 
 
 # Kinds that concern the whole submission rather than one step: said once, for all gradients.
@@ -108,15 +129,19 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: Kind
+    kind: Kind | PackKind
     message: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, (Kind, PackKind)):  # a pack's classifier may name its kind as a plain string
+            object.__setattr__(self, "kind", kind_named(self.kind))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Diagnosis | None:
-        return None if d is None else cls(Kind(d["kind"]), d["message"])
+        return None if d is None else cls(kind_named(d["kind"]), d["message"])
 
 
 @dataclass(frozen=True)

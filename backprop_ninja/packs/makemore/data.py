@@ -10,16 +10,14 @@ from pathlib import Path
 
 import torch
 
+from ...engine.exercises.training import DataError
+
 # "." marks the start and the end of a word: it is 0, "a".."z" are 1..26.
 ITOS = "." + "abcdefghijklmnopqrstuvwxyz"
 STOI = {ch: i for i, ch in enumerate(ITOS)}
 _CODES = bytes.maketrans(ITOS.encode("ascii"), bytes(range(len(ITOS))))
 VOCAB_SIZE = len(ITOS)
 BUILT_IN = "built-in corpus (babynames.txt)"
-
-
-class DataError(Exception):
-    """A words file we cannot train on: a user error, reported without a traceback."""
 
 
 def read_words(path: Path | None = None) -> list[str]:

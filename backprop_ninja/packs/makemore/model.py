@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ...engine.exercises import exercise
 from ...engine.exercises.forward import ForwardPass
 
 LECTURE_SEED = 2147483647
@@ -16,20 +17,15 @@ PARAMETERS = ("C", "W1", "b1", "W2", "b2", "bngain", "bnbias")
 
 
 @dataclass(frozen=True)
-class Instance:
-    """One concrete setting of the exercise: sizes, seed, precision and the tolerance that fits it."""
+class Instance(exercise.Instance):
+    """The lecture's MLP at some sizes, drawn from the lecture's seed by default."""
 
-    label: str
+    seed: int = LECTURE_SEED
     n: int = 32
     n_hidden: int = 64
     n_embd: int = 10
     block_size: int = 3
     vocab_size: int = 27
-    seed: int = LECTURE_SEED
-    dtype: torch.dtype = torch.float32
-    # torch.allclose's defaults, the tolerance of the lecture's own cmp.
-    rtol: float = 1e-5
-    atol: float = 1e-8
     # Exercise 4 checks points along a training run: the parameters after this many steps.
     steps: int = 0
 
@@ -40,11 +36,10 @@ class Instance:
                 "block_size": self.block_size}
 
     def describe(self) -> str:
-        precision = str(self.dtype).removeprefix("torch.")
         at_step = f", after {self.steps} training steps" if self.steps else ""
         return (f"n={self.n}, n_hidden={self.n_hidden}, n_embd={self.n_embd}, "
                 f"block_size={self.block_size}, vocab_size={self.vocab_size}, "
-                f"seed={self.seed}, {precision}{at_step}")
+                f"seed={self.seed}, {self.precision}{at_step}")
 
 
 def parameters(instance: Instance, g: torch.Generator | None = None) -> dict[str, torch.Tensor]:

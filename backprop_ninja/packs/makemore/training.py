@@ -1,20 +1,25 @@
-"""Exercise 4's training run: the lecture's loop, driven by autograd or by a learner's backward,
-then batchnorm calibration over the training set, the split losses, and sampled names."""
+"""The lecture's training stage, for the packs on its MLP: the loop on the names data (driven by
+autograd or by a learner's backward), the learning-rate schedule, the split losses and sampled names."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ...engine.exercises.training import TrainingRun, autograd_backward
+from ...engine.exercises.training import (Dataset, Evaluation, Examples, Schedule, TrainingRun,
+                                          TrainingStage, autograd_backward)
 from . import data
 from .model import FUSED, PARAMETERS, Instance, learner_data, parameters
 
 # The lecture's exercise-4 model (its 200,000 steps are `ninja train`'s default).
 LECTURE = Instance("lecture", n_hidden=200)
+# Learning rate 0.1, then 0.01 from half way.
+SCHEDULE = Schedule(rate=0.1, decayed=0.01, decay_from=0.5)
+STEPS = 200_000
+
 
 @lru_cache(maxsize=4)
 def training_data(block_size: int) -> data.Splits:
@@ -23,10 +28,12 @@ def training_data(block_size: int) -> data.Splits:
 
 
 BatchData = Callable[[Instance, torch.Tensor, torch.Tensor], dict[str, object]]
+# The logits of a trained model for contexts `x`, given its parameters and its training inputs.
+Logits = Callable[[dict[str, torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
 
 
-def training_run(instance: Instance, examples: tuple[torch.Tensor, torch.Tensor] | None = None,
-                 names: tuple[str, ...] = PARAMETERS, batch_data: BatchData = learner_data) -> TrainingRun:
+def training_run(instance: Instance, examples: Examples | None = None, names: tuple[str, ...] = PARAMETERS,
+                 batch_data: BatchData = learner_data) -> TrainingRun:
     """The lecture's loop on `examples` (the built-in corpus's training split by default): a generator
     seeded once draws the parameters (those `names` are trained), then every batch, which
     `batch_data` names for the forward pass."""
@@ -38,7 +45,7 @@ def training_run(instance: Instance, examples: tuple[torch.Tensor, torch.Tensor]
         ix = torch.randint(0, X.shape[0], (instance.n,), generator=generator)
         return batch_data(instance, X[ix], Y[ix])
 
-    return TrainingRun(params, batch)
+    return TrainingRun(params, batch, SCHEDULE)
 
 
 @lru_cache(maxsize=16)
@@ -53,19 +60,15 @@ def training_point(instance: Instance) -> tuple[dict[str, torch.Tensor], torch.T
     return run.params, Xb, Yb
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    train_loss: float
-    val_loss: float
-    samples: tuple[str, ...]
+def dataset(block_size: int, path: Path | None) -> Dataset:
+    """The words in `path` (the built-in corpus where None), split as the lecture splits names.txt."""
+    splits = data.split(data.read_words(path), block_size)  # DataError where it cannot be
+    return Dataset(str(path) if path else data.BUILT_IN, splits.train, splits.val)
 
 
-@torch.no_grad()
-def evaluate(params: dict[str, torch.Tensor], splits: data.Splits, samples: int = 20,
-             seed: int = LECTURE.seed + 10) -> Evaluation:
-    """Calibrate batchnorm over the whole training set, then the lecture's split losses and samples."""
+def calibrated(params: dict[str, torch.Tensor], Xtr: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Exercise 4's model with batchnorm calibrated over the whole training set, as the lecture does."""
     C, W1, b1, W2, b2, bngain, bnbias = (params[k] for k in PARAMETERS)
-    Xtr = splits.train[0]
     hpreact = C[Xtr].view(Xtr.shape[0], -1) @ W1 + b1
     bnmean = hpreact.mean(0, keepdim=True)
     bnvar = hpreact.var(0, keepdim=True, unbiased=True)
@@ -74,6 +77,15 @@ def evaluate(params: dict[str, torch.Tensor], splits: data.Splits, samples: int 
         hpreact = C[x].view(x.shape[0], -1) @ W1 + b1
         hpreact = bngain * (hpreact - bnmean) * (bnvar + 1e-5) ** -0.5 + bnbias
         return torch.tanh(hpreact) @ W2 + b2
+    return logits
+
+
+@torch.no_grad()
+def evaluate(params: dict[str, torch.Tensor], splits: Dataset, samples: int = 20, model: Logits = calibrated,
+             seed: int = LECTURE.seed + 10) -> Evaluation:
+    """The lecture's split losses and sampled names, of `model` with the trained parameters."""
+    Xtr = splits.train[0]
+    logits = model(params, Xtr)
 
     def split_loss(x: torch.Tensor, y: torch.Tensor) -> float:
         return F.cross_entropy(logits(x), y).item()
@@ -94,3 +106,12 @@ def evaluate(params: dict[str, torch.Tensor], splits: data.Splits, samples: int 
         names.append(data.decode(out))
     return Evaluation(split_loss(*splits.train), split_loss(*splits.val), tuple(names))
 
+
+def stage(instance: Instance, description: str, names: tuple[str, ...] = PARAMETERS,
+          batch_data: BatchData = learner_data, model: Logits = calibrated) -> TrainingStage:
+    """The lecture's training stage for the model `instance` sizes, of which `names` are trained."""
+    return TrainingStage(
+        run=lambda examples: training_run(instance, examples, names, batch_data),
+        data=lambda path: dataset(instance.block_size, path),
+        evaluate=lambda params, splits, samples: evaluate(params, splits, samples, model),
+        steps=STEPS, description=f"{description}, {STEPS:,} steps of batch {instance.n}, {SCHEDULE.describe()}")

@@ -12,13 +12,13 @@ from typing import ClassVar
 import torch
 
 from ...engine.exercises.compare import harmless_shape
-from ...engine.exercises.exercise import Examples, ForwardExercise, Gradient, Setting
+from ...engine.exercises.exercise import ForwardExercise, Gradient, Setting
 from ...engine.exercises.forward import ForwardPass
 from ...engine.exercises.registry import Pack, ReferenceFiles
-from ...engine.exercises.training import TrainingRun
+from ...engine.exercises.training import TrainingStage
 from .. import REFERENCE_FOLDER
 from ..makemore.model import EXPANDED, FUSED, PARAMETERS, Instance, batch, learner_data, parameters
-from ..makemore.training import LECTURE, training_point, training_run
+from ..makemore.training import LECTURE, stage, training_point
 
 # The lecture's own instance, graded with the lecture's tolerance, then instances that change every
 # size the lecture hard-codes (32, 64, 10, 3, 27, 30), in float64, where right formulas agree with
@@ -48,34 +48,33 @@ class LectureExercise(ForwardExercise[Instance]):
         return parameters(instance), *batch(instance)
 
 
+# The list the lecture's update zips with the parameters: `for p, grad in zip(parameters, grads)`.
+UPDATE_LIST = "grads"
+
+
 @dataclass(frozen=True)
 class TrainingExercise(LectureExercise):
     """Exercise 4: the parameter gradients of one training step, checked at points along a
     reference training run on the built-in corpus, then trusted to drive a run of their own."""
 
     forward: ForwardPass = FUSED
-    TRAINS: ClassVar[bool] = True
+    training: ClassVar[TrainingStage | None] = stage(
+        LECTURE, "the lecture's run: n_hidden 200 under torch.no_grad(); then batchnorm calibrated over the whole "
+        "training set, the train and val losses, and sampled names")
     # The lecture's update pairs grads with the parameters by position.
     DISAGREEMENT_HINT: ClassVar[str] = (
         "the lecture's update, `for p, grad in zip(parameters, grads): p.data += -lr * grad`, pairs grads with "
         f"the parameters by position: grads = [{', '.join('d' + p for p in PARAMETERS)}], in that order, each "
         "the gradient you computed for it.")
 
-    def training_run(self, examples: Examples | None = None) -> TrainingRun:
-        return training_run(LECTURE, examples)
-
     @property
     def collected(self) -> tuple[str, ...]:
-        return (*self.names, "grads")
-
-    def time_limit(self, steps: int) -> float:
-        # A right backward takes about a millisecond a step, even on a busy machine.
-        return 60.0 + 0.06 * steps
+        return (*self.names, UPDATE_LIST)
 
     def gradients_from(self, values: dict[str, object]) -> dict[str, object]:
         """The lecture's update zips the parameters with the `grads` list, so where there is one,
         entry i is the gradient of PARAMETERS[i], whatever the named variables hold."""
-        grads = values.get("grads")
+        grads = values.get(UPDATE_LIST)
         if not isinstance(grads, (list, tuple)):
             return values
         return {"d" + p: grads[i] if i < len(grads) else None for i, p in enumerate(PARAMETERS)}
@@ -83,7 +82,7 @@ class TrainingExercise(LectureExercise):
     def disagreements(self, values: dict[str, object]) -> dict[str, str]:
         """Where the `grads` list holds something other than the named gradient of its position:
         entries in another order, one left out, one computed from a different tensor."""
-        grads = values.get("grads")
+        grads = values.get(UPDATE_LIST)
         if not isinstance(grads, (list, tuple)):
             return {}
         named = {name: value for name in self.names if isinstance(value := values.get(name), torch.Tensor)}
@@ -260,6 +259,6 @@ EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 
 # Learners mostly answer in the lecture's own notebook, untagged: each answer is found by what it assigns.
 PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()),
-            found_by_writes=True, in_training_loop=EX4.key,
+            found_by_writes=True, in_training_loop=EX4.key, update_list=UPDATE_LIST,
             reference_files=ReferenceFiles(REFERENCE_FOLDER, {key: f"{key}.py" for key in EXERCISES},
                                            {key: f"mistakes/{key}.py" for key in ("ex1", "ex2", "ex3")}))

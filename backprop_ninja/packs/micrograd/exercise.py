@@ -17,10 +17,11 @@ from typing import ClassVar
 import torch
 
 from ...engine.exercises.compare import compare
-from ...engine.exercises.exercise import Exercise, Gradient
+from ...engine.exercises.exercise import Exercise, Gradient, Instance
 from ...engine.judging.trials import Trial, Verdicts, truth
 from ...engine.reading.cells import Snippet
-from ...engine.results.records import ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause, Status
+from ...engine.results.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, Comparison, Diagnosis, Kind, RootCause,
+                                       Status)
 from . import probes
 from .probes import PROBE_OPS, ProbeDraw, ProbeOp, probe_expressions, probe_ops
 from .slips import backward_slip, op_slip
@@ -34,10 +35,9 @@ NUMBERS = 256
 
 
 @dataclass(frozen=True)
-class ProbeInstance:
+class ProbeInstance(Instance):
     """The probes' operands, gradients and MLP weights, drawn from `seed`; Python floats are float64."""
 
-    label: str
     seed: int
     dtype: torch.dtype = torch.float64
     # Hand-written float64 agrees with autograd to ~1e-15 on these expressions; finite differences do not.

@@ -10,8 +10,13 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ...engine.results.records import Diagnosis, Kind
+from ...engine.results.records import Diagnosis, Kind, PackKind
 from .probes import ProbeOp
+
+# The pack's own kinds of mistake, beside the engine's.
+SWAPPED = PackKind("swapped")  # two operands' gradients, each given the other's
+ORDER = PackKind("order")  # a backward() that runs the nodes' steps out of order, twice, or not at all
+SEED = PackKind("seed")  # a backward() that does not start from a gradient of 1
 
 # An op's local derivatives, one per operand, from the operands x and y, the output o and the exponent k.
 Local = Callable[[float, float, float, float], tuple[float, ...]]
@@ -26,8 +31,8 @@ RIGHT: dict[str, Local] = {
 }
 
 # Each op's known slips: (local derivatives as the slip writes them, kind, what is wrong).
-SLIPS: dict[str, tuple[tuple[Local, Kind, str], ...]] = {
-    "__mul__": ((lambda x, y, o, k: (x, y), Kind.SWAPPED,
+SLIPS: dict[str, tuple[tuple[Local, Kind | PackKind, str], ...]] = {
+    "__mul__": ((lambda x, y, o, k: (x, y), SWAPPED,
                  "each operand gets its own data times out.grad: the two are swapped (self.grad takes "
                  "other.data * out.grad, and other.grad takes self.data * out.grad)"),),
     "__pow__": ((lambda x, y, o, k: (k * x**k,), Kind.LOCAL,
@@ -89,16 +94,16 @@ def backward_slip(structure: Sequence[int]) -> Diagnosis | None:
     if calls == 0:
         return None
     if not seeded:
-        return Diagnosis(Kind.SEED, "backward() does not start from self.grad = 1.0: the output's gradient with "
+        return Diagnosis(SEED, "backward() does not start from self.grad = 1.0: the output's gradient with "
                          "respect to itself is 1, and every other gradient is built from it")
     if early:
-        return Diagnosis(Kind.ORDER, f"backward() runs the _backward of {early} node(s) before that of every node "
+        return Diagnosis(ORDER, f"backward() runs the _backward of {early} node(s) before that of every node "
                          "they feed, so they pass on a gradient that is not complete yet: order the nodes "
                          "topologically from the output, then go through them reversed")
     if again:
-        return Diagnosis(Kind.ORDER, f"backward() runs some node's _backward more than once ({again} extra call(s)), "
+        return Diagnosis(ORDER, f"backward() runs some node's _backward more than once ({again} extra call(s)), "
                          "adding its part again: visit each node once (a visited set)")
     if never:
-        return Diagnosis(Kind.ORDER, f"backward() never runs the _backward of {never} node(s): every node reached "
+        return Diagnosis(ORDER, f"backward() never runs the _backward of {never} node(s): every node reached "
                          "from the output through _prev needs its turn")
     return None
