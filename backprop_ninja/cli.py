@@ -195,10 +195,10 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     from .engine.isolation.zygote_client import start_workers
 
     start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from .check import check as run_check
     from .check.render import render
     from .check.stubs import render_py
     from .engine.judging.convergence import DEFAULT_STEPS
+    from .engine.judging.verdict import check as run_check
     from .engine.reading.cells import Snippet
 
     definition = _exercise(exercise, pack_file)

@@ -102,7 +102,7 @@ def test_without_bubblewrap_auto_warns_and_goes_on_and_bwrap_refuses(tmp_path):
 def test_every_scored_run_of_a_file_comes_before_any_diagnosis_run(tmp_path, monkeypatch):
     """A diagnosis hands the worker right values: nothing that scores the same file may run after
     one. Exercise 1 is wrong (it is diagnosed), and exercises 2 to 4 come after it in the file."""
-    import backprop_ninja.check as checking
+    import backprop_ninja.engine.judging.verdict as checking
     from backprop_ninja.grade import grade_one
 
     order: list[str] = []
@@ -119,7 +119,7 @@ def test_every_scored_run_of_a_file_comes_before_any_diagnosis_run(tmp_path, mon
 
 
 def test_a_fault_of_the_checker_on_one_file_is_that_files_grade_not_the_runs_end(tmp_path, monkeypatch):
-    import backprop_ninja.check as checking
+    import backprop_ninja.engine.judging.verdict as checking
     from backprop_ninja.grade import grade_one
 
     def failing(*args, **kwargs):

@@ -95,9 +95,9 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
               content: bytes | None = None) -> Graded:
     """Every exercise `path` answers, checked; or why it cannot be graded at all. With the file's
     `content`, `path` is only its name (the file is on another machine)."""
-    from ..check import check_each
     from ..engine.exercises.errors import PackError
     from ..engine.exercises.registry import answers, exercises
+    from ..engine.judging.verdict import check_each
 
     try:
         answered = read_submissions(path, answers(), content)

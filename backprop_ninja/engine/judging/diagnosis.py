@@ -112,7 +112,7 @@ def scale(ev: Evidence) -> Diagnosis | None:
         return None
     factor = ((v * t).sum() / norm).item()
     # An instance that does not extend `Instance` (a pack's written before it) names no factors.
-    own = getattr(ev.instance, "named_factors", dict)()
+    own: dict[str, float] = getattr(ev.instance, "named_factors", dict)()
     named = _name_factor(factor, ev.instance.n, next(iter(ev.instance.named_sizes())), own)
     if named is None or not ev.close(v, factor * t, widen=10):
         return None
