@@ -53,6 +53,14 @@ CELLS = [
 BUILTINS = set(dir(builtins))  # what a slice needs of them is Python's, not the grader's
 
 
+def test_a_lecture_check_answers_only_for_a_pack_whose_lecture_checks_so():
+    """`cmp('h', dh_mine, h)` answers dh where the pack declares its lecture's checks; else it is a call."""
+    unchecked = program(CELLS, frozenset({"dlogits", "dh"}))
+    assert not any("dh" in s.writes for s in unchecked.statements)
+    checked = program(CELLS, frozenset({"dlogits", "dh"}), checked=frozenset({"dh"}))
+    assert any("dh" in s.writes for s in checked.statements)
+
+
 def test_an_answer_keeps_what_it_depends_on_and_nothing_else():
     found = program(CELLS, frozenset({"dlogits", "dh"}))
     last_dlogits = max(i for i, s in enumerate(found.statements) if "dlogits" in s.writes)
@@ -63,7 +71,7 @@ def test_an_answer_keeps_what_it_depends_on_and_nothing_else():
 
 
 def test_a_lecture_check_is_read_as_the_assignment_it_checks_after_its_value_is_written():
-    found = program(CELLS, frozenset({"dlogits", "dh"}))
+    found = program(CELLS, frozenset({"dlogits", "dh"}), checked=frozenset({"dlogits", "dh"}))
     writer = next(i for i, s in enumerate(found.statements) if "dh" in s.writes)
     kept, needed = backward_slice(found.statements, {writer: {"dh"}}, frozenset({"probs", "Yb", "W2"}))
     code = "".join(s.source for s in snippets(found, kept))

@@ -52,6 +52,9 @@ class Pack:
     # The list that loop's update pairs with the parameters by position (the lecture's `grads`): a
     # file or loop that writes it answers the training exercise.
     update_list: str | None = None
+    # Does its lecture check each gradient with a call `cmp('t', value, t)`? Such a call in a notebook
+    # then answers dt with value, as the learner's own names or a value computed in the call.
+    checked_by_call: bool = False
     # Each exercise's reference solution, by key, and known-wrong ones: what `ninja check-exercise`
     # holds the pack to. A pack file (the instructor's, not installed) may hold them itself; an
     # installed pack names `reference_files` instead, which `with_references` reads.
@@ -203,11 +206,13 @@ def answers() -> Answers:
     all; by what it computes for the packs whose notebooks are written the lecture's way."""
     untagged = [e for p in packs().values() if p.found_by_writes for e in p.exercises]
     training = next((p for p in packs().values() if p.found_by_writes and p.in_training_loop), None)
-    return Answers({key: exercise.written for key, exercise in exercises().items()},
-                   tuple(e.key for e in untagged),
-                   training.in_training_loop if training else None,
-                   training.update_list if training else None,
-                   tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
-                   {e.key: e.provided for e in untagged if not e.DEFINES},
-                   {e.key: e.givens for e in untagged},
-                   {e.key: e.lecture.named_sizes() for e in untagged if not e.DEFINES})
+    return Answers(names={key: exercise.written for key, exercise in exercises().items()},
+                   untagged=tuple(e.key for e in untagged),
+                   in_training_loop=training.in_training_loop if training else None,
+                   update_list=training.update_list if training else None,
+                   checked_by_call=tuple(e.key for p in packs().values() if p.found_by_writes and p.checked_by_call
+                                         for e in p.exercises),
+                   defines=tuple(key for key, exercise in exercises().items() if exercise.DEFINES),
+                   provided={e.key: e.provided for e in untagged if not e.DEFINES},
+                   given={e.key: e.givens for e in untagged},
+                   sizes={e.key: e.lecture.named_sizes() for e in untagged if not e.DEFINES})

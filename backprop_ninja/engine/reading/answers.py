@@ -36,6 +36,9 @@ class Answers:
     in_training_loop: str | None = None
     # The list that loop's update pairs with the parameters by position (the lecture's `grads`), if any.
     update_list: str | None = None
+    # The untagged ones whose lecture checks each gradient with a call `cmp('t', value, t)`, which then
+    # answers dt with value.
+    checked_by_call: tuple[str, ...] = ()
     defines: tuple[str, ...] = ()
     provided: Mapping[str, frozenset[str]] = field(default_factory=dict)
     given: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -64,7 +67,8 @@ def lecture_answers(cells: list[Cell], answers: Answers) -> dict[str, Submission
     """Each untagged exercise's answer in these cells (in the order they ran), where it has one."""
     keys = [k for k in answers.untagged if k not in answers.defines]
     gradients = frozenset().union(*(answers.names[k] for k in keys))
-    found = program(cells, gradients)
+    checked = frozenset().union(*(answers.names[k] for k in keys if k in answers.checked_by_call))
+    found = program(cells, gradients, checked)
     answered: dict[str, Submission] = {}
     training = answers.in_training_loop
     loops = []

@@ -36,14 +36,15 @@ class Program:
     trees: list[ast.Module | None]
 
 
-def program(cells: list[Cell], gradients: frozenset[str]) -> Program:
-    """The cells as statements, each `cmp('t', value, t)` for one of `gradients` ("d" + t) read as
-    the assignment of `value` to it (the learner's own names, a value computed in the call)."""
+def program(cells: list[Cell], gradients: frozenset[str], checked: frozenset[str] = frozenset()) -> Program:
+    """The cells as statements, each lecture-style check `cmp('t', value, t)` of one of `checked` (the
+    gradients of packs whose lecture checks them so: "d" + t) read as the assignment of `value` to it
+    (the learner's own names, a value computed in the call)."""
     statements: list[Statement] = []
     trees: list[ast.Module | None] = []
     prepared = []
     for index, cell in enumerate(cells):
-        source = _checks_as_assignments(cell.source, gradients)
+        source = _checks_as_assignments(cell.source, checked) if checked else cell.source
         cell = Cell(source, cell.origin, cell.first_line, cell.tags)
         prepared.append(cell)
         tree = parse(source)

@@ -259,6 +259,6 @@ EXERCISES = {exercise.key: exercise for exercise in (EX1, EX2, EX3, EX4)}
 
 # Learners mostly answer in the lecture's own notebook, untagged: each answer is found by what it assigns.
 PACK = Pack("makemore4", "makemore part 4: becoming a backprop ninja", tuple(EXERCISES.values()),
-            found_by_writes=True, in_training_loop=EX4.key, update_list=UPDATE_LIST,
+            found_by_writes=True, in_training_loop=EX4.key, update_list=UPDATE_LIST, checked_by_call=True,
             reference_files=ReferenceFiles(REFERENCE_FOLDER, {key: f"{key}.py" for key in EXERCISES},
                                            {key: f"mistakes/{key}.py" for key in ("ex1", "ex2", "ex3")}))
