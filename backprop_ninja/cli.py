@@ -9,6 +9,7 @@ import difflib
 import json
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -289,8 +290,10 @@ def train(path: Path | None, key: str | None, autograd: bool, steps: int | None,
     snippets = _read(path, exercise).snippets if path else None
     steps = steps or stage.steps
     if not as_json:
-        click.echo(f"Training {exercise.key} with {'autograd' if autograd else path} on {dataset.source}: "
-                   f"{dataset.train[0].shape[0]:,} training examples\n({stage.description})")
+        click.echo(f"Training with {'autograd' if autograd else path} on {dataset.source}: "
+                   f"{dataset.train[0].shape[0]:,} training examples")
+        click.echo(textwrap.fill(f"{exercise.key}, {steps:,} steps: {stage.description}", 88,
+                                 subsequent_indent="  "))
     run = stage.run(dataset.train)
     progress = _progress(steps, every=10_000)
     start = time.perf_counter()

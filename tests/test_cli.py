@@ -177,8 +177,12 @@ def test_ctrl_c_exits_130(tmp_path):
 
     done = subprocess.Popen([sys.executable, "-m", "backprop_ninja", "train", "--autograd", "--steps", "1000000",
                              "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
     assert done.stdout.readline().startswith("Training with")  # training starts now
     done.send_signal(signal.SIGINT)
-    _, err = done.communicate(timeout=60)
+    try:
+        _, err = done.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # where it hangs, said by faulthandler's dump on SIGABRT
+        done.send_signal(signal.SIGABRT)
+        pytest.fail(f"still running a minute after Ctrl-C:\n{done.communicate()[1]}")
     assert done.returncode == 130 and "Interrupted." in err and "Traceback" not in err

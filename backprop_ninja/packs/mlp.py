@@ -50,7 +50,8 @@ class MLPExercise(ForwardExercise[Instance]):
 
     # The lecture's model, trained next to autograd's twin once the gradients pass.
     training: ClassVar[TrainingStage | None] = stage(
-        Instance("lecture", n_hidden=200), "part 4's run without batchnorm: n_hidden 200", PARAMETERS, _data, _plain)
+        Instance("lecture", n_hidden=200), "part 2's MLP, n_hidden 200", "the train and val losses, and sampled names",
+        PARAMETERS, _data, _plain)
 
     def setting(self, instance: Instance) -> Setting:
         params = {k: p for k, p in parameters(instance).items() if k in PARAMETERS}

@@ -38,7 +38,7 @@ class Schedule:
         return int(steps * self.decay_from)
 
     def describe(self) -> str:
-        return f"lr {self.rate:g}, then {self.decayed:g} from {self.decay_from:.0%} of the way"
+        return f"lr {self.rate:g}, then {self.decayed:g} from {self.decay_from:.0%} of the steps"
 
 
 @dataclass(frozen=True)

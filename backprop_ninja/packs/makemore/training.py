@@ -107,11 +107,12 @@ def evaluate(params: dict[str, torch.Tensor], splits: Dataset, samples: int = 20
     return Evaluation(split_loss(*splits.train), split_loss(*splits.val), tuple(names))
 
 
-def stage(instance: Instance, description: str, names: tuple[str, ...] = PARAMETERS,
+def stage(instance: Instance, trained: str, measured: str, names: tuple[str, ...] = PARAMETERS,
           batch_data: BatchData = learner_data, model: Logits = calibrated) -> TrainingStage:
-    """The lecture's training stage for the model `instance` sizes, of which `names` are trained."""
+    """The lecture's training stage for the model `instance` sizes, of which `names` are trained: in
+    words, what is `trained` and how it is `measured` after."""
     return TrainingStage(
         run=lambda examples: training_run(instance, examples, names, batch_data),
         data=lambda path: dataset(instance.block_size, path),
         evaluate=lambda params, splits, samples: evaluate(params, splits, samples, model),
-        steps=STEPS, description=f"{description}, {STEPS:,} steps of batch {instance.n}, {SCHEDULE.describe()}")
+        steps=STEPS, description=f"{trained}, batch {instance.n}, {SCHEDULE.describe()}; then {measured}")

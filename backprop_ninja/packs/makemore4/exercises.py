@@ -59,8 +59,8 @@ class TrainingExercise(LectureExercise):
 
     forward: ForwardPass = FUSED
     training: ClassVar[TrainingStage | None] = stage(
-        LECTURE, "the lecture's run: n_hidden 200 under torch.no_grad(); then batchnorm calibrated over the whole "
-        "training set, the train and val losses, and sampled names")
+        LECTURE, "the lecture's MLP with batchnorm, n_hidden 200, under torch.no_grad()",
+        "batchnorm calibrated over the training set, the train and val losses, and sampled names")
     # The lecture's update pairs grads with the parameters by position.
     DISAGREEMENT_HINT: ClassVar[str] = (
         "the lecture's update, `for p, grad in zip(parameters, grads): p.data += -lr * grad`, pairs grads with "
