@@ -8,6 +8,7 @@ kinds are those strings themselves (`PackKind`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any
@@ -79,6 +80,34 @@ def kind_named(name: str) -> Kind | PackKind:
 
 # Kinds that concern the whole submission rather than one step: said once, for all gradients.
 WHOLE_SUBMISSION = (Kind.AUTOGRAD_USED, Kind.GRADS_LIST)
+
+
+class Scoring(str, Enum):
+    """How a check's result becomes a score, as the instructor chooses; a full pass is 1 under each."""
+
+    STEPS = "steps"  # the share of gradients whose own step is right: one mistake costs one gradient
+    GRADIENTS = "gradients"  # the share of gradients that pass: a mistake costs every gradient after it
+    ALL = "all"  # all or nothing
+
+    def __str__(self) -> str:
+        return self.value
+
+    def of(self, passed: bool, gradients: float, steps: float) -> float:
+        """The score of a result that `passed` or not, whose shares of passing gradients and of right
+        steps are `gradients` and `steps`."""
+        if passed:
+            return 1.0
+        return {Scoring.STEPS: steps, Scoring.GRADIENTS: gradients, Scoring.ALL: 0.0}[self]
+
+
+def whole_percent(score: float) -> int:
+    """A score in whole percent, rounded down wherever it is shown or exported: only a full pass is 100."""
+    return math.floor(100 * score + 1e-9)
+
+
+def points(score: float, out_of: float) -> float:
+    """A score as points out of `out_of`, rounded down to hundredths, as `whole_percent` rounds."""
+    return math.floor(100 * out_of * score + 1e-9) / 100
 
 
 def _from(cls: Any, d: dict) -> Any:
@@ -299,6 +328,14 @@ class InstanceInfo:
     description: str
 
 
+def _own_step_right(g: GradientResult) -> bool:
+    """Is the gradient's own step right: diagnosed so (and failing for no mistake of the whole
+    submission), or, where no diagnosis ran, passing?"""
+    if g.local_status is None:
+        return g.status == PASS
+    return g.local_status == PASS and not (g.diagnosis and g.diagnosis.kind in WHOLE_SUBMISSION)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     exercise: str
@@ -326,7 +363,22 @@ class CheckResult:
     @property
     def score(self) -> float:
         """The share of the parts that pass: every gradient graded, and for exercise 4 the convergence."""
-        parts = [g.status == PASS for g in self.gradients if g.status != NOT_DEFINED]
+        return self._share([g.status == PASS for g in self.gradients if g.status != NOT_DEFINED])
+
+    @property
+    def steps_score(self) -> float:
+        """The share of the parts that are right in themselves: every gradient graded whose own step is
+        right (inheriting an earlier gradient's error costs it nothing; a mistake of the whole
+        submission, autograd used or a grads list at odds, costs every gradient it fails), and for
+        exercise 4 the convergence. Short of a full pass, never 1."""
+        share = self._share([_own_step_right(g) for g in self.gradients if g.status != NOT_DEFINED])
+        parts = sum(g.status != NOT_DEFINED for g in self.gradients) + bool(self.convergence)
+        return share if self.passed or share < 1 else (parts - 1) / parts
+
+    def score_by(self, scoring: Scoring) -> float:
+        return scoring.of(self.passed, self.score, self.steps_score)
+
+    def _share(self, parts: list[bool]) -> float:
         if self.convergence:
             parts.append(self.convergence.passed)
         return sum(parts) / len(parts) if parts else 0.0
@@ -339,6 +391,7 @@ class CheckResult:
             "source": self.source,
             "passed": self.passed,
             "score": self.score,
+            "scores": {scoring.value: self.score_by(scoring) for scoring in Scoring},
             "root_cause": root.name if root else None,
             "root_diagnosis": root.diagnosis.to_dict() if root else None,
             "root_hint": root.hint if root else None,
