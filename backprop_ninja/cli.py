@@ -20,26 +20,25 @@ from .engine.exercises.errors import PackError
 from .engine.exercises.registry import place_of
 from .engine.isolation.sandbox import MODES as SANDBOX_MODES, SandboxError, find
 from .engine.results.gradebook import DEFAULT as DEFAULT_GRADEBOOK
+from .engine.results.records import Scoring
 from .grade import GRADE_STEPS, LEARNER_FROM  # torch-free, as everything imported before a command runs
 from .report.text import SECTIONS as REPORT_SECTIONS
 
 WORKDIR = "ninja-exercises"
 
 
-def _working_copy(exercise) -> tuple[Path | None, str]:
-    """The learner's copy of `exercise`, by a rule they can predict (`check --help` states it), and
-    a note on the choice when there was one to make."""
-    from .check.stubs import is_untouched
+def _searched(folder: Path) -> tuple[Path, Path]:
+    """Where a learner's working copies are looked for, in this order: `folder`, then the folder
+    `ninja init` writes in it. `ninja check` and `ninja status` both look here, so they agree."""
+    return folder, folder / WORKDIR
 
-    for folder in (Path("."), Path(WORKDIR)):
-        found = [folder / f"{exercise.key}{suffix}" for suffix in (".py", ".ipynb")]
-        found = [p for p in found if p.is_file()]
-        changed = [p for p in found if not is_untouched(p, exercise)]
-        if found:
-            note = (f"{changed[1]} is changed too: `ninja check {exercise.key} {changed[1]}` checks it"
-                    if len(changed) > 1 else "")
-            return (changed or found)[0], note
-    return None, ""
+
+def _working_copy(exercise) -> tuple[Path | None, str]:
+    """The learner's copy of `exercise` in ./ or ./ninja-exercises/ (see `working_copy`), and a note
+    on the choice when there was one to make."""
+    from .check.stubs import working_copy
+
+    return working_copy(exercise, _searched(Path(".")))
 
 
 def _exercise(key: str, pack_file: Path | None = None):
@@ -80,6 +79,13 @@ THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="Threads for torch (default 1, or OMP_NUM_THREADS if set): the tensors are small, and "
          "more threads only fight over a busy machine's cores.")
+
+
+SCORING_OPTION = click.option(
+    "--scoring", type=click.Choice([s.value for s in Scoring]), default=Scoring.STEPS.value, show_default=True,
+    help="How a score is counted: steps, the share of gradients whose own step is right (one mistake costs "
+         "one gradient, not every one after it); gradients, the share that pass; all, all or nothing. A full "
+         "pass is 100% under each; percentages are rounded down.")
 
 
 SANDBOX_OPTION = click.option(
@@ -129,6 +135,7 @@ def main() -> None:
     Start here:
       ninja init              copy the exercise stubs into ./ninja-exercises/
       ninja check ex1         check your ex1.py (or ex1.ipynb) there
+      ninja status            where you stand: every exercise there, checked
       ninja list              what each exercise asks for
       ninja train             exercise 4 in full: train with your backward
       ninja grade FOLDER      for instructors: a class's notebooks into a gradebook
@@ -231,6 +238,72 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
         no_color = color is None and os.environ.get("NO_COLOR")  # the convention at no-color.org
         click.echo(render(result, heading, hints), color=False if no_color else color)
     sys.exit(0 if result.passed else 1)
+
+
+@main.command()
+@click.argument("folder", default=".", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--steps", type=click.IntRange(min=10), default=None,
+              help="ex4, mlp: training steps of the convergence check (default 2000, as ninja check).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per exercise, in a list, for scripts.")
+@TIMEOUT_OPTION
+@THREADS_OPTION
+def status(folder: Path, steps: int | None, as_json: bool, timeout: float | None, threads: int | None) -> None:
+    """Where you stand: every exercise whose file is in FOLDER, checked.
+
+    \b
+    Examples:
+      ninja status              your files in ./ or ./ninja-exercises/
+      ninja status ~/makemore   ... in ~/makemore or ~/makemore/ninja-exercises/
+      ninja status --json       the same rows for a script
+
+    \b
+    FOLDER (default: here) is searched as `ninja check` searches: for
+    each installed exercise (`ninja list`), FOLDER itself, then
+    FOLDER/ninja-exercises/, for EXERCISE.py or EXERCISE.ipynb, the one
+    you changed from its stub first. Each exercise found is a row:
+      status  passed; failing; in progress (right so far, gradients
+              still to write); not started (still the stub `ninja init`
+              wrote, not checked); unreadable (and why)
+      score   the share of gradients whose own step is right, in whole
+              percent, rounded down: only a pass is 100%
+      next    the first gradient that does not pass: "write dX", or
+              "fix dX" with the root cause's kind of mistake
+
+    \b
+    Each file is checked as `ninja check EXERCISE FILE` checks it, and
+    its result kept in your cache folder ($XDG_CACHE_HOME/backprop-ninja
+    or ~/.cache/backprop-ninja; BACKPROP_NINJA_CACHE_DIR moves it), by
+    the file's content, the exercise, this version and the options that
+    change a check: the next run checks only the files changed since
+    ("cached" in --json says which results came from the cache).
+
+    --json prints a list of objects with the keys exercise, file,
+    status, passed, percent, next, gradient and kind (of that next
+    step, or null), cached and error (why a file is unreadable, or
+    null).
+
+    Exit status: 0 every exercise found passes, 1 some do not, 2 bad
+    input: FOLDER does not exist, or holds no exercise file at all,
+    which is most likely the wrong folder rather than work that fails
+    (as `ninja report` says of an empty gradebook); it says how to start.
+    """
+    from .engine.isolation.zygote_client import start_workers
+
+    start_workers()  # first: the workers' zygote imports torch while this process does the same
+    from .check.status import Cache, cache_folder, nothing_found, render_status, survey
+    from .engine.judging.convergence import DEFAULT_STEPS
+
+    _threads(threads)
+    rows = survey(_searched(folder), Cache(cache_folder()), steps or DEFAULT_STEPS, timeout,
+                  say=lambda line: click.echo(line, err=True))
+    if not rows:
+        click.echo(nothing_found(folder, WORKDIR), err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps([row.to_dict() for row in rows], indent=2))
+    else:
+        click.echo(render_status(rows, folder), color=False if os.environ.get("NO_COLOR") else None)
+    sys.exit(0 if all(row.passed for row in rows) else 1)
 
 
 @main.command()
@@ -384,10 +457,11 @@ def init(directory: Path, force: bool) -> None:
                    'Needs pip install "backprop_ninja[cluster]".')
 @click.option("--connect-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
               help="--scheduler: seconds to reach the scheduler and find a worker there before giving up.")
+@SCORING_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per submission, in a list.")
 def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None, steps: int,
           learner_from: str, timeout: float | None, sandbox_mode: str, scheduler: str | None,
-          connect_timeout: float, as_json: bool) -> None:
+          connect_timeout: float, scoring: str, as_json: bool) -> None:
     """Grade a class's SUBMISSIONS into a gradebook.
 
     \b
@@ -420,6 +494,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     from .engine.reading.cells import SubmissionError
     from .engine.results.display import visible
     from .engine.results.gradebook import Gradebook, GradebookError
+    from .engine.results.records import whole_percent
     from .grade import Graded, cluster, find_submissions, grade as grade_all, render_grading
 
     # On a cluster, each worker finds the sandbox on its own host.
@@ -428,11 +503,15 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
 
     def progress(done: Graded, count: int, total: int) -> None:
         what = "skipped, graded before" if done.skipped else done.error or ", ".join(
-            f"{r.exercise} {r.score:.0%}" for r in done.results)
+            f"{r.exercise} {whole_percent(r.score_by(Scoring(scoring)))}%"
+            + (f" ({r.stop.words})" if r.stop and not r.passed else "") for r in done.results)
         click.echo(visible(f"[{count}/{total}] {done.learner}: {what}"), err=True)
 
     try:
         files = find_submissions(list(submissions))  # before the gradebook: bad input creates nothing
+        if not files:
+            raise SubmissionError(f"no submissions in {', '.join(map(str, submissions))}: "
+                                  f"nothing to grade (.ipynb or .py files, or folders of them)")
         with Gradebook(gradebook_path) as book:
             graded = grade_all(files, book, jobs or os.cpu_count() or 1, steps, learner_from,
                                progress, timeout, sandbox, grader)
@@ -441,7 +520,7 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     if as_json:
         click.echo(json.dumps([g.to_dict() for g in graded], indent=2))
     else:
-        click.echo(render_grading(graded, gradebook_path))
+        click.echo(render_grading(graded, gradebook_path, Scoring(scoring)))
     sys.exit(1 if any(g.error for g in graded) else 0)
 
 
@@ -460,20 +539,24 @@ def grade(submissions: tuple[Path, ...], gradebook_path: Path, jobs: int | None,
     help="Run the upload in bubblewrap's sandbox: bwrap grades only there, and where it does not work writes a "
          "results.json with score 0 that says why; none grades without it (for an instructor's own trial on a "
          "machine without bubblewrap); auto uses it where it works, else warns and goes on without.")
+@SCORING_OPTION
 def gradescope(submission: Path | None, results: Path | None, pack: str | None, points: float | None,
-               timeout: float | None, sandbox_mode: str) -> None:
+               timeout: float | None, sandbox_mode: str, scoring: str) -> None:
     """Grade one Gradescope submission into Gradescope's results.json.
 
     This is what grader/run_autograder runs on Gradescope: every exercise
     found in the upload is graded as `ninja grade` grades it (same
-    isolation), and each exercise of the pack is one test, scored by the
-    share of its parts that pass, with the check's table as its output.
+    isolation), and each exercise of the pack is one test, scored as
+    --scoring says, with the check's table as its output.
     Run it locally with --submission and --results.
 
     The upload runs only in the sandbox: where bubblewrap does not work,
     nothing is graded, and results.json scores 0 and says why (the exit
     status is still 0: the autograder ran). --sandbox none grades without
     it, for a trial of your own.
+
+    A submission folder that is missing or empty is an error: results.json
+    scores 0 and says so, and the exit status is 2.
     """
     from .engine.exercises.registry import packs
     from .grade import gradescope as contract
@@ -482,6 +565,11 @@ def gradescope(submission: Path | None, results: Path | None, pack: str | None, 
     if pack not in packs():
         raise click.BadParameter(f"{pack!r} is not a pack; choose from {', '.join(packs())}", param_hint="--pack")
     results, points = results or contract.RESULTS, points or contract.POINTS
+    missing = contract.missing_upload(submission or contract.SUBMISSION)
+    if missing:  # never a silent 0: results.json tells the learner why; the log and the exit status, the instructor
+        contract.no_upload(results, pack, points, missing)
+        click.echo(f"Not graded: {missing}", err=True)
+        sys.exit(2)
     try:
         sandbox, warning = find(sandbox_mode)
     except SandboxError as e:  # fail closed: nothing runs unconfined, and the learner is told why
@@ -490,7 +578,8 @@ def gradescope(submission: Path | None, results: Path | None, pack: str | None, 
         return
     if warning:
         click.echo(f"Warning: {warning}", err=True)
-    payload = contract.autograde(submission or contract.SUBMISSION, results, pack, points, timeout, sandbox)
+    payload = contract.autograde(submission or contract.SUBMISSION, results, pack, points, timeout, sandbox,
+                                 Scoring(scoring))
     click.echo(f"score {payload['score']:g} of {payload['max_score']:g}: "
                + ", ".join(f"{t['name'].split(':')[0]} {t['score']:g}" for t in payload["tests"]))
 
@@ -543,7 +632,25 @@ def check_exercise(pack: str, as_json: bool) -> None:
     sys.exit(0 if all(f.ok for f in findings) else 1)
 
 
-REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
+REPORT_FORMATS = ("table", "markdown", "csv", "json", "html", "canvas", "points")
+
+
+def _exercise_points(values: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    """--points N (every exercise) and --points KEY=N (one): the default and the exceptions."""
+    default, given = None, {}
+    for value in values:
+        key, _, number = value.rpartition("=")
+        try:
+            points = float(number)
+        except ValueError:
+            points = -1.0
+        if not points > 0:
+            raise click.BadParameter(f"{value!r}: give points as N or EXERCISE=N, N above 0", param_hint="--points")
+        if key:
+            given[key] = points
+        else:
+            default = points
+    return (default if default is not None else 25.0), given
 
 
 @main.command()
@@ -551,7 +658,9 @@ REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
               default=DEFAULT_GRADEBOOK, show_default=True, help="The gradebook `ninja grade` wrote.")
 @click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True,
               help="table for a terminal; markdown; csv, a row per learner and a column per exercise's best "
-                   "score, for a spreadsheet or an LMS; json for a script; html, one page with plots.")
+                   "score in percent, for a spreadsheet; json for a script; html, one page with plots; canvas, "
+                   "points in Canvas's gradebook import layout; points, points per exercise and a total "
+                   "(Moodle's CSV import, any LMS).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the report to this file instead of the standard output.")
 @click.option("--learner", default=None, help="One learner's attempts, and their latest root cause, kind "
@@ -560,8 +669,14 @@ REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
               help="Only these parts of the table or Markdown report (repeatable; default: all).")
 @click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write one Markdown feedback file per learner, <learner>.md, into this folder.")
+@click.option("--title", default=None, help="The report's title, after \"Class report:\" (table, markdown, html; "
+              "default: the name of the folder the submissions came from, else the gradebook's).")
+@SCORING_OPTION
+@click.option("--points", "points_given", multiple=True, metavar="N|EXERCISE=N",
+              help="canvas, points: an exercise's points (default 25 each; repeatable, EXERCISE=N for one).")
 def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | None,
-           sections: tuple[str, ...], feedback_dir: Path | None) -> None:
+           sections: tuple[str, ...], feedback_dir: Path | None, title: str | None, scoring: str,
+           points_given: tuple[str, ...]) -> None:
     """Report on a class from its gradebook: where it stands, what to teach again.
 
     \b
@@ -595,8 +710,11 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
         raise click.UsageError("--learner works with --format table, markdown or json")
     if sections and fmt not in ("table", "markdown"):
         raise click.UsageError("--section works with --format table or markdown")
+    if points_given and fmt not in ("canvas", "points"):
+        raise click.UsageError("--points works with --format canvas or points")
     try:
-        summary = read_report(gradebook_path, hints=bool(learner or feedback_dir) or fmt == "json")
+        summary = read_report(gradebook_path, hints=bool(learner or feedback_dir) or fmt == "json",
+                              scoring=Scoring(scoring))
     except GradebookError as e:
         raise click.UsageError(str(e)) from None
     if not summary.learners:
@@ -616,14 +734,23 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
                 else learner_view(summary, one, markdown=fmt == "markdown"))
     elif fmt == "csv":
         text = to_csv(summary)
+    elif fmt in ("canvas", "points"):
+        from .report.lms import out_of, to_canvas, to_points_csv
+
+        default, given = _exercise_points(points_given)
+        unknown = set(given) - set(summary.exercises)
+        if unknown:
+            raise click.BadParameter(f"no exercise {', '.join(sorted(unknown))} in {gradebook_path} "
+                                     f"({', '.join(summary.exercises)})", param_hint="--points")
+        text = (to_canvas if fmt == "canvas" else to_points_csv)(summary, out_of(summary, given, default))
     elif fmt == "json":
         text = json.dumps(summary.to_dict(), indent=2) + "\n"
     elif fmt == "html":
         from .report.html import render_html
 
-        text = render_html(summary)
+        text = render_html(summary, title)
     else:
-        text = render(summary, sections or REPORT_SECTIONS, markdown=fmt == "markdown")
+        text = render(summary, sections or REPORT_SECTIONS, markdown=fmt == "markdown", title=title)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -2,6 +2,7 @@
 import json
 
 import nbformat
+import pytest
 from click.testing import CliRunner
 from conftest import REFERENCE
 

@@ -148,3 +148,18 @@ def test_not_written_yet_is_not_wrong():
     report = " ".join(render(result).split())
     assert "5/26 gradients computed so far, all right; next: dnorm_logits." in report
     assert "Fix" not in report and EXERCISES["ex1"].gradients[5].hint.split()[0] in report
+
+
+def test_a_hard_coded_size_is_the_roots_alone_and_the_gradients_after_it_inherit_it():
+    """Every later gradient fails on the other sizes too, but through dlogprobs: one mistake, said once,
+    costing one gradient under the steps scoring."""
+    from backprop_ninja.engine.results.records import Scoring, whole_percent
+
+    source = (REFERENCE / "ex1.py").read_text().replace("dlogprobs[range(n), Yb] = -1.0 / n",
+                                                        "dlogprobs[range(n), Yb] = -1.0 / 32")
+    result = check(EXERCISES["ex1"], (Snippet(source, "ex1.py"),))
+    assert result.root.name == "dlogprobs" and result.root.diagnosis.kind.value == "hard-coded-size"
+    later = [g for g in result.gradients[1:] if g.status != "pass"]
+    assert later and all(g.diagnosis.kind.value == "inherited" for g in later)
+    assert render(result, "").count("hard-coded-size") == 1
+    assert whole_percent(result.score_by(Scoring.STEPS)) == 96

@@ -42,7 +42,14 @@ def test_grading_again_grades_nothing_twice(ninja, course, tmp_path):
     before = counts(db)
     code, out, _ = ninja("grade", course, "--gradebook", db, "--steps", STEPS)
     assert code == 1 and counts(db) == before
-    assert "0 graded now, 6 graded before, 2 could not be graded" in out
+    # each submission counted once: the two that could not be graded are not also "graded before"
+    assert "6 submissions: 0 graded now, 4 graded before, 2 could not be graded" in out
+
+
+def test_no_submissions_is_bad_input_and_writes_no_gradebook(ninja, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, out, err = ninja("grade", tmp_path / "empty", "--gradebook", tmp_path / "book.db")
+    assert code == 2 and "no submissions in" in err and not (tmp_path / "book.db").exists()
 
 
 def test_a_changed_resubmission_is_a_new_attempt(ninja, course, tmp_path):

@@ -3,13 +3,14 @@ pass: not patching the comparison, not a tensor subclass, not reaching for the t
 not ending the process or running forever. Each cheat below pairs with a wrong answer."""
 import json
 import resource
+import time
 
 import pytest
 from conftest import REFERENCE
 
 from backprop_ninja.check import check
 from backprop_ninja.engine.reading.cells import Snippet
-from backprop_ninja.engine.isolation.runner import LearnerCode, Session
+from backprop_ninja.engine.isolation.runner import OVERTIME, LearnerCode, Session
 from backprop_ninja.packs.makemore4.exercises import EXERCISES
 
 WRONG = "dlogits = torch.zeros_like(logits)\n"
@@ -108,6 +109,21 @@ def test_running_forever_is_stopped_at_the_time_limit_and_says_where():
     raised = result.errors[0].raised
     assert raised.exception.startswith("TimeLimit: still running after 2 s")
     assert raised.lineno in (2, 3)
+
+
+def test_what_was_written_before_the_time_ran_out_is_graded_on_every_instance():
+    """As for code that raises: the gradients written before an endless loop pass where they are right,
+    on every instance (the others run on past the limit, briefly, to the same point); the verdict is
+    the time limit, and the check takes the limit and the bounded overtime, no more."""
+    source = (REFERENCE / "ex1.py").read_text().split("dh = ")[0] + "while True:\n    pass\n"
+    started = time.monotonic()
+    result = check(EXERCISES["ex1"], (Snippet(source, "ex1.py"),), timeout=3)
+    assert time.monotonic() - started < 3 + OVERTIME + 15
+    by_name = {g.name: g for g in result.gradients}
+    assert by_name["dlogits"].status == "pass" and by_name["dlogprobs"].status == "pass"
+    assert by_name["dh"].status == "missing" and not result.passed
+    assert [e.raised.stop.value for e in result.errors] == ["time-limit"] * len(result.instances)
+    assert result.stop is not None and result.stop.value == "time-limit"
 
 
 def test_memory_is_limited():

@@ -44,6 +44,7 @@ MESSAGES = [
                           examples=(torch.ones(3, 2, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))),
     protocol.Line("cell 1", 7),
     protocol.Stuck("cell 1", 9),
+    protocol.Stuck("cell 1", 9, {"dlogits": torch.ones(2, 3), "dh": None}),
     protocol.Progress(100, 2.5),
     protocol.StepGradients((torch.ones(2, 2), None, [torch.zeros(1)], 3.0)),
     protocol.Ran({"dW": torch.eye(3, dtype=torch.float64), "n": 32, "s": "text"}, {"dW": torch.eye(3)}, RAISED,

@@ -4,9 +4,11 @@ learner's feedback, the feedback files, the HTML page in a real headless browser
 that are missing, empty, old, not ours, or being written."""
 import csv
 import hashlib
+import html
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -16,6 +18,8 @@ from datetime import datetime, timezone
 import lecture_notebooks as lecture
 import pytest
 from conftest import REFERENCE
+
+from backprop_ninja.report.text import percent
 
 STEPS = "30"
 EX1_RIGHT = (REFERENCE / "ex1.py").read_text()
@@ -108,26 +112,53 @@ def test_progress_and_one_learners_feedback(report, book):
         (result,) = db.execute("SELECT g.result FROM grades g JOIN attempts a ON a.id = g.attempt"
                                " WHERE a.learner = 'bob'").fetchone()
     hint = json.loads(result)["root_hint"]
-    assert "first wrong step: dbnmeani" in out and hint and hint in out
+    assert "First wrong step: dbnmeani" in out and hint and hint in out
     code, out, _ = report("--learner", "ad")
     assert code == 2 and "ada" in out + _
 
 
-def test_the_csv_fits_an_lms_import(report):
+def test_the_csv_has_whole_percents_rounded_down_as_everywhere(report):
     code, out, _ = report("--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["learner"] for r in rows] == sorted(r["learner"] for r in rows)
     by = {r["learner"]: r for r in rows}
-    assert by["ada"]["ex1"] == "100.0" and by["ada"]["ex2"] == "" and float(by["bob"]["ex1"]) < 100
+    assert by["ada"]["ex1"] == "100" and by["ada"]["ex2"] == "" and int(by["bob"]["ex1"]) < 100
     assert set(rows[0]) == {"learner", "ex1", "ex2", "ex3", "ex4"}
+
+
+def test_a_scoring_policy_rescores_without_regrading(report):
+    """bob's ex1 has one wrong step (dbnmeani) whose error the gradients after it inherit."""
+    scores = {}
+    for scoring in ("steps", "gradients", "all"):
+        out = report("--format", "csv", "--scoring", scoring)[1]
+        scores[scoring] = int(next(r for r in csv.DictReader(io.StringIO(out)) if r["learner"] == "bob")["ex1"])
+    assert scores["steps"] == 96 and scores["all"] == 0 and 0 < scores["gradients"] < scores["steps"]
+    assert "--scoring gradients" in report("--section", "class", "--scoring", "gradients")[1]
+
+
+def test_points_for_canvas_and_any_lms(report):
+    code, out, _ = report("--format", "canvas", "--points", "ex1=40")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0][:6] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "ex1"]
+    assert rows[1][:6] == ["Points Possible", "", "", "", "", "40"] and rows[1][6:] == ["25"] * 3
+    ada = next(r for r in rows if r[3] == "ada")
+    assert ada[5] == "40.00" and ada[6] == ""  # ada answered no ex2: left ungraded, not 0
+    code, out, _ = report("--format", "points")
+    plain = {r["learner"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert plain["cy"]["total (100)"] == "100.00" and plain["ada"]["ex1 (25)"] == "25.00"
+    code, _, err = report("--format", "points", "--points", "ex9=3")
+    assert code == 2 and "no exercise ex9" in err and "Traceback" not in err
+    code, _, err = report("--format", "table", "--points", "30")
+    assert code == 2 and "--points works with --format canvas or points" in err
 
 
 def test_json_keys_are_stable(report):
     data = json.loads(report("--format", "json")[1])
-    assert set(data) == {"schema", "gradebook", "exercises", "class", "totals", "gradients", "learners"}
+    assert set(data) == {"schema", "gradebook", "scoring", "exercises", "class", "totals", "gradients", "learners"}
     ada = next(x for x in data["learners"] if x["learner"] == "ada")
     assert [a["scores"]["ex1"] for a in ada["attempts"]][-1] == 1.0 and len(ada["attempts"]) == 2
-    assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint", "found"}
+    assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint", "found", "gradients",
+                                         "stop"}
     dee = next(x for x in data["learners"] if x["learner"] == "dee")
     assert dee["attempts"][0]["error"] and dee["attempts"][0]["scores"] == {}
 
@@ -135,8 +166,8 @@ def test_json_keys_are_stable(report):
 def test_a_learner_report_says_where_each_answer_was_found(report):
     code, out, _ = report("--learner", "cy")
     assert code == 0
-    assert "answer: In [8] `# Exercise 1: every gradient by hand`, found by what it computes" in out
-    assert "answer: In [13] `# Exercise 4: train with the backward pass above`, the training loop's backward" in out
+    assert "Answer: In [8] `# Exercise 1: every gradient by hand`, found by what it computes" in out
+    assert "Answer: In [13] `# Exercise 4: train with the backward pass above`, the training loop's backward" in out
 
 
 def test_markup_in_a_learner_id_is_shown_not_obeyed(report):
@@ -153,7 +184,11 @@ def test_feedback_files_one_per_learner(report, tmp_path, book):
     files = sorted(p.name for p in (tmp_path / "fb").iterdir())
     assert files == sorted(["ada.md", "bob.md", "cy.md", "dee.md", "_i_x_y.md"])
     bob = (tmp_path / "fb" / "bob.md").read_text()
-    assert bob.startswith("# bob") and "first wrong step: dbnmeani" in bob and "hint:" in bob
+    assert bob.startswith("# bob") and "First wrong step: dbnmeani" in bob and "Hint:" in bob
+    # the learner's own gradients, status, own step and kind, before the root cause; and a final newline
+    assert "| dbnmeani " in bob and "| wrong " in bob and "| inherited " in bob and bob.endswith(".\n")
+    dee = (tmp_path / "fb" / "dee.md").read_text()
+    assert "No exercise was found in what you handed in" in dee and "not a readable notebook" in dee
     assert _digest(book) == before, "reports never write to the gradebook"
 
 
@@ -184,6 +219,53 @@ def test_the_html_page_in_a_headless_browser(report, tmp_path):
     colours = {tuple(p) for p in pixels}
     # The plots were decoded and drawn: the histogram's blue, the first-try green and never red bars.
     assert {(21, 101, 192), (46, 125, 50), (198, 40, 40)} <= colours
+
+
+# Run in the page once it has loaded: what a reader sees of its title, plots and tables' bars, put in
+# the page as JSON for --dump-dom to give back.
+PROBE = """<script>addEventListener("load", () => {
+  const attempts = [...document.querySelectorAll("h3")].find(h => h.textContent === "Attempts over time");
+  const seen = {title: document.title, heading: document.querySelector("h1").textContent,
+                markup: document.querySelector("h1").children.length,
+                attempts: attempts.nextElementSibling.naturalWidth,
+                bars: [...document.querySelectorAll("table .bar")].map(bar => [bar.title,
+                  bar.firstElementChild.getBoundingClientRect().width / bar.getBoundingClientRect().width]),
+                text: document.body.innerText};
+  const out = Object.assign(document.createElement("pre"), {id: "probe", textContent: JSON.stringify(seen)});
+  document.body.append(out);
+});</script>"""
+
+
+def _seen(browser, page, tmp_path) -> dict:
+    """What PROBE saw of `page` in headless Chromium."""
+    probed = tmp_path / f"probed-{page.name}"
+    probed.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'p'}",
+                          "--dump-dom", probed.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    return json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)))
+
+
+def test_the_html_pages_title_attempts_plot_and_bars_in_a_browser(report, tmp_path):
+    browser = _browser()
+    derived, given = tmp_path / "derived.html", tmp_path / "given.html"
+    title = "Week 4 <b>&</b> #1"
+    assert report("--format", "html", "--output", derived)[0] == 0
+    assert report("--format", "html", "--output", given, "--title", title)[0] == 0
+    seen, titled = _seen(browser, derived, tmp_path), _seen(browser, given, tmp_path)
+    assert seen["title"] == seen["heading"] == "Class report: submitted", "the folder `ninja grade` was given"
+    assert titled["title"] == titled["heading"] == f"Class report: {title}"
+    assert titled["markup"] == 0, "the title's markup shown, not obeyed"
+    assert seen["attempts"] > 0, "the attempts per day plot decoded"
+    # A drawn bar per gradient, as wide as its share of learners who never got it right.
+    gradients = json.loads(report("--format", "json")[1])["gradients"]
+    never = [g["never"] / (g["first_attempt"] + g["eventually"] + g["never"]) for g in gradients]
+    assert len(seen["bars"]) == len(never) and any(never)
+    for (shown, width), share in zip(seen["bars"], never):
+        assert width == pytest.approx(share, abs=0.02) and shown == percent(share)
+    assert "#####" not in seen["text"] and "#####" not in derived.read_text()
+    assert report("--section", "progress")[1].startswith("Class report: submitted\n")
+    markdown = report("--format", "markdown", "--title", title)[1]
+    assert markdown.startswith("# Class report: Week 4 \\<b\\>&\\</b\\> \\#1\n")
 
 
 @pytest.mark.parametrize("content, message", [

@@ -13,6 +13,7 @@ verdict on that learner's code, never the grader's failure: each forged frame is
 graded by the real `ninja grade`, beside a right and a wrong one that still get their true grades.
 """
 import json
+import os
 import re
 import sqlite3
 import subprocess
@@ -28,6 +29,7 @@ from test_hostile import RIGHT, WRONG, notebook
 from backprop_ninja.check import check
 from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.engine.results.records import Stop
+from backprop_ninja.engine.isolation import protocol
 from backprop_ninja.engine.isolation.runner import LearnerCode, Session
 from backprop_ninja.engine.isolation.sandbox import find
 from backprop_ninja.engine.isolation.zygote_client import stop_workers, use_sandbox
@@ -298,11 +300,14 @@ def test_each_worker_is_under_seccomp_in_an_ipc_namespace_of_its_own(in_worker):
     probe = ("import os\n"
              "seccomp = next(line for line in open('/proc/self/status') if line.startswith('Seccomp:')).strip()\n"
              "ipc = os.readlink('/proc/self/ns/ipc')\n")
-    first, second = in_worker(probe, ("seccomp", "ipc")), in_worker(probe, ("seccomp", "ipc"))
+    # Both workers alive at once: a namespace's number may be reused once its last process is gone.
+    with Session(30) as one, Session(30) as two:
+        first, second = (LearnerCode((Snippet(probe, "probe.py"),), session).run({}, ("seccomp", "ipc"))
+                         for session in (one, two))
     for ran in (first, second):
         assert ran.raised is None, ran.raised
         assert ran.values["seccomp"] == "Seccomp:\t2"  # a filter in place
-        assert ran.values["ipc"].startswith("ipc:[")
+        assert ran.values["ipc"].startswith("ipc:[") and ran.values["ipc"] != os.readlink("/proc/self/ns/ipc")
     assert first.values["ipc"] != second.values["ipc"]
 
 
@@ -391,7 +396,7 @@ def forging(header: str, blobs: str = "b''", then: str = "os._exit(0)") -> str:
 
 def ran_reply(**fields: str) -> str:
     """The JSON text of a "ran" reply, written by hand: each field's JSON text as given, the others empty."""
-    reply = {"v": "1", "kind": '"ran"', "values": "{}", "finished": "{}", "raised": "null", "output": '""',
+    reply = {"v": str(protocol.VERSION), "kind": '"ran"', "values": "{}", "finished": "{}", "raised": "null", "output": '""',
              "sizes": "[]", **fields}
     return "{" + ", ".join(f'"{key}": {text}' for key, text in reply.items()) + "}"
 

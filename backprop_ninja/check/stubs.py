@@ -58,6 +58,21 @@ def render_stubs(exercise: Exercise) -> dict[str, str]:
     return {f"{exercise.key}.py": render_py(exercise), f"{exercise.key}.ipynb": render_ipynb(exercise)}
 
 
+def working_copy(exercise: Exercise, folders: tuple[Path, ...]) -> tuple[Path | None, str]:
+    """The learner's copy of `exercise` in the first of `folders` that holds one, by a rule they can
+    predict (`ninja check --help` states it): the file changed from its stub, the .py where both are;
+    and a note on the choice when there was one to make."""
+    for folder in folders:
+        found = [folder / f"{exercise.key}{suffix}" for suffix in (".py", ".ipynb")]
+        found = [p for p in found if p.is_file()]
+        changed = [p for p in found if not is_untouched(p, exercise)]
+        if found:
+            note = (f"{changed[1]} is changed too: `ninja check {exercise.key} {changed[1]}` checks it"
+                    if len(changed) > 1 else "")
+            return (changed or found)[0], note
+    return None, ""
+
+
 def is_untouched(path: Path, exercise: Exercise) -> bool:
     """Is `path` still the stub of `exercise` as `ninja init` wrote it, as far as its answer goes?"""
     try:
@@ -66,4 +81,5 @@ def is_untouched(path: Path, exercise: Exercise) -> bool:
         snippets = read_submission(path, exercise.key).snippets
     except (OSError, UnicodeDecodeError, SubmissionError):
         return False
-    return [s.source for s in snippets] == [exercise.template()]
+    # The reading ends each cell's code with a newline, which the stub's cell does not have.
+    return [s.source.strip() for s in snippets] == [exercise.template().strip()]

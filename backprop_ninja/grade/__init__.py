@@ -15,6 +15,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.util
 import signal
+import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from ..engine.reading.cells import SubmissionError
 from ..engine.reading.submission import read_submissions
 from ..engine.results.display import visible
 from ..engine.results.gradebook import Attempt, Gradebook
-from ..engine.results.records import CheckResult
+from ..engine.results.records import CheckResult, Scoring, whole_percent
 
 SUFFIXES = (".ipynb", ".py")
 LEARNER_FROM = ("auto", "stem", "folder")
@@ -136,11 +137,13 @@ def grade(submissions: list[Path], gradebook: Gradebook, jobs: int, steps: int, 
     if not todo:
         return graded
     results = (grader or functools.partial(_in_pool, jobs=jobs, sandbox=sandbox))(todo, steps, timeout)
+    # A learner's files new in this run are what they handed in at one time: one attempt.
+    hand_in = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} {uuid.uuid4().hex[:8]}"
     with contextlib.closing(results):  # on any exception here, the graders are stopped at once
         for (path, learner, content), result in results:
             if not result.lost:
-                gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error),
-                                __version__)
+                gradebook.store(Attempt(learner, str(path), content, _mtime(path), result.results, result.error,
+                                        hand_in), __version__)
             graded.append(result)
             if progress:
                 progress(result, len(graded), len(submissions))
@@ -190,17 +193,36 @@ def _mtime(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
-def render_grading(graded: Sequence[Graded], gradebook: Path) -> str:
-    """`ninja grade`'s summary: per exercise, how many were graded and passed, and their root
-    causes by kind; then the submissions and those that could not be graded, and why."""
+def render_grading(graded: Sequence[Graded], gradebook: Path, scoring: Scoring = Scoring.STEPS) -> str:
+    """`ninja grade`'s summary: per exercise, how many were graded and passed, their mean score (by
+    `scoring`) and their root causes by kind; then the submissions, counted once each (graded now,
+    graded before, could not be graded), and why those could not be."""
     rows = []
     for key in sorted({r.exercise for g in graded for r in g.results}):
         results = [r for g in graded for r in g.results if r.exercise == key]
-        kinds = Counter(r.root.diagnosis.kind.value for r in results if r.root)
-        rows.append([key, len(results), sum(r.passed for r in results),
+        kinds = Counter(_why(r) for r in results if r.root or r.stop)
+        mean = sum(r.score_by(scoring) for r in results) / len(results)
+        rows.append([key, len(results), sum(r.passed for r in results), f"{whole_percent(mean)}%",
                      ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()) or "-"])
-    errors = [g.error + (" (not stored: the next run grades it)" if g.lost else "") for g in graded if g.error]
-    return "\n".join([tabulate(rows, headers=["exercise", "graded", "passed", "root causes, by kind"]), "",
-                      f"{len(graded)} submissions: {sum(not g.skipped for g in graded)} graded now, "
-                      f"{sum(g.skipped for g in graded)} graded before, {len(errors)} could not be graded; "
-                      f"gradebook {gradebook}", *(f"  {visible(error)}" for error in errors)])
+    failed = [g for g in graded if g.error]
+    errors = [g.error + (" (graded before)" if g.skipped else "") + (" (not stored: the next run grades it)"
+                                                                      if g.lost else "") for g in failed if g.error]
+    now = sum(not g.skipped and not g.error for g in graded)
+    before = sum(g.skipped and not g.error for g in graded)
+    table = tabulate(rows, headers=["exercise", "graded", "passed", f"mean score ({scoring})",
+                                    "root causes, by kind"])
+    return "\n".join([table, "", f"{_count(len(graded), 'submission')}: {now} graded now, {before} graded before, "
+                      f"{len(failed)} could not be graded; gradebook {gradebook}",
+                      *(f"  {visible(error)}" for error in errors)])
+
+
+def _why(result: CheckResult) -> str:
+    """A result's root cause by its kind; where the code stopped short with none (out of time), why."""
+    if result.root:
+        return result.root.diagnosis.kind.value
+    assert result.stop is not None  # as the caller chose
+    return result.stop.words
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"

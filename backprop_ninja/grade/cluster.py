@@ -9,6 +9,7 @@ its future completes, so nothing is stored twice. `distributed` is imported by t
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import itertools
@@ -59,13 +60,14 @@ def connect(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> Iterator:
             cluster = stack.enter_context(distributed.LocalCluster(
                 n_workers=int(local.group(1)), threads_per_worker=1, processes=True, dashboard_address=None))
             scheduler = cluster.scheduler_address
+        # Dask raises asyncio's TimeoutError, which is the builtin one only from Python 3.11 on.
         try:
             client = stack.enter_context(distributed.Client(scheduler, timeout=timeout))
-        except (OSError, TimeoutError, ValueError) as e:
+        except (OSError, TimeoutError, asyncio.TimeoutError, ValueError) as e:
             raise ClusterError(f"cannot reach a Dask scheduler at {scheduler} within {timeout:g} s ({e})") from None
         try:
             client.wait_for_workers(1, timeout=timeout)
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError, asyncio.TimeoutError):
             raise ClusterError(f"the Dask scheduler at {scheduler} has no workers (none joined within {timeout:g} s): "
                                f"start some with `dask worker {scheduler} --nthreads 1`") from None
         yield client

@@ -5,8 +5,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..engine.results.gradebook import GradeRow, Snapshot, read_snapshot
-from ..engine.results.records import Kind
+from ..engine.results.gradebook import AttemptRow, GradeRow, Snapshot, read_snapshot
+from ..engine.results.records import Kind, Scoring, Stop
 
 # Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
 SCHEMA_VERSION = 1
@@ -17,11 +17,13 @@ _NOT_MISTAKES = {Kind.INHERITED.value, Kind.SHAPE_NOTE.value}
 
 @dataclass(frozen=True)
 class Standing:
-    """A learner on one exercise: their best score, over how many attempts, and whether it passed."""
+    """A learner on one exercise: their best score, over how many attempts, whether it passed, and
+    why the code of the attempt that scored it stopped short, where it did (out of time, say)."""
 
     best: float
     attempts: int
     passed: bool
+    stop: Stop | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,25 @@ class Difficulty:
 
 @dataclass(frozen=True)
 class AttemptScores:
+    """An attempt: what a learner handed in at one time (one file or several), and its scores."""
+
     number: int  # 1 for a learner's first attempt
-    submission: str
-    submitted_at: str
+    submission: str  # its first file
+    submitted_at: str  # its newest file's time
     graded_at: str
-    scores: dict[str, float]  # exercise: score, for the exercises found in it
-    error: str | None
+    scores: dict[str, float]  # exercise: score, for the exercises found in it (the best, where two files answer)
+    error: str | None  # why a file of it could not be graded, where one could not
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GradientLine:
+    """One gradient of a learner's answer: does it pass, is its own step right, the kind of mistake."""
+
+    gradient: str
+    passed: bool
+    own_step: bool | None
+    kind: str | None
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,8 @@ class Feedback:
     kind: str | None
     hint: str | None
     found: str | None = None  # where in the file the answer was found ("In [57] ..., found by what it computes")
+    stop: Stop | None = None  # why the code stopped short, where it did
+    gradients: tuple[GradientLine, ...] = ()  # in backprop order
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Learner:
 @dataclass(frozen=True)
 class Report:
     gradebook: str
+    scoring: Scoring  # how every score in it is counted
     exercises: tuple[str, ...]
     learners: tuple[Learner, ...]
     totals: tuple[ExerciseTotals, ...]
@@ -107,6 +125,7 @@ class Report:
         return {
             "schema": SCHEMA_VERSION,
             "gradebook": self.gradebook,
+            "scoring": self.scoring.value,
             "exercises": list(self.exercises),
             "class": [{"learner": learner.learner,
                        "exercises": {e: asdict(s) for e, s in learner.standings.items()}}
@@ -118,33 +137,52 @@ class Report:
         }
 
 
-def summarize(snapshot: Snapshot) -> Report:
+def summarize(snapshot: Snapshot, scoring: Scoring = Scoring.STEPS) -> Report:
     grades_of: dict[int, list[GradeRow]] = defaultdict(list)
     for grade in snapshot.grades:
         grades_of[grade.attempt].append(grade)
+    lines_of: dict[tuple[int, str], list[GradientLine]] = defaultdict(list)
+    for row in snapshot.gradients:
+        lines_of[row.attempt, row.exercise].append(GradientLine(row.gradient, row.passed, row.own_step, row.kind))
     exercises = tuple(sorted({g.exercise for g in snapshot.grades}))
-    by_learner: dict[str, list] = defaultdict(list)
+    by_learner: dict[str, list[AttemptRow]] = defaultdict(list)
     for attempt in snapshot.attempts:  # oldest first
         by_learner[attempt.learner].append(attempt)
-    learners = tuple(_learner(name, attempts, grades_of) for name, attempts in sorted(by_learner.items()))
-    return Report(str(snapshot.path), exercises, learners, _totals(exercises, learners), _difficulty(snapshot))
+    learners = tuple(_learner(name, attempts, grades_of, lines_of, scoring)
+                     for name, attempts in sorted(by_learner.items()))
+    return Report(str(snapshot.path), scoring, exercises, learners, _totals(exercises, learners),
+                  _difficulty(snapshot))
 
 
-def _learner(name: str, attempts: list, grades_of: dict[int, list[GradeRow]]) -> Learner:
+def _learner(name: str, files: list[AttemptRow], grades_of: dict[int, list[GradeRow]],
+             lines_of: dict[tuple[int, str], list[GradientLine]], scoring: Scoring) -> Learner:
+    """A learner's attempts, each what they handed in at one time (their files, oldest first, grouped)."""
+    hand_ins: dict[str, list[AttemptRow]] = defaultdict(list)
+    for file in files:
+        hand_ins[file.hand_in].append(file)
     scored: list[AttemptScores] = []
     latest: dict[str, Feedback] = {}
-    for number, attempt in enumerate(attempts, start=1):
-        grades = grades_of.get(attempt.id, [])
-        scored.append(AttemptScores(number, attempt.submission, attempt.submitted_at, attempt.graded_at,
-                                    {g.exercise: g.score for g in sorted(grades, key=lambda g: g.exercise)},
-                                    attempt.error))
-        for g in grades:
-            latest[g.exercise] = Feedback(g.exercise, g.score, g.passed, g.root_cause, g.root_kind, g.root_hint,
-                                          g.found)
+    best_of: dict[str, list[GradeRow]] = defaultdict(list)  # exercise: its grade in each attempt, oldest first
+    for number, hand_in in enumerate(hand_ins.values(), start=1):
+        answers: dict[str, GradeRow] = {}
+        for grade in (g for file in hand_in for g in grades_of.get(file.id, [])):
+            if grade.exercise not in answers or grade.score_by(scoring) > answers[grade.exercise].score_by(scoring):
+                answers[grade.exercise] = grade
+        errors = [file.error for file in hand_in if file.error]
+        scored.append(AttemptScores(number, hand_in[0].submission, max(f.submitted_at for f in hand_in),
+                                    max(f.graded_at for f in hand_in),
+                                    {e: g.score_by(scoring) for e, g in sorted(answers.items())},
+                                    "; ".join(errors) or None, tuple(f.submission for f in hand_in)))
+        for exercise, g in answers.items():
+            latest[exercise] = Feedback(exercise, g.score_by(scoring), g.passed, g.root_cause, g.root_kind,
+                                        g.root_hint, g.found, g.stop, tuple(lines_of[g.attempt, exercise]))
+            best_of[exercise].append(g)
     standings = {}
     for exercise in sorted(latest):
-        scores = [a.scores[exercise] for a in scored if exercise in a.scores]
-        standings[exercise] = Standing(max(scores), len(scores), max(scores) == 1.0)
+        grades = best_of[exercise]
+        best = max(reversed(grades), key=lambda g: g.score_by(scoring))  # the latest of the best
+        standings[exercise] = Standing(best.score_by(scoring), len(grades), any(g.passed for g in grades),
+                                       None if best.passed else best.stop)
     return Learner(name, standings, tuple(scored), dict(sorted(latest.items())))
 
 
@@ -164,7 +202,7 @@ def _difficulty(snapshot: Snapshot) -> tuple[Difficulty, ...]:
     first: dict[tuple[str, str], dict[str, tuple[int, bool]]] = defaultdict(dict)  # learner: (rank, passed)
     ever: dict[tuple[str, str], set[str]] = defaultdict(set)  # learners who had it right at some attempt
     kinds: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for attempt, exercise, gradient, passed, kind in snapshot.gradients:  # in backprop order
+    for attempt, exercise, gradient, passed, kind, _ in snapshot.gradients:  # in backprop order
         at, learner = rank[attempt]
         key = exercise, gradient
         if at < first[key].get(learner, (at + 1,))[0]:
@@ -183,7 +221,7 @@ def _difficulty(snapshot: Snapshot) -> tuple[Difficulty, ...]:
     return tuple(difficulty)
 
 
-def read_report(path: Path, hints: bool = True) -> Report:
-    """The report on the gradebook at `path` (GradebookError where there is none to read); without
-    `hints`, faster, and with no hint in the learners' feedback."""
-    return summarize(read_snapshot(path, hints))
+def read_report(path: Path, hints: bool = True, scoring: Scoring = Scoring.STEPS) -> Report:
+    """The report on the gradebook at `path` (GradebookError where there is none to read), its scores
+    counted by `scoring`; without `hints`, faster, and with no hint in the learners' feedback."""
+    return summarize(read_snapshot(path, hints), scoring)

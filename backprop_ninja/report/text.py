@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import csv
 import io
-import math
+import textwrap
+from dataclasses import dataclass
 
 import tabulate as tabulate_module
 from tabulate import tabulate
 
 from ..engine.results.display import csv_cell, markdown_text, visible
-from .summary import MOST_COMMON_KINDS, Learner, Report
+from ..engine.results.records import Scoring, whole_percent
+from .summary import MOST_COMMON_KINDS, Feedback, Learner, Report
+from .title import class_title
 
 SECTIONS = ("class", "gradients", "progress")
 TITLES = {"class": "The class", "gradients": "Gradients: who got each right, and the mistakes made",
           "progress": "Progress: each learner's scores, attempt by attempt"}
 CLASS_NOTE = "Each exercise: the best score, a check where it passed, (attempts)."
+WIDTH = 88  # a terminal's, for text that is not a table
+SCORING_NOTE = {Scoring.STEPS: "Scores count the gradients whose own step is right (--scoring steps).",
+                Scoring.GRADIENTS: "Scores count the gradients that pass (--scoring gradients).",
+                Scoring.ALL: "Scores are all or nothing (--scoring all)."}
 _BAR = 10  # characters of the bar showing a gradient's share of learners who never got it right
 
 Table = tuple[list[str], list[list]]
-
-
-def whole_percent(value: float) -> int:
-    """Rounded down, so that only what is whole shows as 100."""
-    return math.floor(100 * value + 1e-9)
 
 
 def percent(value: float) -> str:
@@ -35,19 +37,33 @@ def _date(timestamp: str) -> str:
 
 
 def class_rows(report: Report) -> Table:
-    """One row per learner: each exercise's best score, a check where it passed, and the attempts."""
+    """One row per learner: each exercise's best score, a check where it passed (or why its code stopped
+    short), and the attempts."""
     rows = []
     for learner in report.learners:
-        cells = [f"{percent(s.best)}{' ✓' if s.passed else ''} ({s.attempts})"
+        cells = [f"{percent(s.best)}{' ✓' if s.passed else ''}{f' {s.stop.words}' if s.stop else ''} ({s.attempts})"
                  if (s := learner.standings.get(e)) else "-" for e in report.exercises]
         rows.append([learner.learner, *cells])
     return ["learner", *report.exercises], rows
+
+
+def not_graded(report: Report) -> list[tuple[str, str]]:
+    """(learner, why) for each learner whose latest attempt holds a file that could not be graded."""
+    return [(learner.learner, error) for learner in report.learners if (error := learner.attempts[-1].error)]
 
 
 def totals_rows(report: Report) -> Table:
     return (["exercise", "learners", "passed", "pass rate", "mean best score"],
             [[t.exercise, t.learners, f"{t.passed}/{t.learners}", percent(t.passed / t.learners),
               percent(t.mean_best)] for t in report.totals])
+
+
+@dataclass(frozen=True)
+class Share:
+    """A share of learners (0 to 1) in a table's row, kept a number so that each format draws its
+    own bar: characters here, a drawn bar in `html`."""
+
+    value: float
 
 
 def _bar(share: float) -> str:
@@ -57,10 +73,10 @@ def _bar(share: float) -> str:
 
 def gradient_rows(report: Report, exercise: str, kinds: int = MOST_COMMON_KINDS) -> Table:
     """The exercise's gradients in backprop order: learners right at their first attempt, later, or
-    never, with a bar of the never share so the hard ones stand out, and the `kinds` commonest
+    never, with the never share (drawn as a bar) so the hard ones stand out, and the `kinds` commonest
     mistakes."""
     rows = [[step, d.gradient, d.first_attempt, d.eventually, d.never,
-             _bar(d.share(d.never)),
+             Share(d.share(d.never)),
              ", ".join(f"{kind} {n}" for kind, n in d.kinds[:kinds]) or "-"]
             for step, d in enumerate((d for d in report.difficulty if d.exercise == exercise), start=1)]
     return ["#", "gradient", "1st try", "later", "never", "", "common mistakes (learners)"], rows
@@ -86,7 +102,7 @@ def progress_rows(report: Report) -> Table:
 def history_rows(report: Report, learner: Learner) -> Table:
     """A learner's attempts with their dates and scores (and why one could not be graded, if so)."""
     errors = any(a.error for a in learner.attempts)
-    rows = [[a.number, _date(a.submitted_at), a.submission,
+    rows = [[a.number, _date(a.submitted_at), ", ".join(a.files),
              *(percent(a.scores[e]) if e in a.scores else "-" for e in report.exercises), *([a.error or ""] * errors)]
             for a in learner.attempts]
     return ["attempt", "submitted", "file", *report.exercises, *(["error"] * errors)], rows
@@ -96,7 +112,8 @@ def _table(table: Table, markdown: bool) -> str:
     headers, rows = table
     # A learner's id or error, shown as it is: in Markdown its markup escaped ("|" would end a cell),
     # on a terminal its escape sequences.
-    rows = [[_shown(cell, markdown) for cell in row] for row in rows]
+    rows = [[_shown(_bar(cell.value) if isinstance(cell, Share) else cell, markdown) for cell in row]
+            for row in rows]
     # tabulate pads every header by two (MIN_PADDING, a module global it has no argument for): these
     # tables are wide enough without it.
     padding, tabulate_module.MIN_PADDING = tabulate_module.MIN_PADDING, 0
@@ -114,12 +131,20 @@ def _heading(text: str, markdown: bool, level: int = 2) -> str:
     return f"{'#' * level} {text}" if markdown else f"{text}\n{'=-'[level - 2] * len(text)}"
 
 
-def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool = False) -> str:
-    blocks = [f"# Class report: {report.gradebook}" if markdown else f"Class report: {report.gradebook}"]
+def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool = False,
+           title: str | None = None) -> str:
+    """The report's `sections`, under `title` (the user's text, shown as it is; by default the class's folder)."""
+    title = class_title(report) if title is None else title
+    blocks = [f"# Class report: {markdown_text(title)}" if markdown else f"Class report: {visible(title)}"]
     for section in sections:
         blocks.append(_heading(TITLES[section], markdown))
         if section == "class":
-            blocks += [CLASS_NOTE, _table(class_rows(report), markdown), _table(totals_rows(report), markdown)]
+            blocks += [f"{CLASS_NOTE}\n{SCORING_NOTE[report.scoring]}", _table(class_rows(report), markdown),
+                       _table(totals_rows(report), markdown)]
+            if failed := not_graded(report):
+                blocks.append("Latest files that could not be graded:\n" + "\n".join(
+                    textwrap.fill(f"- {_shown(who, markdown)}: {_shown(why, markdown)}", WIDTH, subsequent_indent="  ")
+                    for who, why in failed))
         elif section == "gradients":
             for exercise in report.exercises:
                 # two kinds in a terminal, to fit its width
@@ -131,28 +156,43 @@ def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool 
 
 
 def learner_view(report: Report, learner: Learner, markdown: bool = False) -> str:
-    """One learner's attempts, then where each exercise stands at their latest attempt at it: the
-    first wrong step, the kind of mistake and the hint. The feedback a teaching assistant sends."""
+    """One learner's attempts, then where each exercise stands at their latest attempt at it: its score
+    (and why the code stopped short, where it did), and, short of a pass, the table of its gradients
+    (status, own step, kind), the first wrong step and the hint. The feedback a teaching assistant sends."""
     lines = [f"# {_shown(learner.learner, markdown)}" if markdown else f"Learner {visible(learner.learner)}", "",
              _table(history_rows(report, learner), markdown), "", _heading("Where each exercise stands", markdown), ""]
+    if not learner.latest:
+        lines += ["No exercise was found in what you handed in: the history above says why for each file.", ""]
     for exercise, f in learner.latest.items():
-        lines.append(f"{'- ' if markdown else ''}{exercise}: {'passed' if f.passed else percent(f.score)}")
+        why = f" ({f.stop.words})" if f.stop and not f.passed else ""
+        lines += [_heading(f"{exercise}: {'passed' if f.passed else percent(f.score)}{why}", markdown, 3), ""]
         if f.found:
-            lines.append(f"  answer: {_shown(f.found, markdown)}")
+            lines += [f"Answer: {_shown(f.found, markdown)}", ""]
+        if not f.passed and f.gradients:
+            lines += [_table(gradient_lines(f), markdown), ""]
         if f.root_cause:
-            lines.append(f"  first wrong step: {f.root_cause}" + (f" ({f.kind})" if f.kind else ""))
+            lines.append(f"First wrong step: {f.root_cause}" + (f" ({f.kind})" if f.kind else ""))
         if f.hint:
-            lines.append(f"  hint: {f.hint}")
-    return "\n".join(lines) + "\n"
+            lines.append(f"Hint: {f.hint}")
+        if f.root_cause or f.hint:
+            lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def gradient_lines(feedback: Feedback) -> Table:
+    """A learner's answer gradient by gradient, in backprop order: status, own step, kind of mistake."""
+    own = {True: "right", False: "wrong", None: "-"}
+    return (["gradient", "status", "own step", "kind"],
+            [[g.gradient, "pass" if g.passed else "FAIL", own[g.own_step], g.kind or "-"] for g in feedback.gradients])
 
 
 def to_csv(report: Report) -> str:
-    """One row per learner and a column per exercise's best score (0 to 100), as an LMS imports it;
-    an id a spreadsheet would read as a formula is text."""
+    """One row per learner and a column per exercise's best score in whole percent (0 to 100, rounded
+    down as everywhere), as a spreadsheet reads it; an id a spreadsheet would read as a formula is text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["learner", *report.exercises])
     for learner in report.learners:
-        writer.writerow([csv_cell(learner.learner), *(f"{100 * s.best:.1f}" if (s := learner.standings.get(e)) else ""
+        writer.writerow([csv_cell(learner.learner), *(whole_percent(s.best) if (s := learner.standings.get(e)) else ""
                                             for e in report.exercises)])
     return out.getvalue()

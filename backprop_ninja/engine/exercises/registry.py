@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from ..reading.answers import Answers
 from .errors import PackError
@@ -154,7 +154,7 @@ def load_source(source: str, origin: str) -> Pack:
 
 # Where a worker finds the pack of an exercise it trains: an installed pack's name, or the source and
 # origin of the pack file it was read from.
-PackPlace = Union[str, tuple[str, str]]
+PackPlace = str | tuple[str, str]
 
 
 def place_of(key: str) -> PackPlace:

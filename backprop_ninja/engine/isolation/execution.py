@@ -128,9 +128,8 @@ def execute(snippets: tuple[tuple[str, str], ...], namespace: dict[str, object],
     return finished, raised, output.getvalue()[:protocol.MAX_OUTPUT]
 
 
-def run(request: protocol.RunRequest, sock: socket.socket) -> protocol.Ran:
-    """Run the request's snippets in order in its namespace; what they left there."""
-    namespace = dict(request.namespace)
+def run(request: protocol.RunRequest, sock: socket.socket, namespace: dict[str, object]) -> protocol.Ran:
+    """Run the request's snippets in order in `namespace` (a copy of the request's); what they left there."""
     checkpoints = {(origin, line): names for origin, line, names in request.checkpoints}
     say_line = (lambda origin, line: protocol.send(sock, protocol.Line(origin, line))) if request.trace else None
     finished, raised, output = execute(request.snippets, namespace, checkpoints, request.replacements, say_line)

@@ -12,14 +12,14 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import torch
 
 from ..results.records import Raised, Stop
 from . import wire
 
-VERSION = 1
+VERSION = 2  # 2: Stuck carries what the code has left so far
 # The longest a text field may be once received: a line of code, an origin, an exception's text;
 # a reason training stopped; what the code printed.
 MAX_TEXT = 600
@@ -181,10 +181,21 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Stuck(Line):
-    """Out of time, the worker says the learner's line it is running."""
+class Stuck:
+    """Out of time, the worker says the learner's line it is running and, in a run, what the code has
+    left under the asked names so far: what it wrote before its time ran out is graded."""
 
     KIND: ClassVar = "stuck"
+    origin: str
+    line: int
+    values: dict[str, object] = field(default_factory=dict)
+
+    def to_wire(self, blobs: list[wire.Buffer]) -> dict:
+        return {"origin": self.origin, "line": self.line, "values": _describe_all(self.values, blobs)}
+
+    @classmethod
+    def from_wire(cls, d: dict, blobs: Sequence[memoryview]) -> Stuck:
+        return cls(_text(d, "origin"), _whole(d, "line", MAX_LINE), _values(d, "values", blobs))
 
 
 @dataclass(frozen=True)
@@ -291,9 +302,9 @@ class Refused:
         return cls(_text(d, "reason", MAX_REASON))
 
 
-Request = Union[RunRequest, TrainRequest]
-Reply = Union[Ran, Trained, Refused]
-Message = Union[Request, Line, Stuck, Progress, StepGradients, Reply]
+Request = RunRequest | TrainRequest
+Reply = Ran | Trained | Refused
+Message = Request | Line | Stuck | Progress | StepGradients | Reply
 _KINDS: dict[str, type] = {kind.KIND: kind for kind in (RunRequest, TrainRequest, Line, Stuck, Progress,
                                                         StepGradients, Ran, Trained, Refused)}
 REPLIES = (Ran, Trained, Refused)

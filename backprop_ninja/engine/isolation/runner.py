@@ -29,6 +29,11 @@ from .zygote_client import fork_worker
 DEFAULT_MEMORY = 4 * 1024**3
 # How long a worker has to say where it was stuck, once its time is up.
 STUCK_GRACE = 0.5
+# Once a plain run is out of time, each later plain run (the exercise's other instances) still runs
+# for this long, in all this much, so that what the code writes before it is stuck is graded on every
+# instance, as for code that raises; the verdict stays the time limit.
+OVERTIME_RUN = 2.0
+OVERTIME = 10.0
 # CPU seconds a worker may use beyond its session's time limit (the limit is kept on the wall
 # clock; this stops code that would spin in threads of its own past it).
 CPU_MARGIN = 10
@@ -80,10 +85,11 @@ class LearnerCode:
 
 
 class _Ended(Exception):
-    """The worker ended, or its time was up, before it replied."""
+    """The worker ended, or its time was up, before it replied (what its code had left by then, where
+    it said)."""
 
-    def __init__(self, timed_out: bool, where: tuple[str, int] | None = None):
-        self.timed_out, self.where = timed_out, where
+    def __init__(self, timed_out: bool, where: tuple[str, int] | None = None, values: Mapping[str, object] = {}):
+        self.timed_out, self.where, self.values = timed_out, where, values
 
 
 class Session:
@@ -96,6 +102,7 @@ class Session:
         self.timeout, self.memory = timeout, memory
         self.spent = 0.0  # seconds of the time limit the runs have taken so far
         self.stopped: Raised | None = None
+        self.overtime = 0.0  # seconds run past the time limit (see OVERTIME)
         self._sock: socket.socket | None = None
         self._pid = 0
 
@@ -121,12 +128,14 @@ class Session:
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
         that the code goes on from right values: what each step does with right inputs."""
         nothing: dict[str, object] = dict.fromkeys(names)
-        if code.syntax_error or self.stopped:
-            return BlockRun(nothing, code.syntax_error or self.stopped, "")
         request = protocol.RunRequest(
             code.wire_snippets, namespace, names,
             tuple((origin, line, tuple(points)) for (origin, line), points in (checkpoints or {}).items()),
             replacements or {})
+        if code.syntax_error:
+            return BlockRun(nothing, code.syntax_error, "")
+        if self.stopped:
+            return self._overtime(request, names) if self._in_overtime(request) else BlockRun(nothing, self.stopped, "")
         try:
             reply = self._exchange(request)
             if not isinstance(reply, protocol.Ran):
@@ -135,6 +144,8 @@ class Session:
                             reply.finished)
         except _Ended as ended:
             self.stopped = self._verdict(code, ended, request)
+            self.close()
+            return BlockRun({name: ended.values.get(name) for name in names}, self.stopped, "")
         except wire.WireError as e:
             self.stopped = Raised(code.snippets[0].origin, None, "", f"WorkerError: the worker's reply "
                                   f"could not be read ({e})", stop=Stop.WORKER_ERROR)
@@ -206,23 +217,46 @@ class Session:
             self.close()
             raise LearnerStopped(step, f"the worker's gradients could not be read ({e})") from None
 
-    def _exchange(self, request: protocol.Request, on_progress: Callable[[int, float], None] | None = None
-                  ) -> protocol.Reply:
-        """Send a request; its reply, or _Ended."""
-        for message in self._messages(request):
+    def _in_overtime(self, request: protocol.RunRequest) -> bool:
+        """May this run go on past the time limit: a plain run, after a plain run ran out of time?"""
+        return (self.stopped is not None and self.stopped.stop == Stop.TIME_LIMIT and not request.checkpoints
+                and self.overtime + OVERTIME_RUN <= OVERTIME)
+
+    def _overtime(self, request: protocol.RunRequest, names: tuple[str, ...]) -> BlockRun:
+        """A plain run past the time limit, for OVERTIME_RUN seconds: what the code left by then."""
+        assert self.stopped is not None  # as _in_overtime says
+        started = time.monotonic()
+        values: Mapping[str, object]
+        try:
+            reply = self._exchange(request, budget=OVERTIME_RUN)
+            values = reply.values if isinstance(reply, protocol.Ran) else {}
+        except _Ended as ended:
+            values = ended.values
+        except wire.WireError:
+            values = {}
+        self.close()
+        self.overtime += time.monotonic() - started
+        return BlockRun({name: values.get(name) for name in names}, self.stopped, "")
+
+    def _exchange(self, request: protocol.Request, on_progress: Callable[[int, float], None] | None = None,
+                  budget: float | None = None) -> protocol.Reply:
+        """Send a request; its reply, or _Ended (within `budget` seconds where given, past the session's
+        own time, which it does not count)."""
+        for message in self._messages(request, budget):
             if isinstance(message, protocol.REPLIES):
                 return message
             if isinstance(message, protocol.Progress) and on_progress:
                 on_progress(message.step, message.loss)
         raise _Ended(False)  # a worker's last message is its reply
 
-    def _messages(self, request: protocol.Request) -> Iterator[protocol.Message]:
+    def _messages(self, request: protocol.Request, budget: float | None = None) -> Iterator[protocol.Message]:
         """Send a request; yield what the worker sends back, up to its reply; or raise _Ended,
-        remembering the last line the worker reported. The session's time left is one deadline
-        for the whole exchange, however the worker's messages come."""
+        remembering the last line the worker reported. The session's time left (or `budget`) is one
+        deadline for the whole exchange, however the worker's messages come."""
         sock, where = self._start_worker(), None
         started = time.monotonic()
-        deadline = None if self.timeout is None else started + max(0.0, self.timeout - self.spent)
+        left = budget if budget is not None else None if self.timeout is None else max(0.0, self.timeout - self.spent)
+        deadline = None if left is None else started + left
         try:
             sock.settimeout(None if deadline is None else max(0.01, deadline - started))
             protocol.send(sock, request)
@@ -237,11 +271,13 @@ class Session:
                 if isinstance(message, protocol.REPLIES):
                     return
         except TimeoutError:
-            raise _Ended(True, self._where_stuck() or where) from None
+            stuck = self._where_stuck()
+            raise _Ended(True, (stuck.origin, stuck.line) if stuck else where, stuck.values if stuck else {}) from None
         except (EOFError, OSError):
             raise _Ended(False, where) from None
         finally:
-            self.spent += time.monotonic() - started
+            if budget is None:
+                self.spent += time.monotonic() - started
 
     def _start_worker(self) -> socket.socket:
         """A worker ready (a zygote replaced is no time of the learner's)."""
@@ -250,14 +286,15 @@ class Session:
             self._sock, self._pid = fork_worker({"memory": self.memory, "cpu": cpu})
         return self._sock
 
-    def _where_stuck(self) -> tuple[str, int] | None:
-        """Ask the worker, out of time, which of the learner's lines it is running."""
+    def _where_stuck(self) -> protocol.Stuck | None:
+        """Ask the worker, out of time, which of the learner's lines it is running, and what its code has
+        left so far."""
         assert self._sock is not None
         try:
             os.kill(self._pid, signal.SIGUSR1)
             message = protocol.receive(self._sock, time.monotonic() + STUCK_GRACE, expect=(protocol.Stuck,))
             if isinstance(message, protocol.Stuck):
-                return message.origin, message.line
+                return message
         except (OSError, EOFError, wire.WireError):
             pass
         return None

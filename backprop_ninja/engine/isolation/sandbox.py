@@ -83,8 +83,20 @@ def _python_paths() -> list[str]:
     paths |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)
               and not Path(p).resolve() in (PACKAGE.parent, Path.cwd().resolve())}
     paths.add(str(PACKAGE))
+    # The links the interpreter runs through, but for those in the system's folders, bound as they are.
+    paths.update(p for p in _links(sys.executable) if not any(p.startswith(f"{s}/") for s in SYSTEM))
     # A folder inside another one on the list comes with it.
     return sorted(p for p in paths if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in paths))
+
+
+def _links(path: str) -> list[str]:
+    """The symbolic links on the way from `path` to the file it ends at. Python 3.10 makes a virtualenv's
+    bin/python a link to the Python that made it, which may be another virtualenv's, outside what is bound."""
+    links = []
+    while os.path.islink(path):
+        links.append(path)
+        path = os.path.normpath(os.path.join(os.path.realpath(os.path.dirname(path)), os.readlink(path)))
+    return links
 
 
 def package_root() -> str:

@@ -34,13 +34,16 @@ from .execution import run
 from .learner_training import train
 
 
-def _where_stuck(sock: socket.socket, origins: set[str]):
-    """On SIGUSR1 (the checker's time is up): say the learner's line being run, if any."""
+def _where_stuck(sock: socket.socket, origins: set[str], namespace: dict[str, object] | None = None,
+                 names: tuple[str, ...] = ()):
+    """On SIGUSR1 (the checker's time is up): say the learner's line being run, if any, and what the
+    code has left in `namespace` under `names` so far."""
     def handler(signum: int, frame: FrameType | None) -> None:
         while frame is not None and frame.f_code.co_filename not in origins:
             frame = frame.f_back
         if frame is not None:
-            protocol.send(sock, protocol.Stuck(frame.f_code.co_filename, frame.f_lineno))
+            values = {name: namespace.get(name) for name in names} if namespace is not None else {}
+            protocol.send(sock, protocol.Stuck(frame.f_code.co_filename, frame.f_lineno, values))
     return handler
 
 
@@ -52,8 +55,14 @@ def serve(sock: socket.socket) -> None:
         except EOFError:
             return
         assert isinstance(request, protocol.RunRequest | protocol.TrainRequest)  # as `expect` says
-        signal.signal(signal.SIGUSR1, _where_stuck(sock, {origin for _, origin in request.snippets}))
-        protocol.send(sock, run(request, sock) if isinstance(request, protocol.RunRequest) else train(request, sock))
+        origins = {origin for _, origin in request.snippets}
+        if isinstance(request, protocol.RunRequest):
+            namespace = dict(request.namespace)  # the handler's too: what the code left, out of time
+            signal.signal(signal.SIGUSR1, _where_stuck(sock, origins, namespace, request.names))
+            protocol.send(sock, run(request, sock, namespace))
+        else:
+            signal.signal(signal.SIGUSR1, _where_stuck(sock, origins))
+            protocol.send(sock, train(request, sock))
 
 
 def _worker(sock: socket.socket, limits: dict[str, int | None], own_uid: bool) -> None:

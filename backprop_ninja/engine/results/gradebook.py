@@ -20,9 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from .records import CheckResult, Status
+from .records import CheckResult, Scoring, Status, Stop
 
-SCHEMA_VERSION = 1
+# 2: each grade's score under every scoring policy (`steps_score`, beside the passing share), why its
+# code stopped short (`stop`), and the hand-in each file was part of (`hand_in`).
+SCHEMA_VERSION = 2
 DEFAULT = Path("gradebook.db")
 
 _SCHEMA = """
@@ -36,16 +38,19 @@ CREATE TABLE IF NOT EXISTS attempts (
     submitted_at TEXT NOT NULL,    -- the file's modification time, UTC, ISO 8601
     graded_at TEXT NOT NULL,
     error TEXT,                    -- why it could not be graded at all, or NULL
+    hand_in TEXT,                  -- what the learner handed in at one time (one grading run's), or NULL
     UNIQUE (learner, content, grader)
 );
 CREATE TABLE IF NOT EXISTS grades (
     attempt INTEGER NOT NULL REFERENCES attempts(id),
     exercise TEXT NOT NULL,
-    score REAL NOT NULL,
+    score REAL NOT NULL,           -- the share of the parts that pass (scoring "gradients")
     passed INTEGER NOT NULL,
     root_cause TEXT,
     root_kind TEXT,
     result TEXT NOT NULL,          -- the check's JSON, as `ninja check --json` prints it
+    steps_score REAL NOT NULL,     -- the share of the parts right in themselves (scoring "steps")
+    stop TEXT,                     -- why the code did not run to its end (records.Stop), or NULL
     PRIMARY KEY (attempt, exercise)
 );
 CREATE TABLE IF NOT EXISTS gradient_grades (
@@ -75,6 +80,9 @@ class Attempt:
     submitted_at: datetime
     results: tuple[CheckResult, ...]
     error: str | None = None
+    # What the learner handed in at one time, this file with others (the grading run that found them
+    # new); None for a file on its own.
+    hand_in: str | None = None
 
 
 class Gradebook:
@@ -91,6 +99,20 @@ class Gradebook:
             self.db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(version[0]) > SCHEMA_VERSION:
             raise GradebookError(f"{path}: written by a newer backprop_ninja (schema {version[0]}); upgrade it")
+        elif int(version[0]) == 1:
+            self._upgrade_from_1()
+
+    def _upgrade_from_1(self) -> None:
+        """Schema 1 kept only the passing share: each grade's steps score and stop, from its whole result."""
+        with _transaction(self.db):
+            self.db.execute("ALTER TABLE grades ADD COLUMN steps_score REAL")
+            self.db.execute("ALTER TABLE grades ADD COLUMN stop TEXT")
+            self.db.execute("ALTER TABLE attempts ADD COLUMN hand_in TEXT")  # each file its own, as before
+            results = [(CheckResult.from_dict(json.loads(text)), rowid)
+                       for rowid, text in self.db.execute("SELECT rowid, result FROM grades").fetchall()]
+            self.db.executemany("UPDATE grades SET steps_score = ?, stop = ? WHERE rowid = ?",
+                                [(r.steps_score, r.stop.value if r.stop else None, rowid) for r, rowid in results])
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -113,19 +135,22 @@ class Gradebook:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with _transaction(self.db):
             cursor = self.db.execute(
-                "INSERT OR IGNORE INTO attempts (learner, submission, content, grader, submitted_at, graded_at, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO attempts (learner, submission, content, grader, submitted_at, graded_at, error,"
+                " hand_in) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (attempt.learner, attempt.submission, attempt.content, grader,
-                 attempt.submitted_at.astimezone(timezone.utc).isoformat(timespec="seconds"), now, attempt.error))
+                 attempt.submitted_at.astimezone(timezone.utc).isoformat(timespec="seconds"), now, attempt.error,
+                 attempt.hand_in))
             if not cursor.rowcount:
                 return False
             attempt_id = cursor.lastrowid
             for result in attempt.results:
                 root = result.root
-                self.db.execute("INSERT INTO grades VALUES (?, ?, ?, ?, ?, ?, ?)",
+                self.db.execute("INSERT INTO grades (attempt, exercise, score, passed, root_cause, root_kind, result, "
+                                "steps_score, stop) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 (attempt_id, result.exercise, result.score, int(result.passed),
                                  root.name if root else None, root.diagnosis.kind.value if root else None,
-                                 json.dumps(result.to_dict())))
+                                 json.dumps(result.to_dict()), result.steps_score,
+                                 result.stop.value if result.stop else None))
                 self.db.executemany("INSERT INTO gradient_grades VALUES (?, ?, ?, ?, ?, ?)", [
                     (attempt_id, result.exercise, g.name, g.status.value,
                      g.local_status.value if g.local_status else None, g.diagnosis.kind.value if g.diagnosis else None)
@@ -165,18 +190,24 @@ class AttemptRow:
     submitted_at: str
     graded_at: str
     error: str | None
+    hand_in: str  # the files of one learner's hand-in share it
 
 
 @dataclass(frozen=True)
 class GradeRow:
     attempt: int
     exercise: str
-    score: float
+    score: float  # the passing share; `score_by` gives every policy's
     passed: bool
     root_cause: str | None
     root_kind: str | None
     root_hint: str | None
     found: str | None  # where in the file the answer was found, where there was any finding to do
+    steps_score: float
+    stop: Stop | None  # why the code did not run to its end, where it did not
+
+    def score_by(self, scoring: Scoring) -> float:
+        return scoring.of(self.passed, self.score, self.steps_score)
 
 
 class GradientRow(NamedTuple):  # a tuple: a class has ~100,000 of them
@@ -185,6 +216,7 @@ class GradientRow(NamedTuple):  # a tuple: a class has ~100,000 of them
     gradient: str
     passed: bool
     kind: str | None
+    own_step: bool | None  # is its own step right; None where no diagnosis said
 
 
 @dataclass(frozen=True)
@@ -221,21 +253,25 @@ def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
             raise GradebookError(f"{path}: empty, no grades in it yet (`ninja grade` fills it)")
         version = (db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                    if "meta" in tables else None)
+        if version is not None and int(version[0]) == 1:
+            raise GradebookError(f"{path}: written by an older backprop_ninja (schema 1); `ninja grade` with this "
+                                 "version upgrades it in place, regrading nothing")
         if version is None or int(version[0]) != SCHEMA_VERSION:
             written = "an older" if version is None or int(version[0]) < SCHEMA_VERSION else "a newer"
             raise GradebookError(f"{path}: written by {written} backprop_ninja (schema "
                                  f"{version[0] if version else 'unknown'}, this one reads {SCHEMA_VERSION}); "
                                  "grade the class again into a new gradebook, or use that version")
         attempts = tuple(AttemptRow(*row) for row in db.execute(
-            "SELECT id, learner, submission, submitted_at, graded_at, error FROM (" + _NEWEST + ")"
-            " ORDER BY learner, submitted_at, id"))
-        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint, found or None)
-                       for a, e, s, p, rc, rk, hint, found in db.execute(
+            "SELECT id, learner, submission, submitted_at, graded_at, error, COALESCE(hand_in, '#' || id) FROM ("
+            + _NEWEST + ") ORDER BY learner, submitted_at, id"))
+        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint, found or None, steps, _stop(stop))
+                       for a, e, s, p, rc, rk, hint, found, steps, stop in db.execute(
             "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind, "
             + ("json_extract(g.result, '$.root_hint'), json_extract(g.result, '$.found')" if hints else "NULL, NULL")
-            + " FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
+            + ", g.steps_score, g.stop FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
         gradients = tuple(map(GradientRow._make, db.execute(
-            "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind FROM gradient_grades r"
+            "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind,"
+            " CASE WHEN r.local_status IS NULL THEN NULL ELSE r.local_status = 'pass' END FROM gradient_grades r"
             " JOIN (" + _NEWEST + ") a ON a.id = r.attempt"
             # A part the submission may leave out (micrograd's relu) is not a gradient it got wrong.
             f" WHERE r.status != '{Status.NOT_DEFINED.value}' ORDER BY r.rowid")))
@@ -245,3 +281,10 @@ def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
     finally:
         db.close()
     return Snapshot(path, attempts, grades, gradients)
+
+
+def _stop(value: str | None) -> Stop | None:
+    """A stored stop; one this version does not know reads as an exception of the code's own."""
+    if value is None:
+        return None
+    return Stop(value) if value in Stop._value2member_map_ else Stop.RAISED

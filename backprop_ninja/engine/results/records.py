@@ -196,6 +196,13 @@ class Stop(str, Enum):
     TIME_LIMIT = "time-limit"
     WORKER_ERROR = "worker-error"  # the worker's reply could not be read
 
+    @property
+    def words(self) -> str:
+        """Why the code stopped, as a report says it beside a score."""
+        return {Stop.RAISED: "raised an exception", Stop.SYNTAX_ERROR: "does not parse",
+                Stop.AUTOGRAD: "used autograd", Stop.PROCESS_ENDED: "ended its process",
+                Stop.TIME_LIMIT: "out of time", Stop.WORKER_ERROR: "worker error"}[self]
+
 
 @dataclass(frozen=True)
 class Raised:
@@ -377,6 +384,13 @@ class CheckResult:
 
     def score_by(self, scoring: Scoring) -> float:
         return scoring.of(self.passed, self.score, self.steps_score)
+
+    @property
+    def stop(self) -> Stop | None:
+        """Why the code did not run to its end on the lecture's instance (out of time, its process
+        ended, an exception...), which a report names beside the score; None where it did."""
+        lecture = self.instances[0].label if self.instances else None
+        return next((e.raised.stop for e in self.errors if e.instance == lecture), None)
 
     def _share(self, parts: list[bool]) -> float:
         if self.convergence:
