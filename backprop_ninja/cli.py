@@ -74,7 +74,8 @@ def _threads(threads: int | None) -> None:
 
 TIMEOUT_OPTION = click.option(
     "--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
-    help="Seconds an exercise's code may run in all (default 60; for ex4, 60 more per 1000 training steps).")
+    help="Seconds an exercise's code may run in all (default 60; where it trains, ex4 and mlp, 60 more per 1000 "
+         "training steps).")
 THREADS_OPTION = click.option(
     "--threads", type=click.IntRange(min=1), default=None,
     help="Threads for torch (default 1, or OMP_NUM_THREADS if set): the tensors are small, and "

@@ -11,8 +11,9 @@ report (`ninja report` on a generated gradebook of 1,000 learners, as a table an
 (`ninja check` of each pack's reference against importing torch, as for ex1) and cluster (the
 class graded on a Dask LocalCluster of 2 workers against 2 local grading processes).
 The threads ones time `ninja check ex4` and `ninja train` on one thread (the default) and on
-os.cpu_count() threads (torch's own default, the old behaviour), each idle and beside a second copy of the same command looping as a competing
-load, as when a learner runs two at once; they take runs // 2 rounds (3 by default).
+os.cpu_count() threads (torch's own default, the old behaviour), each idle and beside a second copy
+of the same command looping as a competing load, as when a learner runs two at once; they take
+runs // 2 rounds (3 by default).
 """
 from __future__ import annotations
 

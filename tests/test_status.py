@@ -129,7 +129,8 @@ def test_the_next_step_is_the_first_gradient_that_does_not_pass():
                             root=RootCause("db", raised, "", True),
                             errors=(InstanceError("lecture", stopped),))).text == "fix db (raised)"
     syntax = Raised("ex1.py", 3, "x = (", "SyntaxError: '(' was never closed", stop=Stop.SYNTAX_ERROR, gradient="db")
-    step = next_step(result(gradient("da", MISSING), gradient("db", MISSING), errors=(InstanceError("lecture", syntax),)))
+    stopped = result(gradient("da", MISSING), gradient("db", MISSING), errors=(InstanceError("lecture", syntax),))
+    step = next_step(stopped)
     assert (step.text, step.gradient, step.kind) == ("fix the syntax error at ex1.py, line 3", "db", "syntax-error")
 
 

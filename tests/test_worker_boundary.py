@@ -396,7 +396,8 @@ def forging(header: str, blobs: str = "b''", then: str = "os._exit(0)") -> str:
 
 def ran_reply(**fields: str) -> str:
     """The JSON text of a "ran" reply, written by hand: each field's JSON text as given, the others empty."""
-    reply = {"v": str(protocol.VERSION), "kind": '"ran"', "values": "{}", "finished": "{}", "raised": "null", "output": '""',
+    reply = {"v": str(protocol.VERSION), "kind": '"ran"', "values": "{}", "finished": "{}", "raised": "null",
+             "output": '""',
              "sizes": "[]", **fields}
     return "{" + ", ".join(f'"{key}": {text}' for key, text in reply.items()) + "}"
 
