@@ -176,9 +176,15 @@ def test_ctrl_c_exits_130(tmp_path):
     import subprocess
     import sys
 
-    done = subprocess.Popen([sys.executable, "-m", "backprop_ninja", "train", "--autograd", "--steps", "1000000",
-                             "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+    # Ctrl-C as in a terminal: a shell starts a background job (a CI run under `&`, say) with SIGINT
+    # ignored, which every process it starts inherits, and Python then installs no KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = subprocess.Popen([sys.executable, "-m", "backprop_ninja", "train", "--autograd", "--steps", "1000000",
+                                 "--samples", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert done.stdout.readline().startswith("Training with")  # training starts now
     done.send_signal(signal.SIGINT)
     try:
