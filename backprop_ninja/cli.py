@@ -295,7 +295,7 @@ def status(folder: Path, steps: int | None, as_json: bool, timeout: float | None
     from .engine.judging.convergence import DEFAULT_STEPS
 
     _threads(threads)
-    rows = survey(_searched(folder), Cache(cache_folder()), steps or DEFAULT_STEPS, timeout,
+    rows = survey(_searched(folder), Cache(cache_folder(), __version__), steps or DEFAULT_STEPS, timeout,
                   say=lambda line: click.echo(line, err=True))
     if not rows:
         click.echo(nothing_found(folder, WORKDIR), err=True)

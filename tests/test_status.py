@@ -7,7 +7,6 @@ import nbformat
 import pytest
 from conftest import REFERENCE
 
-from backprop_ninja.check import status
 from backprop_ninja.check.status import CACHE_ENV, Cache, cache_folder, check_key, next_step
 from backprop_ninja.check.stubs import is_untouched, render_ipynb
 from backprop_ninja.engine.exercises.registry import exercises
@@ -135,26 +134,26 @@ def test_the_next_step_is_the_first_gradient_that_does_not_pass():
 
 
 @pytest.mark.fast
-def test_the_cache_is_keyed_by_all_that_decides_a_check(monkeypatch):
+def test_the_cache_is_keyed_by_all_that_decides_a_check():
     ex2, ex4 = exercises()["ex2"], exercises()["ex4"]
-    key = check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, None)
-    assert key == check_key(ex2, Path("elsewhere/ex2.py"), b"dlogits = 1", 2000, None), "the content, not the path"
-    assert key == check_key(ex2, Path("ex2.py"), b"dlogits = 1", 30, None), "ex2 does not train"
+    key = check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, None, "1.0")
+    assert key == check_key(ex2, Path("elsewhere/ex2.py"), b"dlogits = 1", 2000, None, "1.0"), "the content, not where"
+    assert key == check_key(ex2, Path("ex2.py"), b"dlogits = 1", 30, None, "1.0"), "ex2 does not train"
     assert all(other != key for other in (
-        check_key(ex2, Path("ex2.py"), b"dlogits = 2", 2000, None),
-        check_key(ex2, Path("ex2.ipynb"), b"dlogits = 1", 2000, None),
-        check_key(exercises()["ex3"], Path("ex2.py"), b"dlogits = 1", 2000, None),
-        check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, 5.0)))
-    assert check_key(ex4, Path("ex4.py"), b"", 30, None) != check_key(ex4, Path("ex4.py"), b"", 2000, None)
-    monkeypatch.setattr(status, "__version__", "99.0")
-    assert check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, None) != key
+        check_key(ex2, Path("ex2.py"), b"dlogits = 2", 2000, None, "1.0"),
+        check_key(ex2, Path("ex2.ipynb"), b"dlogits = 1", 2000, None, "1.0"),
+        check_key(exercises()["ex3"], Path("ex2.py"), b"dlogits = 1", 2000, None, "1.0"),
+        check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, 5.0, "1.0")))
+    assert check_key(ex4, Path("ex4.py"), b"", 30, None, "1.0") != check_key(ex4, Path("ex4.py"), b"", 2000, None,
+                                                                            "1.0")
+    assert check_key(ex2, Path("ex2.py"), b"dlogits = 1", 2000, None, "99.0") != key, "another version of the checker"
 
 
 @pytest.mark.fast
 def test_the_cache_gives_back_what_it_stored_and_refuses_anything_else(tmp_path):
-    cache = Cache(tmp_path / "checks")
+    cache = Cache(tmp_path / "checks", "1.0")
     ex2 = exercises()["ex2"]
-    key, other = (check_key(ex2, Path("ex2.py"), content, 2000, None) for content in (b"a", b"b"))
+    key, other = (check_key(ex2, Path("ex2.py"), content, 2000, None, "1.0") for content in (b"a", b"b"))
     passed = result(gradient("dlogits", PASS, PASS), exercise="ex2")
     assert cache.load(key, ex2.names) is None
     cache.store(key, passed)

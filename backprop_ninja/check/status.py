@@ -17,7 +17,6 @@ from pathlib import Path
 import click
 from tabulate import MIN_PADDING, tabulate
 
-from .. import __version__
 from ..engine.exercises.exercise import Exercise
 from ..engine.exercises.registry import answers, exercises
 from ..engine.judging.verdict import check
@@ -48,12 +47,12 @@ def cache_folder() -> Path:
     return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "backprop-ninja" / "checks"
 
 
-def check_key(exercise: Exercise, path: Path, content: bytes, steps: int, timeout: float | None) -> dict:
+def check_key(exercise: Exercise, path: Path, content: bytes, steps: int, timeout: float | None, version: str) -> dict:
     """All that decides a check's result: the file's content and suffix (which says how it is read),
     the exercise, this version of the checker, and the settings that reach the check (the training
     steps where the exercise trains, the time limit)."""
     return {"exercise": exercise.key, "suffix": path.suffix, "sha256": hashlib.sha256(content).hexdigest(),
-            "version": __version__, "steps": steps if exercise.training else None,
+            "version": version, "steps": steps if exercise.training else None,
             "time_limit": timeout or exercise.time_limit(steps)}
 
 
@@ -62,8 +61,9 @@ class Cache:
     the result (`CheckResult.to_dict()`). A file that does not read back, or holds another key or
     another exercise's result, is a miss: the file is checked again, never trusted."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, version: str) -> None:
         self.folder = folder
+        self.version = version  # the checker's, which every key holds
 
     def file(self, key: dict) -> Path:
         return self.folder / f"{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()}.json"
@@ -188,7 +188,7 @@ def survey(folders: tuple[Path, ...], cache: Cache, steps: int, timeout: float |
             continue
         try:
             content = path.read_bytes()
-            key = check_key(exercise, path, content, steps, timeout)
+            key = check_key(exercise, path, content, steps, timeout, cache.version)
             result = cache.load(key, exercise.names)
             if result is None:
                 due.append((exercise, path, content, key, read_submission(path, exercise.key, answers())))
