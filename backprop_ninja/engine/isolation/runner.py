@@ -128,12 +128,12 @@ class Session:
         gradient is recorded when execution reaches its point, then swapped for its replacement, so
         that the code goes on from right values: what each step does with right inputs."""
         nothing: dict[str, object] = dict.fromkeys(names)
+        if code.syntax_error:
+            return BlockRun(nothing, code.syntax_error, "")
         request = protocol.RunRequest(
             code.wire_snippets, namespace, names,
             tuple((origin, line, tuple(points)) for (origin, line), points in (checkpoints or {}).items()),
             replacements or {})
-        if code.syntax_error:
-            return BlockRun(nothing, code.syntax_error, "")
         if self.stopped:
             return self._overtime(request, names) if self._in_overtime(request) else BlockRun(nothing, self.stopped, "")
         try:
