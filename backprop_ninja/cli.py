@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -153,16 +154,21 @@ def main() -> None:
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--steps", type=click.IntRange(min=10), default=None,
               help="ex4, mlp: training steps of the convergence check (default 2000).")
-@click.option("--hints", type=click.Choice(["off", "on", "all"]), default="on", show_default=True,
-              help="Hints for the gradients whose own step is wrong (on), none, or every gradient's.")
+@click.option("--hints", type=click.Choice(["off", "on", "fix", "all"]), default="on", show_default=True,
+              help="Hints for the gradients whose own step is wrong (on), none, every gradient's, or (fix) "
+                   "those and an edit of your line, found by running it, that makes the first wrong step right.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON, for scripts.")
+@click.option("--html", "page", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PAGE",
+              help="Also write the report as an HTML page to PAGE, with a picture of where each wrong "
+                   "gradient is wrong (the first six).")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: on for a terminal).")
 @click.option("--pack", "pack_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A pack of your own: a .py file defining PACK (see the README), used without installing it.")
 @TIMEOUT_OPTION
 @THREADS_OPTION
 def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_json: bool,
-          color: bool | None, pack_file: Path | None, timeout: float | None, threads: int | None) -> None:
+          color: bool | None, pack_file: Path | None, timeout: float | None, threads: int | None,
+          page: Path | None) -> None:
     """Compare every gradient of EXERCISE (ex1..ex4, bigram, mlp, micrograd) in PATH with autograd.
 
     \b
@@ -199,18 +205,28 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     and a memory limit: it never sees the right answers, and a process it
     ends or a loop that never stops is a failed check, not a hang.
 
+    --html PAGE writes the report as a page for a browser too (the same
+    as the in-notebook check shows), with, for up to six wrong gradients
+    (the root cause first), a picture of your gradient minus autograd's
+    on the lecture's instance: blue below, white equal, red above, the
+    worst entry outlined. One wrong row, an error the same along the
+    batch, a transposed half: each shows at a glance. A PAGE that cannot
+    be written is bad input.
+
     Exit status: 0 all gradients pass, 1 some do not, 2 bad input.
     """
     from .engine.isolation.zygote_client import start_workers
 
     start_workers()  # first: the workers' zygote imports torch while this process does the same
-    from .check.render import render
+    from .check.render import render, render_page
     from .check.stubs import render_py
     from .engine.judging.convergence import DEFAULT_STEPS
     from .engine.judging.verdict import check as run_check
     from .engine.reading.cells import Snippet
 
     definition = _exercise(exercise, pack_file)
+    if page:
+        _writable(page)  # before the check, which may take minutes: a wrong folder is said at once
     _threads(threads)
     note = ""
     if path is None:
@@ -230,7 +246,7 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     steps = steps or DEFAULT_STEPS
     progress = _progress(steps, every=max(1, steps // 4)) if sys.stderr.isatty() else None
     result = run_check(definition, snippets, source, steps=steps, progress=progress, timeout=timeout,
-                       reading=submission)
+                       reading=submission, fix=hints == "fix")
     if progress:
         click.echo("\r\033[K", nl=False, err=True)
     if as_json:
@@ -238,7 +254,28 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     else:
         no_color = color is None and os.environ.get("NO_COLOR")  # the convention at no-color.org
         click.echo(render(result, heading, hints), color=False if no_color else color)
+    if page:
+        try:
+            page.write_text(render_page(result, heading, hints), encoding="utf-8")
+        except OSError as e:
+            _unwritable(page, e.strerror or str(e))
+        click.echo(f"Wrote the report to {page}.", err=True)
     sys.exit(0 if result.passed else 1)
+
+
+def _writable(page: Path) -> None:
+    """Stop with exit status 2 where `page` cannot be written: its folder missing, or not writable.
+    (os.path's tests, which say False where pathlib's may raise, for a name too long.)"""
+    folder = page.parent
+    if not os.path.isdir(folder):
+        _unwritable(page, f"no folder {folder}")
+    if not os.access(folder, os.W_OK) or (os.path.exists(page) and not os.access(page, os.W_OK)):
+        _unwritable(page, "permission denied")
+
+
+def _unwritable(page: Path, why: str) -> NoReturn:
+    click.echo(f"Error: cannot write the HTML page {page}: {why}", err=True)
+    sys.exit(2)
 
 
 @main.command()
@@ -667,7 +704,8 @@ def _exercise_points(values: tuple[str, ...]) -> tuple[float, dict[str, float]]:
 @click.option("--learner", default=None, help="One learner's attempts, and their latest root cause, kind "
               "of mistake and hint per exercise (with table, markdown or json).")
 @click.option("--section", "sections", type=click.Choice(REPORT_SECTIONS), multiple=True,
-              help="Only these parts of the table or Markdown report (repeatable; default: all).")
+              help="Only these parts of the table or Markdown report (repeatable; default: class, "
+                   "gradients and progress).")
 @click.option("--feedback", "feedback_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write one Markdown feedback file per learner, <learner>.md, into this folder.")
 @click.option("--title", default=None, help="The report's title, after \"Class report:\" (table, markdown, html; "
@@ -675,13 +713,16 @@ def _exercise_points(values: tuple[str, ...]) -> tuple[float, dict[str, float]]:
 @SCORING_OPTION
 @click.option("--points", "points_given", multiple=True, metavar="N|EXERCISE=N",
               help="canvas, points: an exercise's points (default 25 each; repeatable, EXERCISE=N for one).")
+@click.option("--hints", type=click.Choice(["on", "fix"]), default="on", show_default=True,
+              help="With --learner or --feedback: the first wrong step's hint (on), or that and the edit of the "
+                   "learner's line the grading found to make it right (fix).")
 def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | None,
            sections: tuple[str, ...], feedback_dir: Path | None, title: str | None, scoring: str,
-           points_given: tuple[str, ...]) -> None:
+           points_given: tuple[str, ...], hints: str) -> None:
     """Report on a class from its gradebook: where it stands, what to teach again.
 
     \b
-    The report has three parts:
+    The report has three parts, and a fourth when asked for:
       class      a row per learner: each exercise's best score, whether
                  it passed, and the attempts; totals per exercise
       gradients  per gradient, in backprop order: how many learners got it
@@ -689,15 +730,20 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
                  kinds of mistake most often made in it
       progress   a row per learner: their attempts' dates and how each
                  exercise's score moved
+      similar    groups of learners whose answers share what answers
+                 rarely share (the same rare wrong values, rare code
+                 written alike): to review, never a grade
 
     \b
     Examples:
       ninja report                          the class, in the terminal
       ninja report --section gradients      what to teach again
+      ninja report --section similar        answers to look at side by side
       ninja report --learner ada            ada's history and feedback
       ninja report --format csv --output grades.csv
       ninja report --format html --output report.html
       ninja report --feedback feedback/     feedback/<learner>.md each
+      ninja report --feedback fb/ --hints fix   ... each with the fix found
 
     The gradebook is only read, never written, and may be read while
     `ninja grade` is writing it.
@@ -705,7 +751,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
     from .engine.results.gradebook import GradebookError
     from .report.feedback import write_feedback
     from .report.summary import read_report
-    from .report.text import learner_view, render, to_csv
+    from .report.text import DEFAULT_SECTIONS, learner_view, render, to_csv
 
     if learner and fmt not in ("table", "markdown", "json"):
         raise click.UsageError("--learner works with --format table, markdown or json")
@@ -715,7 +761,9 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
         raise click.UsageError("--points works with --format canvas or points")
     try:
         summary = read_report(gradebook_path, hints=bool(learner or feedback_dir) or fmt == "json",
-                              scoring=Scoring(scoring))
+                              scoring=Scoring(scoring),
+                              similar="similar" in sections or (fmt == "json" and not learner),
+                              fixes=hints == "fix")
     except GradebookError as e:
         raise click.UsageError(str(e)) from None
     if not summary.learners:
@@ -751,7 +799,7 @@ def report(gradebook_path: Path, fmt: str, output: Path | None, learner: str | N
 
         text = render_html(summary, title)
     else:
-        text = render(summary, sections or REPORT_SECTIONS, markdown=fmt == "markdown", title=title)
+        text = render(summary, sections or DEFAULT_SECTIONS, markdown=fmt == "markdown", title=title)
     if output is None:
         click.echo(text, nl=False)
     else:

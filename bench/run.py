@@ -3,7 +3,8 @@
 Machines are shared and noisy, so each figure is a ratio of two commands run in turn (A B A B ...),
 taken pair by pair, and the median of those ratios is reported along with both medians.
 
-NAME picks benchmarks: ex1, failing, ex4, train (reference backward against autograd),
+NAME picks benchmarks: ex1, failing, fix (a failing check with and without `--hints fix`'s search),
+ex4, train (reference backward against autograd),
 threads-check, threads-train (`threads` for both), grade (a class of --class-size lecture-format
 notebooks graded, against nbclient running them; runs // 7 rounds, as each takes minutes), memory
 (the workers' peak RSS while grading), busy (check ex4 and grade beside a CPU-bound loop) and
@@ -282,7 +283,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="pairs of runs per benchmark (default 7)")
     parser.add_argument("--only", action="append", metavar="NAME",
-                        choices=["ex1", "failing", "ex4", "train", "threads", "threads-check", "threads-train",
+                        choices=["ex1", "failing", "fix", "ex4", "train", "threads", "threads-check", "threads-train",
                                  "grade", "memory", "busy", "report", "packs", "cluster"],
                         help="run only this benchmark (repeatable); `threads` runs both threads ones")
     parser.add_argument("--class-size", type=int, default=50, help="notebooks in the grading benchmark (default 50)")
@@ -320,6 +321,20 @@ def main() -> None:
             wall_ratio("ninja check ex1 on a failing submission (diagnosed), against the passing reference",
                        [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
                        args.runs, target=2.0)
+    if wanted("fix"):
+        with tempfile.TemporaryDirectory() as work:
+            # A mistake whose fix is found (the += into dcounts forgotten), and one no edit tried
+            # makes right, for which the search runs to its end.
+            reference = (REPO / "reference" / "ex1.py").read_text()
+            for label, wrong in (("its fix found", reference.replace(
+                    "dcounts += torch.ones_like(counts) * dcounts_sum\n", "")),
+                    ("no fix found: the whole search", reference.replace(
+                        "dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - h**2) * dh * h"))):
+                failing = Path(work) / "ex1.py"
+                failing.write_text(wrong)
+                wall_ratio(f"ninja check ex1 --hints fix on a failing submission ({label}), against the same "
+                           "check without the search", [*_ninja(), "check", "ex1", str(failing), "--hints", "fix"],
+                           [*_ninja(), "check", "ex1", str(failing)], args.runs, target=2.0)
     if wanted("ex4"):
         from backprop_ninja.engine.judging.convergence import DEFAULT_STEPS
 

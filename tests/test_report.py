@@ -154,7 +154,9 @@ def test_points_for_canvas_and_any_lms(report):
 
 def test_json_keys_are_stable(report):
     data = json.loads(report("--format", "json")[1])
-    assert set(data) == {"schema", "gradebook", "scoring", "exercises", "class", "totals", "gradients", "learners"}
+    assert set(data) == {"schema", "gradebook", "scoring", "exercises", "class", "totals", "gradients", "learners",
+                         "similar"}
+    assert data["similar"] == [], "bob's wrong ex1 is shared by no one's latest answer"
     ada = next(x for x in data["learners"] if x["learner"] == "ada")
     assert [a["scores"]["ex1"] for a in ada["attempts"]][-1] == 1.0 and len(ada["attempts"]) == 2
     assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint", "found",

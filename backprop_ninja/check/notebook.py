@@ -33,7 +33,8 @@ class Report:
 
 def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report:
     """Check exercise `key` as `ninja check` does: the same worker, instances, table, root cause and
-    hints. In Jupyter the report is an HTML table; elsewhere, text.
+    hints (`hints` as `ninja check --hints`: "fix" adds an edit of your line that makes the first wrong
+    step right, found by running it). In Jupyter the report is an HTML table; elsewhere, text.
 
     The code checked is `code` if given, else what the cells you have run answer, found as `ninja
     check` finds it in a saved notebook (a cell that assigns the exercise's gradients stands for the
@@ -47,7 +48,7 @@ def check_answer(key: str, code: str | None = None, hints: str = "on") -> Report
     if found is None:
         raise RuntimeError(f"no cell you have run assigns {exercise.written[0]} or another gradient of this "
                            "exercise: run your answer cell first, then check it")
-    return Report(check(exercise, found.snippets, "your notebook", reading=found),
+    return Report(check(exercise, found.snippets, "your notebook", reading=found, fix=hints == "fix"),
                   f"Checking your answer ({found.found})", hints)
 
 

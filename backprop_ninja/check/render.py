@@ -11,6 +11,7 @@ from tabulate import tabulate
 from ..engine.results.display import visible, visible_all
 from ..engine.results.records import (ERROR, FAIL, MISSING, NOT_DEFINED, PASS, WHOLE_SUBMISSION, CheckResult,
                                       GradientResult, Kind, Stop)
+from .picture import render_picture
 
 WIDTH = 88
 _STATUS = {PASS: ("pass", "green"), FAIL: ("FAIL", "red"), MISSING: ("not computed", "yellow"),
@@ -82,7 +83,28 @@ def render_html(result: CheckResult, heading: str = "", hints: str = "on") -> st
     rest = html.escape(click.unstyle("\n".join(_after_table(result, hints)).strip("\n")))
     title = f"<p><b>{html.escape(heading)}</b></p>" if heading else ""
     return (f"<div>{title}<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
-            f"<pre style='white-space: pre-wrap'>{rest}</pre></div>")
+            f"{_pictures(result)}<pre style='white-space: pre-wrap'>{rest}</pre></div>")
+
+
+def render_page(result: CheckResult, heading: str = "", hints: str = "on") -> str:
+    """The notebook's report as a page of its own, for a browser (`ninja check --html`)."""
+    title = heading.splitlines()[0] if heading else f"Checking {result.exercise}"
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>body {{ font-family: sans-serif; margin: 2em }} "
+            "td, th { padding: 2px 10px; text-align: left }</style></head>"
+            f"<body>{render_html(result, heading, hints)}</body></html>\n")
+
+
+def _pictures(result: CheckResult) -> str:
+    """Where the wrong gradients are wrong, as pictures: the root cause's first, then in backprop
+    order (a result holds those of the first few only: see `verdict.MOST_PICTURES`)."""
+    drawn = [(g.name, g.error_map) for g in result.gradients if g.status != PASS and g.error_map]
+    drawn.sort(key=lambda picture: picture[0] != result.root_cause)  # stable: backprop order after the root
+    if not drawn:
+        return ""
+    pictures = "".join(render_picture(name, m) for name, m in drawn)
+    return ("<p>Where they are wrong, on the lecture's instance: your gradient minus autograd's, blue where "
+            f"yours is below, red where above.</p>{pictures}")
 
 
 def _html_cell(text: str) -> str:
@@ -111,8 +133,10 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
                         first=f"  {label}: ")
         wrapped[0] = wrapped[0].replace(label, click.style(label, fg="red", bold=True), 1)  # no width
         lines += wrapped
-        if hints == "on":
+        if hints in ("on", "fix"):
             lines += _wrap(f"hint: {root.hint}", indent="      ")
+        if hints == "fix" and result.fix_searched:
+            lines += _fix(result)
     for g in result.gradients:
         if g.name == result.root_cause:
             continue
@@ -129,13 +153,25 @@ def _findings(result: CheckResult, hints: str) -> list[str]:
             continue
         label = f"{g.name} ({g.diagnosis.kind})" if g.diagnosis and g.diagnosis.kind != Kind.SHAPE_NOTE else g.name
         lines += _wrap(message, first=f"  {label}: ")
-        if hints == "on" and g.local_status == FAIL:
+        if hints in ("on", "fix") and g.local_status == FAIL:
             lines += _wrap(f"hint: {g.hint}", indent="      ")
     if inherited:
         source = result.root_cause or "an earlier gradient"
         lines += _wrap(f"{', '.join(inherited)}: right steps, wrong only because of {source} before them",
                        first="  inherited: ")
     return ["", "Notes:", *lines] if lines else []
+
+
+def _fix(result: CheckResult) -> list[str]:
+    """The edit found to make the root cause's step right, as a change of the learner's own line."""
+    fix = result.root_fix
+    if fix is None:
+        return _wrap(f"fix: no small edit of your lines makes {result.root_cause} right (the search tries =/+=, "
+                     "keepdim, the axis, a sign, a transpose, a factor of the sizes, a size for a number, an "
+                     "op's input for its output and a missing += line): look at its local derivative",
+                     indent="      ")
+    return _wrap(f"fix: this change at {fix.where} makes {fix.gradient} right on every instance:",
+                 indent="      ") + [f"        {line}" for line in fix.change()]
 
 
 def _errors(result: CheckResult) -> list[str]:

@@ -18,7 +18,7 @@ import signal
 import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,13 +108,16 @@ def grade_one(path: Path, learner: str, steps: int, timeout: float | None = None
         return Graded(str(path), learner, (), f"{path}: no exercise found in it (no tagged answer cell, and no "
                       "cell that answers one by what it assigns)", False)
     try:
+        # Fixes are searched for and kept in the gradebook, shown only where a report is asked for them.
         results = check_each([(exercises()[key], submission) for key, submission in answered.items()], str(path),
-                             steps=steps, timeout=timeout)
+                             steps=steps, timeout=timeout, fix=True)
     except (PackError, OSError):
         raise  # the grader's own trouble (a pack, a zygote), not this file's: no grade rather than a wrong one
     except Exception as e:  # a fault of ours this file brings out: its own grade, never the whole run's end
         return Graded(str(path), learner, (), f"{path}: could not be graded: the checker failed on it "
                       f"({type(e).__name__}: {str(e)[:300]})", False)
+    # The maps of where gradients are wrong are for a learner's own page: a gradebook keeps none.
+    results = tuple(replace(r, gradients=tuple(replace(g, error_map=None) for g in r.gradients)) for r in results)
     return Graded(str(path), learner, results, None, False)
 
 

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..engine.results.gradebook import AttemptRow, GradeRow, Snapshot, read_snapshot
-from ..engine.results.records import Kind, Scoring, Stop
+from ..engine.results.records import Fix, Kind, Scoring, Stop
+from .similar import SharedAnswers, similar_answers
 
 # Bumped when a key of `Report.to_dict()` changes meaning or goes away (see the README).
 SCHEMA_VERSION = 1
@@ -91,6 +92,7 @@ class Feedback:
     found: str | None = None  # where in the file the answer was found ("In [57] ..., found by what it computes")
     stop: Stop | None = None  # why the code stopped short, where it did
     gradients: tuple[GradientLine, ...] = ()  # in backprop order
+    fix: Fix | None = None  # the edit found to make the root cause right, where the report was asked for it
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ class Report:
     learners: tuple[Learner, ...]
     totals: tuple[ExerciseTotals, ...]
     difficulty: tuple[Difficulty, ...]
+    # Answers alike where alike answers are unlikely, strongest first: for a person to review, never a grade
+    # (empty where the gradebook was read without its answers).
+    similar: tuple[SharedAnswers, ...] = ()
 
     def learner(self, name: str) -> Learner | None:
         return next((learner for learner in self.learners if learner.learner == name), None)
@@ -134,6 +139,7 @@ class Report:
             "gradients": [{**asdict(d), "kinds": [{"kind": k, "learners": n} for k, n in d.kinds]}
                           for d in self.difficulty],
             "learners": [learner.to_dict() for learner in self.learners],
+            "similar": [group.to_dict() for group in self.similar],
         }
 
 
@@ -151,7 +157,7 @@ def summarize(snapshot: Snapshot, scoring: Scoring = Scoring.STEPS) -> Report:
     learners = tuple(_learner(name, attempts, grades_of, lines_of, scoring)
                      for name, attempts in sorted(by_learner.items()))
     return Report(str(snapshot.path), scoring, exercises, learners, _totals(exercises, learners),
-                  _difficulty(snapshot))
+                  _difficulty(snapshot), similar_answers(snapshot))
 
 
 def _learner(name: str, files: list[AttemptRow], grades_of: dict[int, list[GradeRow]],
@@ -175,7 +181,8 @@ def _learner(name: str, files: list[AttemptRow], grades_of: dict[int, list[Grade
                                     "; ".join(errors) or None, tuple(f.submission for f in hand_in)))
         for exercise, g in answers.items():
             latest[exercise] = Feedback(exercise, g.score_by(scoring), g.passed, g.root_cause, g.root_kind,
-                                        g.root_hint, g.found, g.stop, tuple(lines_of[g.attempt, exercise]))
+                                        g.root_hint, g.found, g.stop, tuple(lines_of[g.attempt, exercise]),
+                                        g.root_fix)
             best_of[exercise].append(g)
     standings = {}
     for exercise in sorted(latest):
@@ -221,7 +228,10 @@ def _difficulty(snapshot: Snapshot) -> tuple[Difficulty, ...]:
     return tuple(difficulty)
 
 
-def read_report(path: Path, hints: bool = True, scoring: Scoring = Scoring.STEPS) -> Report:
+def read_report(path: Path, hints: bool = True, scoring: Scoring = Scoring.STEPS, similar: bool = False,
+                fixes: bool = False) -> Report:
     """The report on the gradebook at `path` (GradebookError where there is none to read), its scores
-    counted by `scoring`; without `hints`, faster, and with no hint in the learners' feedback."""
-    return summarize(read_snapshot(path, hints), scoring)
+    counted by `scoring`; without `hints`, faster, and with no hint in the learners' feedback; with
+    `similar`, slower, with the answers shared across the class; with `fixes`, the learners' feedback
+    says the edit the grading found to make each first wrong step right."""
+    return summarize(read_snapshot(path, hints, answers=similar, fixes=fixes), scoring)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import textwrap
 from dataclasses import dataclass
 
@@ -11,13 +12,20 @@ import tabulate as tabulate_module
 from tabulate import tabulate
 
 from ..engine.results.display import csv_cell, markdown_text, visible
-from ..engine.results.records import Scoring, whole_percent
+from ..engine.results.records import Fix, Scoring, whole_percent
 from .summary import MOST_COMMON_KINDS, Feedback, Learner, Report
 from .title import class_title
 
-SECTIONS = ("class", "gradients", "progress")
+SECTIONS = ("class", "gradients", "progress", "similar")
+DEFAULT_SECTIONS = SECTIONS[:3]  # similar answers only when asked for: it reads every answer, and is not for every eye
 TITLES = {"class": "The class", "gradients": "Gradients: who got each right, and the mistakes made",
-          "progress": "Progress: each learner's scores, attempt by attempt"}
+          "progress": "Progress: each learner's scores, attempt by attempt",
+          "similar": "Similar answers: to review, never a grade"}
+SIMILAR_NOTE = ("Learners whose latest answers to an exercise share what answers rarely share: the same rare wrong "
+                "values, or code that is rare in the class written alike (names, comments, spacing and the order of "
+                "independent lines aside). Strongest first: the strength is the evidence of rarity, in nats, and a "
+                "pair needs more than the log of the number of pairs in the class. For a person to review: it is not "
+                "a grade, and no proof of copying.")
 CLASS_NOTE = "Each exercise: the best score, a check where it passed, (attempts)."
 WIDTH = 88  # a terminal's, for text that is not a table
 SCORING_NOTE = {Scoring.STEPS: "Scores count the gradients whose own step is right (--scoring steps).",
@@ -131,7 +139,7 @@ def _heading(text: str, markdown: bool, level: int = 2) -> str:
     return f"{'#' * level} {text}" if markdown else f"{text}\n{'=-'[level - 2] * len(text)}"
 
 
-def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool = False,
+def render(report: Report, sections: tuple[str, ...] = DEFAULT_SECTIONS, markdown: bool = False,
            title: str | None = None) -> str:
     """The report's `sections`, under `title` (the user's text, shown as it is; by default the class's folder)."""
     title = class_title(report) if title is None else title
@@ -150,9 +158,25 @@ def render(report: Report, sections: tuple[str, ...] = SECTIONS, markdown: bool 
                 # two kinds in a terminal, to fit its width
                 table = gradient_rows(report, exercise, MOST_COMMON_KINDS if markdown else 2)
                 blocks += [_heading(exercise, markdown, 3), _table(table, markdown)]
+        elif section == "similar":
+            blocks += [textwrap.fill(SIMILAR_NOTE, WIDTH), similar_list(report, markdown)]
         else:
             blocks.append(_table(progress_rows(report), markdown))
     return "\n\n".join(blocks) + "\n"
+
+
+def similar_list(report: Report, markdown: bool) -> str:
+    """Each group of similar answers: the exercise, the learners, the strength and the evidence in words."""
+    if not report.similar:
+        return "None: no answers are alike beyond what the class has in common."
+    items = []
+    for number, group in enumerate(report.similar, start=1):
+        learners = ", ".join(_shown(learner, markdown) for learner in group.learners)
+        head = f"{number}. {group.exercise}: {learners} (strength {group.strength:.1f})"
+        items.append(f"{head}\n   - {_shown(group.evidence, markdown)}" if markdown else
+                     textwrap.fill(head, WIDTH, subsequent_indent="   ") + "\n"
+                     + textwrap.fill(visible(group.evidence), WIDTH, initial_indent="   ", subsequent_indent="   "))
+    return "\n".join(items)
 
 
 def learner_view(report: Report, learner: Learner, markdown: bool = False) -> str:
@@ -174,9 +198,22 @@ def learner_view(report: Report, learner: Learner, markdown: bool = False) -> st
             lines.append(f"First wrong step: {f.root_cause}" + (f" ({f.kind})" if f.kind else ""))
         if f.hint:
             lines.append(f"Hint: {f.hint}")
+        if f.fix:
+            lines += _fix(f.fix, markdown)
         if f.root_cause or f.hint:
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _fix(fix: Fix, markdown: bool) -> list[str]:
+    """The edit that makes the first wrong step right, as a change of the learner's line (as code,
+    shown as it is, in Markdown)."""
+    change = fix.change()
+    said = f"Fix: this change at {fix.where} makes {fix.gradient} right on every instance:"
+    if markdown:
+        fence = "`" * max(3, 1 + max(len(run) for run in re.findall(r"`+", fix.before + fix.after) or [""]))
+        return [_shown(said, markdown), "", f"{fence}diff", *(visible(line) for line in change), fence]
+    return [visible(said), *(f"    {visible(line)}" for line in change)]
 
 
 def gradient_lines(feedback: Feedback) -> Table:

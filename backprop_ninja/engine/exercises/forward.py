@@ -29,6 +29,8 @@ class ForwardPass:
         self.leaves = leaves
         statements = _statements(source, leaves)
         self.tensors = tuple(name for name, _ in statements)
+        # Each tensor's expression as syntax: what a fix's missing `+=` line is derived from.
+        self.expressions: dict[str, ast.expr] = dict(statements)
         self._code = compile(source, "<forward pass>", "exec")
         # Which tensors each tensor or leaf feeds: a gradient sums over these uses.
         self.consumers: dict[str, tuple[str, ...]] = {}

@@ -150,9 +150,9 @@ class LearnerSource:
         (kind, description, snippets)."""
         variants = []
         for st in self.writes[name]:
-            for call in (c for c in ast.walk(st.node) if _reduction(c)):
+            for call in (c for c in ast.walk(st.node) if is_reduction(c)):
                 label = f"`{ast.get_source_segment(self.snippets[st.snippet].source, call)}` (line {call.lineno})"
-                axis = _axis_node(call)
+                axis = axis_node(call)
                 if axis is None:
                     continue
                 current = ast.literal_eval(axis)
@@ -331,7 +331,7 @@ def _attr(call: ast.Call) -> str | None:
     return call.func.attr if isinstance(call.func, ast.Attribute) else None
 
 
-def _reduction(node: ast.AST) -> TypeGuard[ast.Call]:
+def is_reduction(node: ast.AST) -> TypeGuard[ast.Call]:
     return isinstance(node, ast.Call) and _attr(node) in REDUCTIONS
 
 
@@ -340,7 +340,7 @@ def _is_method_call(call: ast.Call) -> bool:
     return base_name(call.func) not in ("torch", "F", "nn")
 
 
-def _axis_node(call: ast.Call) -> ast.expr | None:
+def axis_node(call: ast.Call) -> ast.expr | None:
     """The literal axis a reduction is given (`x.sum(0)`, `F.softmax(x, dim=1)`), if any."""
     for keyword in call.keywords:
         if keyword.arg in ("dim", "axis"):

@@ -15,28 +15,36 @@ from ..exercises.exercise import Exercise, ForwardExercise
 from ..isolation.runner import LearnerCode, Session
 from ..reading.answers import Submission
 from ..reading.cells import Snippet
+from ..reading.normal import normal_form
 from ..reading.syntax import written_on_line
-from ..results.records import (ERROR, FAIL, MISSING, PASS, CheckResult, Convergence, Diagnosis, GradientResult,
-                               InstanceError, InstanceInfo, Kind, RootCause)
+from ..results.records import (ERROR, FAIL, MISSING, PASS, WHOLE_SUBMISSION, CheckResult, Convergence, Diagnosis,
+                               Fix, GradientResult, InstanceError, InstanceInfo, Kind, RootCause)
 from .convergence import DEFAULT_STEPS, check_convergence
 from .diagnosis import diagnose, lecture_only
 from .instrument import LearnerSource
-from .trials import DiagnosesItself, Trial, run_trial
+from .picture import error_map
+from .repair import search
+from .trials import DiagnosesItself, Trial, run_trial, truth
+
+
+# Gradients whose error map a result keeps, at most.
+MOST_PICTURES = 6
 
 
 def check(exercise: Exercise, snippets: tuple[Snippet, ...], source: str = "", steps: int = DEFAULT_STEPS,
           progress: Callable[[int, float], None] | None = None, timeout: float | None = None,
-          reading: Submission | None = None) -> CheckResult:
+          reading: Submission | None = None, fix: bool = False) -> CheckResult:
     """Grade the learner's code for `exercise` on every one of its instances; for exercise 4, then
     train with it for `steps` steps next to autograd (`progress(step, loss)` follows that run). The
     code runs in a worker process, for `timeout` seconds in all (by default the exercise's limit):
     run (there) -> compare -> diagnose -> result (here). `reading` is how the code was found in its
-    file, which the result tells too."""
-    return _result(_scored(exercise, snippets, steps, progress, timeout), source, reading)
+    file, which the result tells too. With `fix`, an edit of the learner's lines that makes the root
+    cause's step right is searched for too (the result's `root_fix`)."""
+    return _result(_scored(exercise, snippets, steps, progress, timeout), source, reading, fix)
 
 
 def check_each(answered: Sequence[tuple[Exercise, Submission]], source: str, steps: int = DEFAULT_STEPS,
-               timeout: float | None = None) -> tuple[CheckResult, ...]:
+               timeout: float | None = None, fix: bool = False) -> tuple[CheckResult, ...]:
     """Every exercise one file answers, as `check` would, with all of their scored runs done before
     any diagnosis runs: a diagnosis hands the code right values, and no run that scores it may come
     after one."""
@@ -44,7 +52,7 @@ def check_each(answered: Sequence[tuple[Exercise, Submission]], source: str, ste
     try:
         for exercise, submission in answered:
             scored.append(_scored(exercise, submission.snippets, steps, None, timeout))
-        return tuple(_result(s, source, submission) for s, (_, submission) in zip(scored, answered))
+        return tuple(_result(s, source, submission, fix) for s, (_, submission) in zip(scored, answered))
     finally:
         for s in scored:
             s.code.session.close()
@@ -76,14 +84,16 @@ def _scored(exercise: Exercise, snippets: tuple[Snippet, ...], steps: int,
     return _Scored(exercise, code, plain, gradients, convergence)
 
 
-def _result(scored: _Scored, source: str, reading: Submission | None) -> CheckResult:
-    """The scored runs' result, diagnosed where anything is wrong."""
+def _result(scored: _Scored, source: str, reading: Submission | None, fix: bool) -> CheckResult:
+    """The scored runs' result, diagnosed where anything is wrong (with `fix`, and a fix searched for)."""
     exercise, plain = scored.exercise, scored.plain
     try:
         gradients, root = _diagnosed(exercise, scored.code, scored.gradients, plain)
+        root_fix = _fix(exercise, scored.code, root) if fix else None
     finally:
         scored.code.session.close()
     gradients, root = _with_disagreements(exercise, exercise.disagreements(plain.lecture_run.values), gradients, root)
+    gradients = _pictured(gradients, root)
     followed = tuple(g.name for g in exercise.followed)
     errors = tuple(InstanceError(i.label, replace(run.raised, gradient=written_on_line(run.raised.line, followed)))
                    for i, run in zip(plain.instances, plain.runs) if run.raised)
@@ -94,7 +104,17 @@ def _result(scored: _Scored, source: str, reading: Submission | None) -> CheckRe
                        tuple(InstanceInfo(i.label, i.describe()) for i in plain.instances),
                        errors, plain.lecture_run.output, scored.convergence, root,
                        found=reading.found if reading else "",
-                       notes=(reading.notes if reading else ()) + exercise.remarks(plain.lecture_run.values))
+                       notes=(reading.notes if reading else ()) + exercise.remarks(plain.lecture_run.values),
+                       root_fix=root_fix, fix_searched=fix, normal_form=_normal_form(exercise, scored.code.snippets))
+
+
+def _normal_form(exercise: Exercise, snippets: tuple[Snippet, ...]) -> tuple[str, ...]:
+    """How the learner's code is written, for comparing it across a class: the exercise's own code that
+    runs after it (micrograd's probes) left out, and every name the exercise gives or grades kept."""
+    given = (exercise.provided | set(exercise.collected) | set(exercise.written)
+             | {g.name for g in exercise.followed})
+    own = exercise.program(())
+    return normal_form(tuple(s for s in snippets if s not in own), given)
 
 
 def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientResult, ...],
@@ -124,6 +144,23 @@ def _diagnosed(exercise: Exercise, code: LearnerCode, gradients: tuple[GradientR
             g = replace(g, status=FAIL, note=diagnosis.message)
         diagnosed.append(replace(g, local_status=local_status, diagnosis=diagnosis))
     return tuple(diagnosed), root
+
+
+def _pictured(gradients: tuple[GradientResult, ...], root: RootCause | None) -> tuple[GradientResult, ...]:
+    """The gradients with the maps of where they are wrong kept for the root cause and the first
+    others only: as many as a reader takes in, and a result that stays small."""
+    kept = [g.name for g in gradients if g.error_map and g.name == (root.name if root else None)]
+    kept += [g.name for g in gradients if g.error_map and g.name not in kept][: MOST_PICTURES - len(kept)]
+    return tuple(g if g.name in kept or g.error_map is None else replace(g, error_map=None) for g in gradients)
+
+
+def _fix(exercise: Exercise, code: LearnerCode, root: RootCause | None) -> Fix | None:
+    """The edit that makes the root cause's own step right, where it is one step of a forward pass's
+    backward (not the whole submission's mistake) and the code is still running."""
+    if (root is None or root.diagnosis.kind in WHOLE_SUBMISSION or code.session.stopped
+            or not isinstance(exercise, ForwardExercise) or isinstance(exercise, DiagnosesItself)):
+        return None
+    return search(exercise, code, LearnerSource(code.snippets, tuple(g.name for g in exercise.followed)), root)
 
 
 def _with_disagreements(exercise: Exercise, disagreements: dict[str, str], gradients: tuple[GradientResult, ...],
@@ -157,5 +194,9 @@ def _summarise(name: str, hint: str, plain: Trial, exercise: Exercise) -> Gradie
         status = ERROR if comparison.status == ERROR else FAIL
         note = (f"right on the lecture's instance, but not with {failing.describe()}"
                 f"{'' if sizes_changed else ' (float64 at the same sizes)'}: {detail}")
+    # Where it is wrong, drawn for a gradient wrong on the lecture's instance itself.
+    picture = (error_map(exercise.gradients_from(run.values).get(name), truth(exercise, exercise.lecture)[name],
+                         exercise.lecture) if lecture.status == FAIL else None)
     return GradientResult(name, status, lecture.expected_shape, lecture.shape, lecture.exact,
-                          lecture.approximate, lecture.maxdiff, note, hint, plain.comparisons[name])
+                          lecture.approximate, lecture.maxdiff, note, hint, plain.comparisons[name],
+                          error_map=picture)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from .records import CheckResult, Scoring, Status, Stop
+from .records import CheckResult, Fix, Scoring, Status, Stop
 
 # 2: each grade's score under every scoring policy (`steps_score`, beside the passing share), why its
 # code stopped short (`stop`), and the hand-in each file was part of (`hand_in`).
@@ -205,6 +205,7 @@ class GradeRow:
     found: str | None  # where in the file the answer was found, where there was any finding to do
     steps_score: float
     stop: Stop | None  # why the code did not run to its end, where it did not
+    root_fix: Fix | None = None  # the edit found to make the root cause right, where one was asked for
 
     def score_by(self, scoring: Scoring) -> float:
         return scoring.of(self.passed, self.score, self.steps_score)
@@ -219,26 +220,48 @@ class GradientRow(NamedTuple):  # a tuple: a class has ~100,000 of them
     own_step: bool | None  # is its own step right; None where no diagnosis said
 
 
+class WrongStep(NamedTuple):
+    """A gradient whose own step is wrong, as it compared with the truth on each instance."""
+
+    gradient: str
+    kind: str | None
+    maxdiffs: tuple[float | None, ...]  # None where there is none (the shape is wrong, a nan)
+    wrong_on: int  # the instances it fails on
+
+
+class AnswerRow(NamedTuple):
+    """How one grade's answer is written (the hashes of its statements' normal form) and the gradients
+    whose own step it gets wrong, in backprop order: what comparing answers across a class reads."""
+
+    attempt: int
+    exercise: str
+    normal_form: tuple[str, ...]
+    wrong_steps: tuple[WrongStep, ...]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Everything a report reads, as of one moment: attempts oldest first (by submission time),
-    their grades, and the gradients of every grade in backprop order."""
+    their grades, and the gradients of every grade in backprop order (and, where asked for, how each
+    grade's answer is written and what its wrong steps computed)."""
 
     path: Path
     attempts: tuple[AttemptRow, ...]
     grades: tuple[GradeRow, ...]
     gradients: tuple[GradientRow, ...]
+    answers: tuple[AnswerRow, ...] = ()
 
 
 # A submission graded by several versions of the grader is one attempt: the newest grading counts.
 _NEWEST = ("SELECT * FROM attempts WHERE id IN (SELECT MAX(id) FROM attempts GROUP BY learner, content)")
 
 
-def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
+def read_snapshot(path: Path, hints: bool = True, answers: bool = False, fixes: bool = False) -> Snapshot:
     """The gradebook at `path`, opened read-only and read in one transaction, so that a grading run
     writing to it meanwhile is seen either before or after each of its attempts, never half-way.
     Without `hints`, the root causes' hints and where each answer was found (read from each grade's
-    JSON, the slow part) are None."""
+    JSON, the slow part) are None; with `answers`, each grade's `AnswerRow` is read too (from its JSON);
+    with `fixes`, each grade's root fix, where the grading found one."""
     if not path.is_file():
         raise GradebookError(f"{path}: no gradebook there; `ninja grade` writes one (or give --gradebook PATH)")
     try:
@@ -264,23 +287,45 @@ def read_snapshot(path: Path, hints: bool = True) -> Snapshot:
         attempts = tuple(AttemptRow(*row) for row in db.execute(
             "SELECT id, learner, submission, submitted_at, graded_at, error, COALESCE(hand_in, '#' || id) FROM ("
             + _NEWEST + ") ORDER BY learner, submitted_at, id"))
-        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint, found or None, steps, _stop(stop))
-                       for a, e, s, p, rc, rk, hint, found, steps, stop in db.execute(
+        grades = tuple(GradeRow(a, e, s, bool(p), rc, rk, hint, found or None, steps, _stop(stop),
+                                Fix.from_dict(json.loads(fix)) if fix else None)
+                       for a, e, s, p, rc, rk, hint, found, steps, stop, fix in db.execute(
             "SELECT g.attempt, g.exercise, g.score, g.passed, g.root_cause, g.root_kind, "
             + ("json_extract(g.result, '$.root_hint'), json_extract(g.result, '$.found')" if hints else "NULL, NULL")
-            + ", g.steps_score, g.stop FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
+            + ", g.steps_score, g.stop, " + ("json_extract(g.result, '$.root_fix')" if fixes else "NULL")
+            + " FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt"))
         gradients = tuple(map(GradientRow._make, db.execute(
             "SELECT r.attempt, r.exercise, r.gradient, r.status = 'pass', r.kind,"
             " CASE WHEN r.local_status IS NULL THEN NULL ELSE r.local_status = 'pass' END FROM gradient_grades r"
             " JOIN (" + _NEWEST + ") a ON a.id = r.attempt"
             # A part the submission may leave out (micrograd's relu) is not a gradient it got wrong.
             f" WHERE r.status != '{Status.NOT_DEFINED.value}' ORDER BY r.rowid")))
+        answered = _answers(db) if answers else ()
         db.execute("COMMIT")
     except sqlite3.DatabaseError as e:
         raise GradebookError(f"{path}: not a gradebook this version can read ({e})") from None
     finally:
         db.close()
-    return Snapshot(path, attempts, grades, gradients)
+    return Snapshot(path, attempts, grades, gradients, answered)
+
+
+def _answers(db: sqlite3.Connection) -> tuple[AnswerRow, ...]:
+    """Each grade's normal form, and its gradients whose own step is wrong: only those are taken out of
+    the result's JSON (by SQLite, which reads it faster than Python would)."""
+    wrong: dict[tuple[int, str], list[WrongStep]] = {}
+    for attempt, exercise, gradient, kind, instances in db.execute(
+            "SELECT g.attempt, g.exercise, json_extract(r.value, '$.name'), json_extract(r.value, '$.diagnosis.kind'),"
+            " json_extract(r.value, '$.instances') FROM grades g JOIN (" + _NEWEST + ") a ON a.id = g.attempt,"
+            " json_each(g.result, '$.gradients') r"
+            f" WHERE json_extract(r.value, '$.local_status') = '{Status.FAIL.value}' ORDER BY g.rowid, r.key"):
+        compared = json.loads(instances or "[]")
+        wrong.setdefault((attempt, exercise), []).append(WrongStep(
+            gradient, kind, tuple(c.get("maxdiff") for c in compared),
+            sum(c.get("status") != Status.PASS.value for c in compared)))
+    forms = db.execute("SELECT g.attempt, g.exercise, json_extract(g.result, '$.normal_form') FROM grades g"
+                       " JOIN (" + _NEWEST + ") a ON a.id = g.attempt")
+    return tuple(AnswerRow(attempt, exercise, tuple(json.loads(form) if form else ()),
+                           tuple(wrong.get((attempt, exercise), ()))) for attempt, exercise, form in forms)
 
 
 def _stop(value: str | None) -> Stop | None:

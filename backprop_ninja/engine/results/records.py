@@ -185,6 +185,36 @@ class RootCause:
     graded: bool
 
 
+@dataclass(frozen=True)
+class Fix:
+    """An edit of one of the learner's lines that makes a wrong step right on every instance, found by
+    running it: the whole line as written and as it would be (two lines where a line is added)."""
+
+    gradient: str
+    origin: str  # the file or cell the line is in
+    line: int
+    before: str
+    after: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin}, line {self.line}"
+
+    def change(self) -> list[str]:
+        """The change as a diff's lines: "- " the line, "+ " what it becomes; a line the fix adds
+        after the learner's, which stays as it is, is "+ " after "  " that line."""
+        after = self.after.splitlines()
+        kept = len(after) > 1 and after[0] == self.before
+        return ([f"  {self.before}"] if kept else [f"- {self.before}"]) + [f"+ {line}" for line in after[kept:]]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Fix | None:
+        return None if d is None else _from(cls, d)
+
+
 class Stop(str, Enum):
     """Why the learner's code stopped: set by the grader, never read from the text of a message (a
     learner's own exception may be named anything)."""
@@ -268,6 +298,49 @@ class InstanceError:
 
 
 @dataclass(frozen=True)
+class ErrorMap:
+    """Where a wrong gradient is wrong on the lecture's instance: the learner's value minus autograd's,
+    as a grid small enough to draw and to store. The first dimension is the rows (a 1-D gradient is
+    one row), the others flattened are the columns; where there are more than fit, each cell stands
+    for a `block` of rows x columns and keeps its entry of largest magnitude, with its sign."""
+
+    shape: tuple[int, ...]  # the gradient's full shape
+    rows: str  # the axes' labels, by the sizes' names: "n (32)", "block_size×n_embd (30)"
+    columns: str
+    cells: tuple[tuple[float, ...], ...]  # learner - autograd, to 4 significant digits
+    block: tuple[int, int]  # entries per cell: rows, columns
+    worst: tuple[int, ...]  # the full index of the largest |difference|
+    yours: float  # the two values there
+    autograd: float
+
+    @property
+    def worst_cell(self) -> tuple[int, int]:
+        """The cell (row, column) that holds the worst entry."""
+        if len(self.shape) == 1:
+            return 0, self.worst[0] // self.block[1]
+        column = 0
+        for index, size in zip(self.worst[1:], self.shape[1:]):  # the index among the flattened columns
+            column = column * size + index
+        return self.worst[0] // self.block[0], column // self.block[1]
+
+    @property
+    def largest(self) -> float:
+        """The largest |difference|: what the colour scale runs to, either side of 0."""
+        return max(abs(value) for row in self.cells for value in row)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> ErrorMap | None:
+        if d is None:
+            return None
+        m = _from(cls, d)
+        return cls(**{**asdict(m), "shape": tuple(m.shape), "cells": tuple(tuple(row) for row in m.cells),
+                      "block": tuple(m.block), "worst": tuple(m.worst)})
+
+
+@dataclass(frozen=True)
 class GradientResult:
     """One gradient's verdict over all instances. `exact`, `approximate`, `maxdiff` and `shape` are
     the lecture instance's, as the lecture's `cmp` would print them; `status` is over all."""
@@ -287,10 +360,13 @@ class GradientResult:
     diagnosis: Diagnosis | None = None
     # A gradient never written, where the learner wrote a name that looks like a slip in its name.
     written_as: str | None = None
+    # Where it is wrong on the lecture's instance, for a gradient wrong there with the right shape.
+    error_map: ErrorMap | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "instances": [c.to_dict() for c in self.instances],
-                "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None}
+                "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+                "error_map": self.error_map.to_dict() if self.error_map else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> GradientResult:
@@ -299,7 +375,8 @@ class GradientResult:
                       "expected_shape": tuple(g.expected_shape), "shape": _shape(g.shape),
                       "instances": tuple(Comparison.from_dict(c) for c in g.instances),
                       "local_status": None if g.local_status is None else Status(g.local_status),
-                      "diagnosis": Diagnosis.from_dict(d.get("diagnosis"))})
+                      "diagnosis": Diagnosis.from_dict(d.get("diagnosis")),
+                      "error_map": ErrorMap.from_dict(d.get("error_map"))})
 
 
 @dataclass(frozen=True)
@@ -358,6 +435,13 @@ class CheckResult:
     # what the reading decided that the learner should hear of (a given supplied, a line left out).
     found: str = ""
     notes: tuple[str, ...] = ()
+    # The edit that makes the root cause's own step right, where one was searched for (`fix_searched`)
+    # and found: a hint, shown only where it is asked for.
+    root_fix: Fix | None = None
+    fix_searched: bool = False
+    # How the answer's code is written: the hashes of its statements' normal form (engine/reading/normal.py),
+    # which a class report compares across learners.
+    normal_form: tuple[str, ...] = ()
 
     @property
     def root_cause(self) -> str | None:
@@ -417,6 +501,8 @@ class CheckResult:
             "convergence": self.convergence.to_dict() if self.convergence else None,
             "found": self.found,
             "notes": list(self.notes),
+            "normal_form": list(self.normal_form),
+            **({"root_fix": self.root_fix.to_dict() if self.root_fix else None} if self.fix_searched else {}),
         }
 
     @classmethod
@@ -428,4 +514,6 @@ class CheckResult:
                    tuple(_from(InstanceInfo, i) for i in d["instances"]),
                    tuple(InstanceError.from_dict(e) for e in d.get("errors", ())), d.get("output", ""),
                    Convergence.from_dict(d.get("convergence")), root, d.get("schema", SCHEMA_VERSION),
-                   str(d.get("found") or ""), tuple(str(note) for note in d.get("notes") or ()))
+                   str(d.get("found") or ""), tuple(str(note) for note in d.get("notes") or ()),
+                   root_fix=Fix.from_dict(d.get("root_fix")), fix_searched="root_fix" in d,
+                   normal_form=tuple(str(h) for h in d.get("normal_form") or ()))

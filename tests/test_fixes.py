@@ -1,0 +1,102 @@
+"""The verified fix, end to end: on every known-wrong answer of every pack (one mistake each), the
+fix the check finds, applied to the file, makes the whole check pass; it is found for at least 80% of
+them; and `ninja check --hints fix`, its JSON and the in-notebook check show it."""
+import json
+
+import pytest
+
+from backprop_ninja.check.notebook import check_answer
+from backprop_ninja.engine.exercises.registry import packs, with_references
+from backprop_ninja.engine.judging.verdict import check
+from backprop_ninja.engine.reading.cells import Snippet
+from conftest import worked
+
+
+def applied(source: str, line: int, after: str) -> str:
+    """The file with its line `line` as the fix has it."""
+    lines = source.splitlines(keepends=True)
+    lines[line - 1] = after + "\n"
+    return "".join(lines)
+
+
+def _mistakes():
+    for pack in packs().values():
+        pack = with_references(pack)
+        by_key = {e.key: e for e in pack.exercises}
+        for mistake in pack.mistakes:
+            yield by_key[mistake.exercise], mistake
+
+
+@pytest.fixture(scope="module")
+def fixed():
+    """For each known mistake: (its name, the fix found or None, whether the fixed file passes)."""
+    found = []
+    for exercise, mistake in _mistakes():
+        result = check(exercise, (Snippet(mistake.source, "answer.py"),), "answer.py", steps=50, fix=True)
+        assert result.fix_searched and not result.passed
+        fix = result.root_fix
+        passes = None
+        if fix:
+            assert fix.gradient == result.root_cause and fix.origin == "answer.py"
+            assert mistake.source.splitlines()[fix.line - 1] == fix.before, "the learner's line, as written"
+            again = check(exercise, (Snippet(applied(mistake.source, fix.line, fix.after), "answer.py"),),
+                          "answer.py", steps=50)
+            passes = again.passed
+        found.append((f"{exercise.key}: {mistake.name}", fix, passes))
+    return found
+
+
+def test_every_fix_shown_makes_the_check_pass(fixed):
+    assert [(name, fix) for name, fix, passes in fixed if fix and not passes] == []
+
+
+def test_a_fix_is_found_for_at_least_four_in_five_mistakes(fixed):
+    share = sum(bool(passes) for _, _, passes in fixed) / len(fixed)
+    missed = [name for name, fix, _ in fixed if fix is None]
+    assert share >= 0.8, f"{share:.0%}; none for {missed}"
+
+
+def test_ninja_check_hints_fix_shows_the_change_and_json_carries_it(tmp_path, run_ninja):
+    answer = tmp_path / "ex1.py"
+    answer.write_text(worked("ex1").replace("(1.0 / (n - 1))", "(1.0 / n)"))
+    code, out, _ = run_ninja("check", "ex1", answer, "--hints", "fix", "--no-color")
+    assert code == 1
+    words = " ".join(out.split())  # as wrapped to the terminal's width
+    assert "line 23 makes dbndiff2 right on every instance" in words and "fix: this change at" in words
+    assert "+ dbndiff2 = (1.0 / (n - 1)) * torch.ones_like(bndiff2) * dbnvar" in out
+    code, out, _ = run_ninja("check", "ex1", answer, "--hints", "fix", "--json")
+    fix = json.loads(out)["root_fix"]
+    assert fix["gradient"] == "dbndiff2" and fix["after"].strip().startswith("dbndiff2 = (1.0 / (n - 1))")
+    code, out, _ = run_ninja("check", "ex1", answer, "--json")
+    assert "root_fix" not in json.loads(out), "no search unless asked"
+    code, out, _ = run_ninja("check", "ex1", answer, "--no-color")
+    assert "fix:" not in out
+
+
+def test_the_notebook_check_gives_the_fix_when_asked():
+    wrong = worked("ex1").replace("dbnbias = dhpreact.sum(0, keepdim=True)", "dbnbias = dhpreact.sum(1, keepdim=True)")
+    assert "dbnbias = dhpreact.sum(0, keepdim=True)" in str(check_answer("ex1", code=wrong, hints="fix"))
+    assert "fix:" not in str(check_answer("ex1", code=wrong))
+
+
+def test_grading_keeps_the_fix_and_feedback_shows_it_only_when_asked(tmp_path, run_ninja):
+    course = tmp_path / "class"
+    for learner, answer in (("ada", worked("ex1").replace("(1.0 / (n - 1))", "(1.0 / n)")), ("bob", worked("ex1"))):
+        (course / learner).mkdir(parents=True)
+        (course / learner / "ex1.py").write_text(answer)
+    book = tmp_path / "class.db"
+    code, _, err = run_ninja("grade", course, "--gradebook", book, "--learner-from", "folder")
+    assert code == 0, err
+    code, _, err = run_ninja("report", "--gradebook", book, "--feedback", tmp_path / "plain")
+    assert code == 0, err
+    assert "First wrong step: dbndiff2" in (tmp_path / "plain" / "ada.md").read_text()
+    assert "Fix" not in (tmp_path / "plain" / "ada.md").read_text()
+    code, _, err = run_ninja("report", "--gradebook", book, "--feedback", tmp_path / "fixed", "--hints", "fix")
+    assert code == 0, err
+    feedback = (tmp_path / "fixed" / "ada.md").read_text()
+    assert "makes dbndiff2 right on every instance" in feedback
+    assert "```diff\n- dbndiff2 = (1.0 / n) * torch.ones_like(bndiff2) * dbnvar\n" \
+           "+ dbndiff2 = (1.0 / (n - 1)) * torch.ones_like(bndiff2) * dbnvar\n```" in feedback
+    assert "Fix" not in (tmp_path / "fixed" / "bob.md").read_text()
+    code, out, _ = run_ninja("report", "--gradebook", book, "--learner", "ada", "--hints", "fix")
+    assert "    + dbndiff2 = (1.0 / (n - 1)) * torch.ones_like(bndiff2) * dbnvar" in out
