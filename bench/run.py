@@ -322,19 +322,25 @@ def main() -> None:
                        [*_ninja(), "check", "ex1", str(failing)], [*_ninja(), "check", "ex1", "reference/ex1.py"],
                        args.runs, target=2.0)
     if wanted("fix"):
+        from backprop_ninja.engine.exercises import registry
+
+        micrograd = registry.with_references(registry.pack_named("micrograd"))
+        endless = next(m for m in micrograd.mistakes if m.name == "backward with no topological order")
+        reference = (REPO / "reference" / "ex1.py").read_text()
+        # A mistake whose fix is found (the += into dcounts forgotten); one no edit makes right, for
+        # which every edit is tried; and one whose edits loop for ever, for which the search runs
+        # out of its time.
+        cases = (("ex1", "its fix found", reference.replace("dcounts += torch.ones_like(counts) * dcounts_sum\n", "")),
+                 ("ex1", "no fix found: every edit tried", reference.replace(
+                     "dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - h**2) * dh * h")),
+                 ("micrograd", "edits that loop for ever: the search out of time", endless.source))
         with tempfile.TemporaryDirectory() as work:
-            # A mistake whose fix is found (the += into dcounts forgotten), and one no edit tried
-            # makes right, for which the search runs to its end.
-            reference = (REPO / "reference" / "ex1.py").read_text()
-            for label, wrong in (("its fix found", reference.replace(
-                    "dcounts += torch.ones_like(counts) * dcounts_sum\n", "")),
-                    ("no fix found: the whole search", reference.replace(
-                        "dhpreact = (1.0 - h**2) * dh", "dhpreact = (1.0 - h**2) * dh * h"))):
-                failing = Path(work) / "ex1.py"
+            for key, label, wrong in cases:
+                failing = Path(work) / f"{key}.py"
                 failing.write_text(wrong)
-                wall_ratio(f"ninja check ex1 --hints fix on a failing submission ({label}), against the same "
-                           "check without the search", [*_ninja(), "check", "ex1", str(failing), "--hints", "fix"],
-                           [*_ninja(), "check", "ex1", str(failing)], args.runs, target=2.0)
+                wall_ratio(f"ninja check {key} --hints fix on a failing submission ({label}), against the same "
+                           "check without the search", [*_ninja(), "check", key, str(failing), "--hints", "fix"],
+                           [*_ninja(), "check", key, str(failing)], args.runs, target=2.0)
     if wanted("ex4"):
         from backprop_ninja.engine.judging.convergence import DEFAULT_STEPS
 

@@ -11,7 +11,8 @@ from backprop_ninja.check.render import render
 from backprop_ninja.engine.exercises.derivative import ONE, contribution
 from backprop_ninja.engine.exercises.registry import exercises
 from backprop_ninja.engine.judging.instrument import LearnerSource
-from backprop_ninja.engine.judging.repair import _Editing, candidates
+from backprop_ninja.engine.judging.edits import Editing, candidates
+from backprop_ninja.engine.judging.repair import _method
 from backprop_ninja.engine.judging.trials import namespace
 from backprop_ninja.engine.reading.cells import Snippet
 from backprop_ninja.engine.results.records import CheckResult, Diagnosis, Fix, Kind, RootCause
@@ -54,7 +55,7 @@ def _edits(code: str, gradient: str, kind: Kind, key: str = "ex1") -> list[str]:
     snippets = (Snippet(code, "answer.py"),)
     source = LearnerSource(snippets, tuple(g.name for g in exercise.followed))
     followed = next(g for g in exercise.followed if g.name == gradient)
-    return [edit.after for edit in candidates(_Editing(exercise, source, followed), kind)]
+    return [edit.after for edit in candidates(Editing(exercise, source, followed, source.writes[gradient]), kind)]
 
 
 def test_the_edits_the_kind_points_to_come_first_and_each_keeps_the_other_lines():
@@ -107,3 +108,38 @@ def test_a_fix_is_shown_as_a_change_of_the_line_at_hints_fix_only():
     shown = render(_result(added, True), hints="fix")
     assert "          dcounts_sum = x\n        + dcounts += y" in shown
     assert "no small edit of your lines makes dbndiff2 right" in render(_result(None, True), hints="fix")
+
+
+def test_a_change_of_several_lines_shows_each_line_taken_away_and_put_back():
+    fix = Fix("__add__", "value.py", 5, "self.grad = g\nother.grad = g", "self.grad += g\nother.grad += g")
+    assert fix.change() == ["- self.grad = g", "- other.grad = g", "+ self.grad += g", "+ other.grad += g"]
+    added = Fix("dcounts", "a.py", 9, "dcounts_sum = x", "dcounts_sum = x\ndcounts += y")
+    assert added.change() == ["  dcounts_sum = x", "+ dcounts += y"]
+
+
+VALUE = '''\
+class Value:
+    def __mul__(self, other):
+        out = Value(self.data * other.data, (self, other), '*')
+
+        def _backward():
+            self.grad = other.data
+            other.grad = self.data
+        out._backward = _backward
+        return out
+'''
+
+
+def test_a_micrograd_ops_edits_are_of_its_own_lines_its_grads_and_its_output():
+    exercise = exercises()["micrograd"]
+    source = LearnerSource((Snippet(VALUE, "value.py"),), tuple(g.name for g in exercise.followed))
+    statements, output = _method(source, "__mul__")
+    assert output == "out"
+    followed = next(g for g in exercise.followed if g.name == "__mul__")
+    edits = [(edit.line, edit.after) for edit in candidates(Editing(exercise, source, followed, statements, output),
+                                                             Kind.LOCAL)]
+    assert (6, "            self.grad += other.data") in edits  # `=` for `+=`, one line
+    assert (6, "            self.grad += other.data\n            other.grad += self.data") in edits  # both at once
+    assert (6, "            self.grad = other.data * out.grad\n            other.grad = self.data * out.grad") in edits
+    assert (6, "            self.grad = out.data") in edits  # the output's value for an operand's
+    assert all(line >= 3 for line, _ in edits), "only the op's own lines"

@@ -9,13 +9,14 @@ from backprop_ninja.check.notebook import check_answer
 from backprop_ninja.engine.exercises.registry import packs, with_references
 from backprop_ninja.engine.judging.verdict import check
 from backprop_ninja.engine.reading.cells import Snippet
+from backprop_ninja.engine.results.records import Fix
 from conftest import worked
 
 
-def applied(source: str, line: int, after: str) -> str:
-    """The file with its line `line` as the fix has it."""
+def applied(source: str, fix: Fix) -> str:
+    """The file with the lines the fix changes as it has them."""
     lines = source.splitlines(keepends=True)
-    lines[line - 1] = after + "\n"
+    lines[fix.line - 1:fix.line - 1 + len(fix.before.splitlines())] = [fix.after + "\n"]
     return "".join(lines)
 
 
@@ -38,8 +39,9 @@ def fixed():
         passes = None
         if fix:
             assert fix.gradient == result.root_cause and fix.origin == "answer.py"
-            assert mistake.source.splitlines()[fix.line - 1] == fix.before, "the learner's line, as written"
-            again = check(exercise, (Snippet(applied(mistake.source, fix.line, fix.after), "answer.py"),),
+            written = mistake.source.splitlines()[fix.line - 1:fix.line - 1 + len(fix.before.splitlines())]
+            assert written == fix.before.splitlines(), "the learner's lines, as written"
+            again = check(exercise, (Snippet(applied(mistake.source, fix), "answer.py"),),
                           "answer.py", steps=50)
             passes = again.passed
         found.append((f"{exercise.key}: {mistake.name}", fix, passes))

@@ -155,12 +155,11 @@ def _pictured(gradients: tuple[GradientResult, ...], root: RootCause | None) -> 
 
 
 def _fix(exercise: Exercise, code: LearnerCode, root: RootCause | None) -> Fix | None:
-    """The edit that makes the root cause's own step right, where it is one step of a forward pass's
-    backward (not the whole submission's mistake) and the code is still running."""
-    if (root is None or root.diagnosis.kind in WHOLE_SUBMISSION or code.session.stopped
-            or not isinstance(exercise, ForwardExercise) or isinstance(exercise, DiagnosesItself)):
+    """The edit that makes the root cause's own step right, where it is one step (not the whole
+    submission's mistake) and the code is still running."""
+    if root is None or root.diagnosis.kind in WHOLE_SUBMISSION or code.session.stopped:
         return None
-    return search(exercise, code, LearnerSource(code.snippets, tuple(g.name for g in exercise.followed)), root)
+    return search(exercise, code.snippets, root)
 
 
 def _with_disagreements(exercise: Exercise, disagreements: dict[str, str], gradients: tuple[GradientResult, ...],

@@ -187,8 +187,8 @@ class RootCause:
 
 @dataclass(frozen=True)
 class Fix:
-    """An edit of one of the learner's lines that makes a wrong step right on every instance, found by
-    running it: the whole line as written and as it would be (two lines where a line is added)."""
+    """An edit of the learner's lines that makes a wrong step right on every instance, found by running
+    it: the whole lines from `line` on as written and as they would be (a line more where one is added)."""
 
     gradient: str
     origin: str  # the file or cell the line is in
@@ -203,9 +203,10 @@ class Fix:
     def change(self) -> list[str]:
         """The change as a diff's lines: "- " the line, "+ " what it becomes; a line the fix adds
         after the learner's, which stays as it is, is "+ " after "  " that line."""
-        after = self.after.splitlines()
-        kept = len(after) > 1 and after[0] == self.before
-        return ([f"  {self.before}"] if kept else [f"- {self.before}"]) + [f"+ {line}" for line in after[kept:]]
+        before, after = self.before.splitlines(), self.after.splitlines()
+        if len(after) > len(before) and after[:len(before)] == before:  # lines added after the learner's
+            return [f"  {line}" for line in before] + [f"+ {line}" for line in after[len(before):]]
+        return [f"- {line}" for line in before] + [f"+ {line}" for line in after]
 
     def to_dict(self) -> dict:
         return asdict(self)
