@@ -160,7 +160,7 @@ def test_json_keys_are_stable(report):
     ada = next(x for x in data["learners"] if x["learner"] == "ada")
     assert [a["scores"]["ex1"] for a in ada["attempts"]][-1] == 1.0 and len(ada["attempts"]) == 2
     assert set(ada["latest"]["ex1"]) == {"exercise", "score", "passed", "root_cause", "kind", "hint", "found",
-                                         "gradients", "stop"}
+                                         "gradients", "stop", "fix"}
     dee = next(x for x in data["learners"] if x["learner"] == "dee")
     assert dee["attempts"][0]["error"] and dee["attempts"][0]["scores"] == {}
 
