@@ -143,3 +143,9 @@ def test_a_micrograd_ops_edits_are_of_its_own_lines_its_grads_and_its_output():
     assert (6, "            self.grad = other.data * out.grad\n            other.grad = self.data * out.grad") in edits
     assert (6, "            self.grad = out.data") in edits  # the output's value for an operand's
     assert all(line >= 3 for line, _ in edits), "only the op's own lines"
+
+
+def test_every_size_written_as_a_number_on_a_line_is_replaced_at_once_too():
+    edits = _edits("dlogprobs = torch.zeros((32, 27))\n", "dlogprobs", Kind.HARD_CODED_SIZE)
+    assert "dlogprobs = torch.zeros((n, 27))" in edits
+    assert "dlogprobs = torch.zeros((n, vocab_size))" in edits

@@ -34,9 +34,11 @@ def _flag(value: bool | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _wrap(text: str, indent: str = "  ", first: str | None = None) -> list[str]:
+def _wrap(text: str, indent: str = "  ", first: str | None = None, whole_words: bool = False) -> list[str]:
+    """`text` wrapped to the width; with `whole_words`, a long word (a path) is never broken."""
     return textwrap.wrap(text, WIDTH, initial_indent=indent if first is None else first,
-                         subsequent_indent=indent + "  ")
+                         subsequent_indent=indent + "  ", break_long_words=not whole_words,
+                         break_on_hyphens=not whole_words)
 
 
 def _table(result: CheckResult) -> tuple[list[str], list[list[str]]]:
@@ -171,7 +173,7 @@ def _fix(result: CheckResult) -> list[str]:
                      "op's input for its output and a missing += line): look at its local derivative",
                      indent="      ")
     return _wrap(f"fix: this change at {fix.where} makes {fix.gradient} right on every instance:",
-                 indent="      ") + [f"        {line}" for line in fix.change()]
+                 indent="      ", whole_words=True) + [f"        {line}" for line in fix.change()]
 
 
 def _errors(result: CheckResult) -> list[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ..exercises.derivative import ONE, contribution
@@ -58,12 +58,21 @@ class Editing:
 
     def replaced(self, snippet: int, node: ast.expr | ast.stmt, text: str) -> Edit | None:
         """The code with `node`'s text (on one line) replaced by `text`."""
-        if node.end_lineno != node.lineno or node.end_col_offset is None:
+        return self.all_replaced(snippet, [(node, text)])
+
+    def all_replaced(self, snippet: int, replacements: Sequence[tuple[ast.expr | ast.stmt, str]]) -> Edit | None:
+        """The code with each node's text replaced, where they are all on one line and none overlaps."""
+        if not replacements or len({node.lineno for node, _ in replacements}) > 1 or any(
+                node.end_lineno != node.lineno or node.end_col_offset is None for node, _ in replacements):
             return None
-        lines = self.source.snippets[snippet].source.splitlines(keepends=True)
-        line = lines[node.lineno - 1].encode()  # ast counts UTF-8 bytes
-        edited = (line[:node.col_offset] + text.encode() + line[node.end_col_offset:]).decode()
-        return self.with_line(snippet, node.lineno, edited)
+        lineno = replacements[0][0].lineno
+        line = self.source.snippets[snippet].source.splitlines(keepends=True)[lineno - 1].encode()  # UTF-8 offsets
+        end = len(line)
+        for node, text in sorted(replacements, key=lambda r: -r[0].col_offset):
+            if node.end_col_offset is None or node.end_col_offset > end:
+                return None  # overlapping
+            line, end = line[:node.col_offset] + text.encode() + line[node.end_col_offset:], node.col_offset
+        return self.with_line(snippet, lineno, line.decode())
 
     def with_line(self, snippet: int, lineno: int, edited: str) -> Edit | None:
         return self.with_lines(snippet, {lineno: edited})
@@ -241,11 +250,11 @@ def rescaled(e: Editing, st: Statement) -> Iterator[Edit | None]:
 
 @_each_statement
 def literal(e: Editing, st: Statement) -> Iterator[Edit | None]:
-    """A number replaced by the size it equals (or its inverse, or one less)."""
-    for node in ast.walk(st.node):
-        if not (isinstance(node, ast.Constant) and isinstance(node.value, (int, float))
-                and not isinstance(node.value, bool) and node.value):
-            continue
+    """A number replaced by the size it equals (or its inverse, or one less); then every number on a
+    line that equals a size, each by the first size it equals, at once (`torch.zeros((32, 27))`)."""
+    numbers = [node for node in ast.walk(st.node) if isinstance(node, ast.Constant) and node.value
+               and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)]
+    for node in numbers:
         for label, size in e.sizes.items():
             if node.value == size:
                 yield e.replaced(st.snippet, node, label)
@@ -255,6 +264,12 @@ def literal(e: Editing, st: Statement) -> Iterator[Edit | None]:
                 yield e.replaced(st.snippet, node, f"(1 / {label})")
             elif node.value == size * size:
                 yield e.replaced(st.snippet, node, f"{label}**2")
+    label_of = {size: label for label, size in reversed(e.sizes.items())}
+    sized = [(node, label_of[node.value]) for node in numbers if node.value in label_of]
+    for lineno in sorted({node.lineno for node, _ in sized}):
+        on_line = [(node, label) for node, label in sized if node.lineno == lineno]
+        if len(on_line) > 1:
+            yield e.all_replaced(st.snippet, on_line)
 
 
 @_each_statement
