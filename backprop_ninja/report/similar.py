@@ -15,7 +15,10 @@ lecture's solution, line by line) would otherwise add up to as much as a rare on
 class makes (a missing `+=`) says nothing of two of them. A pair is kept when its evidence is more than
 the log of the number of pairs in the class: among that many pairs, coincidences up to that are to be
 expected. So a rare mistake and the line that makes it, which mostly say the same thing twice, are not
-enough alone: with one more rare thing in common (a helper line, another mistake), they are.
+enough alone: with one more rare thing in common (a helper line, another mistake), they are. Code
+alike with no rare mistake in common needs MOST_BY_CHANCE + 1 rare statements at least: a right line
+has only a few ways to be written, and in a class of independent learners two of them share a few
+such lines by chance (as real learners' notebooks, graded, do).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from ..engine.results.records import WHOLE_SUBMISSION
 
 # Held by more than this share of the class (see `most_rare`), what learners share is common: no evidence.
 COMMON_SHARE = 0.1
+# Rare statements two learners who share no rare mistake may have in common by chance.
+MOST_BY_CHANCE = 5
 _SIGNIFICANT_DIGITS = 4
 _WHOLE_SUBMISSION = {kind.value for kind in WHOLE_SUBMISSION}  # every gradient fails, right values or not
 
@@ -127,7 +132,8 @@ def _groups(exercise: str, answers: dict[str, AnswerRow], backprop: dict[str, in
             for pair in combinations(sorted(who), 2):
                 shared[pair].append(item)
     scores = {pair: sum(weight[item] for item in items) for pair, items in shared.items()}
-    kept = {pair for pair, score in scores.items() if score > threshold(class_size)}
+    kept = {pair for pair, score in scores.items() if score > threshold(class_size) and (
+        any(isinstance(item, _Mistake) for item in shared[pair]) or len(shared[pair]) > MOST_BY_CHANCE)}
     groups = []
     for members in _cliques(kept, scores):
         pairs = list(combinations(members, 2))

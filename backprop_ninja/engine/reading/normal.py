@@ -66,14 +66,14 @@ class _Normaliser(ast.NodeVisitor):
                 yield from self._class_members(node)
             elif not _no_work(node):
                 self._statement(node)
-                yield ast.unparse(node)
+                yield ast.unparse(_Canonical().visit(node))
 
     def _class_members(self, node: ast.ClassDef) -> Iterator[str]:
         name = self._class_name(node)
         for member in node.body:
             if not _no_work(member):
                 self._member(member)
-                yield f"class {name}: {ast.unparse(member)}"
+                yield f"class {name}: {ast.unparse(_Canonical().visit(member))}"
 
     def _class_name(self, node: ast.ClassDef) -> str:
         for expression in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
@@ -95,6 +95,7 @@ class _Normaliser(ast.NodeVisitor):
     def _statement(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
             self.visit(node.value)
+            node.value = _Canonical().visit(node.value)  # its names renamed: a placeholder is of the one form
             defined = ast.unparse(node.value)
             for i, target in enumerate(node.targets):
                 self._bind(target, f"{defined} #{i}")
@@ -105,6 +106,7 @@ class _Normaliser(ast.NodeVisitor):
             self._bind(node.target, ast.unparse(node.value) if node.value else ast.unparse(node.annotation))
         elif isinstance(node, ast.AugAssign):
             self.visit(node.value)
+            node.value = _Canonical().visit(node.value)
             if isinstance(node.target, ast.Name) and node.target.id not in self.given:
                 # `t += x` reads t as it was, and binds t anew to what it has become
                 name = node.target.id
@@ -244,6 +246,34 @@ class _Normaliser(ast.NodeVisitor):
         self.placeholders = outer
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+
+class _Canonical(ast.NodeTransformer):
+    """One way of writing what is written many ways alike: the operands of a chain of + or of * in one
+    order (`bngain * dhpreact` is `dhpreact * bngain`), and a whole number as an int (1.0 is 1). Those
+    variants are how learners differ by chance, not by source."""
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.expr:
+        self.generic_visit(node)
+        if not isinstance(node.op, (ast.Add, ast.Mult)):
+            return node
+        operands = sorted(_chain(node, type(node.op)), key=ast.unparse)
+        chained = operands[0]
+        for operand in operands[1:]:
+            chained = ast.BinOp(chained, type(node.op)(), operand)
+        return chained
+
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        if isinstance(node.value, float) and node.value.is_integer():
+            return ast.Constant(int(node.value))
+        return node
+
+
+def _chain(node: ast.expr, op: type[ast.operator]) -> list[ast.expr]:
+    """The operands of a chain of one operator: `a * b * c` is [a, b, c]."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, op):
+        return _chain(node.left, op) + _chain(node.right, op)
+    return [node]
 
 
 def _no_work(node: ast.stmt) -> bool:
