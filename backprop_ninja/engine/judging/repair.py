@@ -21,7 +21,7 @@ from .trials import run_trial
 # Edits tried at most, and the seconds their runs may take in all (an edit may make a loop endless), so
 # that a failing check with the search takes well under twice as long as without it.
 MOST_TRIES = 120
-SEARCH_SECONDS = 3.0
+SEARCH_SECONDS = 2.0
 
 
 def search(exercise: Exercise, snippets: tuple[Snippet, ...], root: RootCause) -> Fix | None:
