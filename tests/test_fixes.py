@@ -100,3 +100,15 @@ def test_grading_keeps_the_fix_and_feedback_shows_it_only_when_asked(tmp_path, r
     assert "Fix" not in (tmp_path / "fixed" / "bob.md").read_text()
     code, out, _ = run_ninja("report", "--gradebook", book, "--learner", "ada", "--hints", "fix")
     assert "    + dbndiff2 = (1.0 / (n - 1)) * torch.ones_like(bndiff2) * dbnvar" in out
+
+
+def test_a_statement_written_over_several_lines_is_edited_whole():
+    from backprop_ninja.engine.exercises.registry import exercises
+
+    wrong = worked("ex1").replace("dbnvar = (-0.5 * (bnvar + 1e-5)**-1.5) * dbnvar_inv",
+                                  "dbnvar = ((-0.5 * (bnvar + 1e-5)**-1.5)\n          * -dbnvar_inv)")
+    assert wrong != worked("ex1")
+    result = check(exercises()["ex1"], (Snippet(wrong, "answer.py"),), "answer.py", fix=True)
+    fix = result.root_fix
+    assert fix is not None and fix.gradient == "dbnvar" and len(fix.before.splitlines()) == 2
+    assert check(exercises()["ex1"], (Snippet(applied(wrong, fix), "answer.py"),), "answer.py").passed

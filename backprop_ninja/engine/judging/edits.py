@@ -61,18 +61,25 @@ class Editing:
         return self.all_replaced(snippet, [(node, text)])
 
     def all_replaced(self, snippet: int, replacements: Sequence[tuple[ast.expr | ast.stmt, str]]) -> Edit | None:
-        """The code with each node's text replaced, where they are all on one line and none overlaps."""
-        if not replacements or len({node.lineno for node, _ in replacements}) > 1 or any(
-                node.end_lineno != node.lineno or node.end_col_offset is None for node, _ in replacements):
+        """The code with each node's text replaced, where none overlaps another. A node written over
+        several lines is replaced with them: the lines it took become as many as its new text takes."""
+        if not replacements or any(node.end_lineno is None or node.end_col_offset is None for node, _ in replacements):
             return None
-        lineno = replacements[0][0].lineno
-        line = self.source.snippets[snippet].source.splitlines(keepends=True)[lineno - 1].encode()  # UTF-8 offsets
-        end = len(line)
-        for node, text in sorted(replacements, key=lambda r: -r[0].col_offset):
-            if node.end_col_offset is None or node.end_col_offset > end:
+        lines = self.source.snippets[snippet].source.splitlines(keepends=True)
+        first = min(node.lineno for node, _ in replacements)
+        last = max(node.end_lineno or node.lineno for node, _ in replacements)
+        starts = [0]  # where each line from `first` on starts, in UTF-8 bytes, as ast counts offsets
+        for line in lines[first - 1:last]:
+            starts.append(starts[-1] + len(line.encode()))
+        block, end = "".join(lines[first - 1:last]).encode(), starts[-1]
+        spans = sorted(((starts[node.lineno - first] + node.col_offset,
+                         starts[(node.end_lineno or node.lineno) - first] + (node.end_col_offset or 0), text)
+                        for node, text in replacements), reverse=True)
+        for start, stop, text in spans:
+            if stop > end:
                 return None  # overlapping
-            line, end = line[:node.col_offset] + text.encode() + line[node.end_col_offset:], node.col_offset
-        return self.with_line(snippet, lineno, line.decode())
+            block, end = block[:start] + text.encode() + block[stop:], start
+        return self.with_lines(snippet, {first: block.decode(), **{n: "" for n in range(first + 1, last + 1)}})
 
     def with_line(self, snippet: int, lineno: int, edited: str) -> Edit | None:
         return self.with_lines(snippet, {lineno: edited})
@@ -187,18 +194,26 @@ def axis(e: Editing, st: Statement) -> Iterator[Edit | None]:
 
 @_each_statement
 def sign(e: Editing, st: Statement) -> Iterator[Edit | None]:
-    """The whole right side negated, a minus taken away, or a + for a - and back."""
-    for value in _values(st):
-        if isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub):
-            yield e.replaced(st.snippet, value, e.text(st.snippet, value.operand))
-        else:
-            yield e.replaced(st.snippet, value, f"-{e.operand(st.snippet, value)}")
+    """A minus taken away, a + for a - and back, a difference the other way round, or the whole right
+    side negated (by its leading number's sign, where it starts with one: `-1.0 / n` for `1.0 / n`)."""
     for node in ast.walk(st.node):
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and node not in _values(st):
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
             yield e.replaced(st.snippet, node, e.text(st.snippet, node.operand))
-        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
+    for node in ast.walk(st.node):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub)):
             flipped = " - " if isinstance(node.op, ast.Add) else " + "
             yield e.replaced(st.snippet, node, e.text(st.snippet, node.left) + flipped + e.text(st.snippet, node.right))
+            if isinstance(node.op, ast.Sub):
+                left = e.text(st.snippet, node.left)
+                if isinstance(node.left, ast.BinOp) and isinstance(node.left.op, (ast.Add, ast.Sub)):
+                    left = f"({left})"  # what is subtracted whole
+                yield e.replaced(st.snippet, node, f"{e.text(st.snippet, node.right)} - {left}")
+    for value in _values(st):
+        leading = value.left if isinstance(value, ast.BinOp) and isinstance(value.op, (ast.Mult, ast.Div)) else None
+        if isinstance(leading, ast.Constant):
+            yield e.replaced(st.snippet, leading, f"-{e.text(st.snippet, leading)}")
+        elif not (isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.USub)):
+            yield e.replaced(st.snippet, value, f"-{e.operand(st.snippet, value)}")
 
 
 @_each_statement
@@ -414,7 +429,8 @@ FAMILIES: tuple[Family, ...] = (assignment, all_assignments, keepdim, axis, sign
                                 local_derivative)
 # Where the diagnosis's kind points first.
 POINTS_TO: dict[Kind | PackKind, tuple[Family, ...]] = {
-    Kind.MISSING_BRANCH: (assignment, all_assignments, branch), Kind.SHAPE: (keepdim, view, axis), Kind.WRONG_AXIS: (axis, keepdim),
+    Kind.MISSING_BRANCH: (assignment, all_assignments, branch), Kind.SHAPE: (keepdim, view, axis),
+    Kind.WRONG_AXIS: (axis, keepdim),
     Kind.SIGN: (sign,), Kind.SCALE: (factor, rescaled, literal), Kind.HARD_CODED_SIZE: (literal, factor),
     Kind.TRANSPOSE: (transpose,), Kind.DUPLICATE_INDEX: (assignment, accumulate), Kind.RAISED: (misspelt, transpose)}
 
