@@ -112,3 +112,16 @@ def test_a_statement_written_over_several_lines_is_edited_whole():
     fix = result.root_fix
     assert fix is not None and fix.gradient == "dbnvar" and len(fix.before.splitlines()) == 2
     assert check(exercises()["ex1"], (Snippet(applied(wrong, fix), "answer.py"),), "answer.py").passed
+
+
+def test_a_line_of_a_thousand_reductions_is_checked_and_searched_within_bounds():
+    """A statement nested deeper than Python's recursion reads back (a chain of 1,200 terms): the check
+    says what is wrong, its code's normal form leaves that statement out, and the search stops at its
+    bounds rather than try every edit of every term."""
+    from backprop_ninja.engine.exercises.registry import exercises
+
+    chain = "dbnbias = dhpreact.sum(1, keepdim=True)" + " + 0 * dhpreact.sum(0, keepdim=True)" * 1200
+    wrong = worked("ex1").replace("dbnbias = dhpreact.sum(0, keepdim=True)", chain)
+    result = check(exercises()["ex1"], (Snippet(wrong, "answer.py"),), "answer.py", fix=True)
+    assert result.root_cause == "dbnbias" and result.fix_searched
+    assert len(result.normal_form) == len(check(exercises()["ex1"], (Snippet(worked("ex1"), "a.py"),)).normal_form) - 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from itertools import combinations
+from itertools import combinations, islice
 
 import torch
 
@@ -54,6 +54,10 @@ class Evidence:
         return a.shape == b.shape and torch.allclose(a.to(b.dtype), b, rtol=widen * i.rtol, atol=widen * i.atol)
 
 
+# Variants of a step's reductions the axis classifier runs at most (a few reductions, each a few ways).
+MOST_AXIS_VARIANTS = 24
+
+
 # -- the kinds of mistake, each one small function: a Diagnosis when it recognises its kind ----------
 
 def transpose(ev: Evidence) -> Diagnosis | None:
@@ -73,8 +77,9 @@ def transpose(ev: Evidence) -> Diagnosis | None:
 
 
 def axis(ev: Evidence) -> Diagnosis | None:
-    """Try each variant of the code with one reduction's axis changed, or keepdim added."""
-    for kind, description, snippets in ev.source.axis_variants(ev.gradient.name):
+    """Try each variant of the code with one reduction's axis changed, or keepdim added (the first
+    MOST_AXIS_VARIANTS: a line of a thousand reductions is not tried a thousand ways)."""
+    for kind, description, snippets in islice(ev.source.axis_variants(ev.gradient.name), MOST_AXIS_VARIANTS):
         if ev.retry(snippets):
             return Diagnosis(Kind(kind), description)
     return None

@@ -469,4 +469,5 @@ def _names(expression: ast.expr) -> list[str]:
 
 
 def _reductions(st: Statement) -> list[ast.Call]:
-    return [node for node in ast.walk(st.node) if is_reduction(node)]
+    """The statement's reductions in the order they are written."""
+    return sorted((node for node in ast.walk(st.node) if is_reduction(node)), key=lambda c: (c.lineno, c.col_offset))

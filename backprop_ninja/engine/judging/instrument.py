@@ -144,11 +144,10 @@ class LearnerSource:
             points.setdefault((self.snippets[last.snippet].origin, line), []).append(name)
         return points
 
-    def axis_variants(self, name: str) -> list[tuple[str, str, tuple[Snippet, ...]]]:
+    def axis_variants(self, name: str) -> Iterator[tuple[str, str, tuple[Snippet, ...]]]:
         """For each reduction in the statements of `name`: the code with its axis changed to each
         other axis, and with keepdim=True added where it is missing. Each variant comes as
-        (kind, description, snippets)."""
-        variants = []
+        (kind, description, snippets), made as they are asked for."""
         for st in self.writes[name]:
             for call in (c for c in ast.walk(st.node) if is_reduction(c)):
                 label = f"`{ast.get_source_segment(self.snippets[st.snippet].source, call)}` (line {call.lineno})"
@@ -158,16 +157,15 @@ class LearnerSource:
                 current = ast.literal_eval(axis)
                 for other in (0, 1, 2, -1):
                     if other != current:
-                        variants.append(("wrong-axis", f"{label} reduces over dim {current}, where the sum "
-                                         f"belongs over dim {other}", self._replaced(st.snippet, axis, str(other))))
+                        yield ("wrong-axis", f"{label} reduces over dim {current}, where the sum belongs over dim "
+                               f"{other}", self._replaced(st.snippet, axis, str(other)))
                 if _attr(call) not in ("softmax", "log_softmax", "cumsum") and not any(
                         k.arg == "keepdim" for k in call.keywords):
                     assert call.end_lineno is not None and call.end_col_offset is not None  # ast.parse sets them
                     closing = ast.Constant(None, lineno=call.end_lineno, col_offset=call.end_col_offset - 1,
                                            end_lineno=call.end_lineno, end_col_offset=call.end_col_offset - 1)
-                    variants.append(("shape", f"{label} drops the dimension it reduces: keepdim=True is "
-                                     "missing", self._replaced(st.snippet, closing, ", keepdim=True")))
-        return variants
+                    yield ("shape", f"{label} drops the dimension it reduces: keepdim=True is missing",
+                           self._replaced(st.snippet, closing, ", keepdim=True"))
 
     def _replaced(self, snippet: int, node: ast.expr, text: str) -> tuple[Snippet, ...]:
         """The snippets with the source of `node` (on one line) replaced by `text`."""

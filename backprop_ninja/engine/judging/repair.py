@@ -9,6 +9,7 @@ right.
 from __future__ import annotations
 
 import ast
+import time
 
 from ..exercises.exercise import Exercise, ForwardExercise, Instance
 from ..isolation.runner import LearnerCode, Session
@@ -18,10 +19,12 @@ from .edits import Edit, Editing, candidates
 from .instrument import LearnerSource, Statement
 from .trials import run_trial
 
-# Edits tried at most, and the seconds their runs may take in all (an edit may make a loop endless), so
-# that a failing check with the search takes well under twice as long as without it.
+# Edits tried at most, the seconds their runs may take in all (an edit may make a loop endless), and the
+# seconds the whole search may take (making edits of a huge line takes time too), so that a failing
+# check with the search takes well under twice as long as without it.
 MOST_TRIES = 120
 SEARCH_SECONDS = 2.0
+SEARCH_WALL_SECONDS = 4.0
 
 
 def search(exercise: Exercise, snippets: tuple[Snippet, ...], root: RootCause) -> Fix | None:
@@ -63,8 +66,9 @@ def _search(exercise: Exercise, code: LearnerCode, root: RootCause) -> Fix | Non
                    for instances in (order[:1], order[1:]) if instances)
 
     editing = Editing(exercise, source, gradient, statements, output)
+    deadline = time.monotonic() + SEARCH_WALL_SECONDS
     for tried, edit in enumerate(candidates(editing, root.diagnosis.kind)):
-        if tried == MOST_TRIES or code.session.stopped:
+        if tried == MOST_TRIES or code.session.stopped or time.monotonic() > deadline:
             return None
         if holds(edit):
             origin = source.snippets[edit.snippet].origin

@@ -65,15 +65,23 @@ class _Normaliser(ast.NodeVisitor):
             elif isinstance(node, ast.ClassDef):
                 yield from self._class_members(node)
             elif not _no_work(node):
-                self._statement(node)
-                yield ast.unparse(_Canonical().visit(node))
+                try:
+                    self._statement(node)
+                    text = ast.unparse(_Canonical().visit(node))
+                except RecursionError:  # nested deeper than Python reads back: nothing to compare it by
+                    continue
+                yield text
 
     def _class_members(self, node: ast.ClassDef) -> Iterator[str]:
         name = self._class_name(node)
         for member in node.body:
             if not _no_work(member):
-                self._member(member)
-                yield f"class {name}: {ast.unparse(_Canonical().visit(member))}"
+                try:
+                    self._member(member)
+                    text = ast.unparse(_Canonical().visit(member))
+                except RecursionError:
+                    continue
+                yield f"class {name}: {text}"
 
     def _class_name(self, node: ast.ClassDef) -> str:
         for expression in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
