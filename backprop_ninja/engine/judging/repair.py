@@ -32,7 +32,10 @@ def search(exercise: Exercise, snippets: tuple[Snippet, ...], root: RootCause) -
     on every instance, or None: for a forward pass's backward, the step run from right inputs; for a
     micrograd op, the op probed alone. The edits run in a worker of their own, for SEARCH_SECONDS in all."""
     with Session(SEARCH_SECONDS) as session:
-        return _search(exercise, LearnerCode(snippets, session), root)
+        try:
+            return _search(exercise, LearnerCode(snippets, session), root)
+        except RecursionError:  # a line nested deeper than Python can rewrite: no edit of it to show
+            return None
 
 
 def _search(exercise: Exercise, code: LearnerCode, root: RootCause) -> Fix | None:
