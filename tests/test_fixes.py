@@ -105,8 +105,9 @@ def test_grading_keeps_the_fix_and_feedback_shows_it_only_when_asked(tmp_path, r
 def test_a_statement_written_over_several_lines_is_edited_whole():
     from backprop_ninja.engine.exercises.registry import exercises
 
+    # the power rule's 1/2 left out: the whole right side, over two lines, is off by a factor of 2
     wrong = worked("ex1").replace("dbnvar = (-0.5 * (bnvar + 1e-5)**-1.5) * dbnvar_inv",
-                                  "dbnvar = ((-0.5 * (bnvar + 1e-5)**-1.5)\n          * -dbnvar_inv)")
+                                  "dbnvar = (-1.0 * (bnvar + 1e-5)**-1.5\n          * dbnvar_inv)")
     assert wrong != worked("ex1")
     result = check(exercises()["ex1"], (Snippet(wrong, "answer.py"),), "answer.py", fix=True)
     fix = result.root_fix
