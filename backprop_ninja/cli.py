@@ -192,6 +192,11 @@ def check(exercise: str, path: Path | None, steps: int | None, hints: str, as_js
     it: a gradient's "own step" is then right or wrong on its own, the
     first wrong one is the root cause, and the kind of mistake is named
     (sign, scale, transpose, wrong-axis, missing-branch, shape, ...).
+    --hints fix also shows the smallest edit of your lines that makes
+    that first wrong step right, found by running edits of them (=/+=,
+    keepdim, the axis, a sign, a transpose, a factor of the sizes, a
+    size for a number, a missing += line, ...): only one that was run
+    and found right on every instance is shown.
 
     For ex4 the gradients are checked at points along a training run, then
     your backward trains the network next to a twin run driven by autograd
