@@ -170,7 +170,7 @@ def _fix(result: CheckResult) -> list[str]:
     if fix is None:
         return _wrap(f"fix: no small edit of your lines makes {result.root_cause} right (the search tries =/+=, "
                      "keepdim, the axis, a sign, a transpose, a factor of the sizes, a size for a number, an "
-                     "op's input for its output and a missing += line): look at its local derivative",
+                     "op's input for its output and a missing += line, among others)",
                      indent="      ")
     return _wrap(f"fix: this change at {fix.where} makes {fix.gradient} right on every instance:",
                  indent="      ", whole_words=True) + [f"        {line}" for line in fix.change()]
