@@ -17,7 +17,8 @@ import torch
 
 from ..reading.syntax import base_name
 
-_ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Subscript)
+# What reads as one operand in code: the rest is put in parentheses before it is multiplied or transposed.
+ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Subscript)
 
 
 class _Unknown(Exception):
@@ -50,7 +51,7 @@ def _text(node: ast.expr) -> str:
 
 def _operand(code: str, node: ast.expr | None = None) -> str:
     """Code fit to be an operand of * or @: in parentheses unless it is one atom."""
-    if code == ONE or (node is not None and isinstance(node, _ATOMS)):
+    if code == ONE or (node is not None and isinstance(node, ATOMS)):
         return code
     return code if code.isidentifier() else f"({code})"
 

@@ -18,7 +18,7 @@ import difflib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..exercises.derivative import ONE, contribution
+from ..exercises.derivative import ATOMS, ONE, contribution
 from ..exercises.exercise import Exercise, ForwardExercise, Gradient
 from ..reading.cells import Snippet
 from ..reading.syntax import base_name, written_names
@@ -28,8 +28,6 @@ from .trials import namespace
 
 # The factors a step's slip of the sizes is off by, as code that multiplies by one.
 _FACTORS = (("/", "{n}"), ("*", "{n}"), ("*", "({n} - 1) / {n}"), ("*", "{n} / ({n} - 1)"), ("*", "2"), ("/", "2"))
-# What reads as one operand in code: the rest is put in parentheses before it is multiplied or transposed.
-_ATOMS = (ast.Name, ast.Constant, ast.Attribute, ast.Call, ast.Subscript)
 
 
 @dataclass(frozen=True)
@@ -98,6 +96,16 @@ class Editing:
         snippets = tuple(code if i == snippet else s for i, s in enumerate(self.source.snippets))
         return Edit(snippet, first, before.rstrip("\r\n"), after.rstrip("\r\n"), snippets)
 
+    def together(self, edits: list[Edit | None]) -> Iterator[Edit | None]:
+        """Edits of one line each, made at once: one edit per snippet where it holds more than one."""
+        by_snippet: dict[int, dict[int, str]] = {}
+        for edit in edits:
+            if edit:
+                by_snippet.setdefault(edit.snippet, {})[edit.line] = edit.after + "\n"
+        for snippet, edited in by_snippet.items():
+            if len(edited) > 1:
+                yield self.with_lines(snippet, edited)
+
     def added(self, after: Statement, code: str) -> Edit | None:
         """The code with a line added after a statement, indented as it is."""
         lines = self.source.snippets[after.snippet].source.splitlines(keepends=True)
@@ -112,7 +120,7 @@ class Editing:
     def operand(self, snippet: int, node: ast.expr) -> str:
         text = self.text(snippet, node)
         negative_number = isinstance(node, ast.UnaryOp) and isinstance(node.operand, ast.Constant)
-        return text if isinstance(node, _ATOMS) or negative_number else f"({text})"
+        return text if isinstance(node, ATOMS) or negative_number else f"({text})"
 
 
 Family = Callable[[Editing], Iterator[Edit | None]]
@@ -138,14 +146,9 @@ def assignment(e: Editing, st: Statement) -> Iterator[Edit | None]:
 
 def all_assignments(e: Editing) -> Iterator[Edit | None]:
     """Every `=` into a gradient in the step made `+=` at once (micrograd's add with `=` on both lines)."""
-    by_snippet: dict[int, dict[int, str]] = {}
-    for st in e.statements:
-        for node, target in _assignments(st):
-            if isinstance(node, ast.Assign) and _accumulates(e, node, target):
-                by_snippet.setdefault(st.snippet, {})[target.lineno] = _assigned(e, st, node, target)
-    for snippet, edited in by_snippet.items():
-        if len(edited) > 1:
-            yield e.with_lines(snippet, edited)
+    yield from e.together([e.with_line(st.snippet, target.lineno, _assigned(e, st, node, target))
+                           for st in e.statements for node, target in _assignments(st)
+                           if isinstance(node, ast.Assign) and _accumulates(e, node, target)])
 
 
 def _accumulates(e: Editing, node: ast.Assign | ast.AugAssign, target: ast.expr) -> bool:
@@ -322,18 +325,12 @@ def upstream(e: Editing) -> Iterator[Edit | None]:
     one line, then in every line that leaves it out at once."""
     if e.output is None:
         return
-    by_snippet: dict[int, dict[int, str]] = {}
-    for st in e.statements:
-        for node, target in _assignments(st):
-            if isinstance(target, ast.Attribute) and target.attr == "grad" and node.value.lineno == node.lineno \
-                    and f"{e.output}.grad" not in ast.unparse(node.value):
-                edit = e.replaced(st.snippet, node.value, f"{e.operand(st.snippet, node.value)} * {e.output}.grad")
-                if edit:
-                    by_snippet.setdefault(st.snippet, {})[edit.line] = edit.after + "\n"
-                yield edit
-    for snippet, edited in by_snippet.items():
-        if len(edited) > 1:
-            yield e.with_lines(snippet, edited)
+    edits = [e.replaced(st.snippet, node.value, f"{e.operand(st.snippet, node.value)} * {e.output}.grad")
+             for st in e.statements for node, target in _assignments(st)
+             if isinstance(target, ast.Attribute) and target.attr == "grad" and node.value.lineno == node.lineno
+             and f"{e.output}.grad" not in ast.unparse(node.value)]
+    yield from edits
+    yield from e.together(edits)
 
 
 @_each_statement
